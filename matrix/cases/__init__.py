@@ -1,0 +1,7 @@
+"""The built-in corpus, one module per category.
+
+Case modules import torch, so only the probe (inside a cell) imports them; the
+orchestrator learns about cases from results and from `python -m matrix.probe --list`.
+"""
+
+MODULES = ("layers", "dynamic", "dtypes", "attention", "blocks", "operators")

@@ -1,0 +1,146 @@
+"""Run the selected cases on each requested device of this environment."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from typing import Any, Dict, List, Optional
+
+from matrix.probe import PROBE_VERSION, SCHEMA, environment, isolation, results
+from matrix.probe.corpus import BadInput
+from matrix.probe.exporters import for_torch
+from matrix.probe.stages import run_stages
+from matrix.probe.versions import unmet
+
+
+def emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, **fields}, default=str), flush=True)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+def cell_id(versions: Dict[str, Optional[str]], device: str) -> str:
+    return (f"py{'.'.join(versions['python'].split('.')[:2])}-torch{versions['torch']}-onnx{versions['onnx']}"
+            f"-ort{versions['onnxruntime']}-{device}")
+
+
+_source_hashes: Dict[str, str] = {}
+
+
+def case_hash(case: Any) -> str:
+    """Changes when the case's module source or its declaration changes."""
+    try:
+        path = inspect.getsourcefile(case.build) or ""
+    except TypeError:
+        path = ""
+    if path not in _source_hashes:
+        try:
+            with open(path, "rb") as f:
+                _source_hashes[path] = hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            _source_hashes[path] = ""
+    fields = {k: v for k, v in vars(case).items() if not callable(v)}
+    return hashlib.sha256((_source_hashes[path] + repr(sorted(fields.items()))).encode()).hexdigest()[:16]
+
+
+def skip_reason(case: Any, exporter: str, opset: Optional[int], device: str, api: Any,
+                versions: Dict[str, Optional[str]], has_cuda: bool) -> Optional[str]:
+    if device not in case.devices:
+        return f"case does not apply to {device}"
+    if device == "cuda" and not has_cuda:
+        return "no CUDA device"
+    for requirement in case.requires:
+        reason = unmet(requirement, versions)
+        if reason:
+            return reason
+    return api.unavailable(exporter, opset)
+
+
+def run_cell(args: Any, cases: List[Any]) -> int:
+    versions = environment.versions()
+    api = for_torch(versions["torch"] or "0")
+    run_id = args.run_id or new_run_id()
+    done = set()
+    if os.path.exists(args.out) and os.path.getsize(args.out) > 0:
+        if not args.resume:
+            raise BadInput(f"--out {args.out} already holds results: pass --resume to continue it, or choose another file")
+        try:
+            done = {results.key(r) for r in results.existing(args.out)}
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+    has_cuda = "cuda" in args.devices and environment.cuda_available()
+
+    tasks = []
+    for device in args.devices:
+        for case in cases:
+            for exporter in args.exporters:
+                for opset in args.opsets:
+                    if (case.id, exporter, opset, device) not in done:
+                        tasks.append((device, case, exporter, opset,
+                                      skip_reason(case, exporter, opset, device, api, versions, has_cuda)))
+    isolate = args.isolation == "fork"
+    if any(reason is None for *_, reason in tasks):
+        isolation.warm_up(dynamo=any(t[2] == "dynamo" and t[4] is None for t in tasks))
+    gpu = None
+    if has_cuda:
+        with tempfile.TemporaryDirectory(prefix="matrix-gpu-") as tmp:
+            gpu = isolation.forked(lambda enter: environment.gpu_info(), tmp, 60)
+    env = environment.fingerprint(gpu)
+
+    emit("start", run_id=run_id, total=len(tasks), resumed=len(done), cells=[cell_id(versions, d) for d in args.devices])
+    writer = results.Writer(args.out)
+    try:
+        for index, (device, case, exporter, opset, reason) in enumerate(tasks, 1):
+            emit("case", index=index, case=case.id, exporter=exporter, opset=opset, device=device)
+            started = time.time()
+            if reason is not None:
+                outcome = {"status": "skipped", "stage": None, "error": None, "metrics": {}}
+            else:
+                outcome = _run_one(case, exporter, opset, device, args, isolate)
+            result = {
+                "schema": SCHEMA, "run_id": run_id, "cell": args.cell or cell_id(versions, device),
+                "case": case.id, "category": case.category, "description": case.description, "fixes": case.fixes,
+                "exporter": exporter, "opset": opset, "device": device,
+                "status": outcome["status"], "stage": outcome["stage"], "reason": reason,
+                "error": outcome["error"], "metrics": outcome["metrics"], "artifacts": outcome.get("artifacts", {}),
+                "versions": versions, "environment": env, "case_hash": case_hash(case),
+                "probe_version": PROBE_VERSION, "started_at": started, "seconds": round(time.time() - started, 4),
+            }
+            writer.write(result)
+            emit("result", index=index, case=case.id, exporter=exporter, opset=opset, device=device,
+                 status=result["status"], stage=result["stage"], seconds=result["seconds"])
+    finally:
+        writer.close()
+    emit("done", run_id=run_id, out=args.out)
+    return 0
+
+
+def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool) -> Dict[str, Any]:
+    workdir = tempfile.mkdtemp(prefix="matrix-case-")
+    try:
+        def work(enter: Any) -> Dict[str, Any]:
+            return run_stages(case, exporter, opset, device, workdir, enter)
+
+        outcome = isolation.forked(work, workdir, args.timeout) if isolate else isolation.in_process(work, workdir)
+        model = os.path.join(workdir, "model.onnx")
+        if args.keep_failed and outcome["status"] not in ("pass", "skipped") and os.path.exists(model):
+            outcome["artifacts"] = {"model": _keep(model, args.keep_failed, case.id, exporter, opset, device)}
+        return outcome
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _keep(model: str, folder: str, case_id: str, exporter: str, opset: Optional[int], device: str) -> str:
+    os.makedirs(folder, exist_ok=True)
+    name = f"{case_id.replace('/', '__')}--{exporter}--{opset or 'default'}--{device}.onnx"
+    shutil.copyfile(model, os.path.join(folder, name))
+    return name

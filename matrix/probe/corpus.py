@@ -1,0 +1,92 @@
+"""Which cases a run covers: the built-in corpus, users' files and modules, and
+the --cases filter."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Iterable, List, Sequence
+
+from matrix.case import Case
+from matrix.cases import MODULES as BUILTIN_MODULES
+
+
+class BadInput(Exception):
+    """Bad command-line input: one line for the user, exit code 2."""
+
+
+def cases_in(module: object) -> List[Case]:
+    found: List[Case] = []
+    for value in vars(module).values():
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, Case) and item not in found:
+                found.append(item)
+    return found
+
+
+def builtin() -> List[Case]:
+    cases: List[Case] = []
+    for name in BUILTIN_MODULES:
+        cases.extend(cases_in(importlib.import_module(f"matrix.cases.{name}")))
+    return cases
+
+
+def _import_file(path: str) -> object:
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # so the file can import its own package beside it
+    name = "matrix_user_cases_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise BadInput(f"--cases-from {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_from(source: str) -> List[Case]:
+    """Cases defined in a .py file, every .py file of a folder, or an importable module."""
+    try:
+        if os.path.isdir(source):
+            files = sorted(os.path.join(source, f) for f in os.listdir(source)
+                           if f.endswith(".py") and not f.startswith("_"))
+            modules = [_import_file(f) for f in files]
+        elif os.path.exists(source):
+            modules = [_import_file(source)]
+        else:
+            try:
+                modules = [importlib.import_module(source)]
+            except ModuleNotFoundError as exc:
+                if exc.name and source.startswith(exc.name):
+                    raise BadInput(f"--cases-from {source}: no such file, folder or importable module") from None
+                raise
+    except BadInput:
+        raise
+    except BaseException as exc:  # noqa: BLE001 -- any failure to import a user's cases is their bad input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise BadInput(f"--cases-from {source}: import failed: {type(exc).__name__}: {first}") from None
+    cases = [c for m in modules for c in cases_in(m)]
+    if not cases:
+        raise BadInput(f"--cases-from {source}: defines no matrix.Case")
+    return cases
+
+
+def collect(sources: Sequence[str], patterns: Iterable[str]) -> List[Case]:
+    cases = builtin()
+    for source in sources:
+        cases.extend(load_from(source))
+    seen = set()
+    for c in cases:
+        if c.id in seen:
+            raise BadInput(f"case id {c.id!r} is defined twice")
+        seen.add(c.id)
+    patterns = [p for p in patterns if p]
+    if patterns:
+        cases = [c for c in cases if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]
+        if not cases:
+            raise BadInput(f"--cases {','.join(patterns)} matches no case (try --list)")
+    return cases

@@ -1,0 +1,73 @@
+"""The environment fingerprint stamped on every result."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import Any, Dict, Optional
+
+
+def _version(module_name: str) -> Optional[str]:
+    try:
+        module = __import__(module_name)
+    except Exception:  # noqa: BLE001 -- a broken install is "not installed" for the fingerprint
+        return None
+    return getattr(module, "__version__", None)
+
+
+def versions() -> Dict[str, Optional[str]]:
+    """Package versions, keyed by distribution-like names used in `requires`."""
+    return {
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "onnx": _version("onnx"),
+        "onnxruntime": _version("onnxruntime"),
+        "onnxscript": _version("onnxscript"),
+        "numpy": _version("numpy"),
+    }
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cuda_available() -> bool:
+    # NVML-based check (set before torch is imported, see probe.__main__) answers
+    # without creating a CUDA context, so the warm parent stays safe to fork.
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def fingerprint(gpu: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    return {
+        "versions": versions(),
+        "platform": platform.platform(),
+        "python_implementation": platform.python_implementation(),
+        "executable": os.path.basename(sys.executable),
+        "torch_cuda": getattr(torch.version, "cuda", None),
+        "onnxruntime_providers": list(onnxruntime.get_available_providers()),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "gpu": gpu,
+    }
+
+
+def gpu_info() -> Dict[str, Any]:
+    """Name and capability of GPU 0. Creates a CUDA context: call it in a child."""
+    import torch
+
+    props = torch.cuda.get_device_properties(0)
+    return {"name": props.name, "capability": f"{props.major}.{props.minor}",
+            "memory_gib": round(props.total_memory / 2**30, 1), "count": torch.cuda.device_count()}

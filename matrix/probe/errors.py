@@ -1,0 +1,141 @@
+"""Turn a failure into the result's `error` object: a first line, a signature
+that groups the same failure across versions, a kind from known patterns, and
+a hint where a workaround is known."""
+
+from __future__ import annotations
+
+import re
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
+
+TRACEBACK_LINES = 40
+TRACEBACK_CHARS = 4000
+
+
+class CheckFailed(Exception):
+    """Raised by the probe's own checks (parity, dynamic), already classified."""
+
+    def __init__(self, kind: str, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.detail = detail
+
+
+# (kind, pattern); the first match over the whole exception chain wins.
+# Named groups become the error's `detail` (op, opset, ...).
+PATTERNS: List[Tuple[str, "re.Pattern[str]"]] = [(kind, re.compile(p, re.S)) for kind, p in [
+    ("missing_dependency", r"No module named '(?P<module>onnxscript|onnx|onnxruntime)[^']*'"),
+    ("unsupported_operator", r"Exporting the operator '?(?P<op>[\w:.]+)'? to ONNX opset version (?P<opset>\d+) is not supported"),
+    ("unsupported_operator", r"(?:No decompositions registered for|Unsupported FX nodes|is not supported by the ONNX exporter|"
+                             r"not in the ONNX registry|no ONNX function)[^\n]*?(?P<op>(?:aten|prims|[\w]+)(?:::|\.)[\w.]+)"),
+    ("unsupported_dtype", r"(?P<dtype>Complex\w*|complex\d*|BFloat16|Float8\w*)[^\n]*(?:is not supported|unexpected tensor scalar type|not supported)"),
+    ("ir_too_new", r"Unsupported model IR version: (?P<ir>\d+), max supported IR version: (?P<max_ir>\d+)"),
+    ("opset_too_new", r"(?:Opset|opset) (?P<opset>\d+) is under development|ai\.onnx[^\n]*?opset[^\n]*?(?P<opset2>\d+)[^\n]*?not (?:yet )?supported"),
+    ("missing_kernel", r"Could not find an implementation for (?P<op>\w+)\((?P<opset>\d+)\) node"),
+    ("dtype_binding", r"Unexpected input data type|Actual: \(tensor\((?P<actual>\w+)\)\) , expected: \(tensor\((?P<expected>\w+)\)\)"),
+    ("type_mismatch", r"Type parameter \(\w+\) of Optype \((?P<op>\w+)\) bound to different types|Type Error: Type [^\n]*? is invalid"),
+    ("shape_binding", r"Got invalid dimensions for input|index: \d+ Got: \d+ Expected: \d+"),
+    ("baked_shape", r"cannot be reshaped to the requested shape|Input shape:\{[^}]*\}, requested shape|Non-zero status code returned while running (?P<op>Reshape|Expand|Concat|Slice)"),
+    ("data_dependent_guard", r"GuardOnDataDependentSymNode|data-dependent expression|Could not guard on data-dependent|could not extract specialized integer from data-dependent"),
+    ("constraint_violation", r"Constraints violated|ConstraintViolation|specialized it to be a constant|Not all values of [^\n]* satisfy"),
+    ("graph_break", r"torch\._dynamo\.exc\.Unsupported|Dynamo does not know how to trace"),
+    ("scripting_error", r"torch\.jit\.frontend|Tried to access nonexistent attribute|Expected a value of type"),
+    ("checker", r"ValidationError|onnx\.checker|\[ShapeInferenceError\]|\[TypeInferenceError\]"),
+    ("dtype_error", r"must have the same dtype|expected scalar type \w+ but found \w+|expected m1 and m2 to have the same dtype"),
+    ("out_of_memory", r"out of memory|MemoryError|bad_alloc"),
+]]
+
+HINTS: Dict[str, str] = {
+    "missing_dependency": "the dynamo exporter needs onnxscript: pip install onnxscript (a version that fits this torch)",
+    "unsupported_operator": "rewrite the construct with supported ops, raise the opset, or register a translation "
+                            "(custom_translation_table for dynamo, register_custom_op_symbolic for torchscript)",
+    "unsupported_dtype": "cast to a supported dtype around the op, or compute real and imaginary parts separately",
+    "ir_too_new": "the model's IR is newer than this onnxruntime reads: upgrade onnxruntime or pin an older onnx for export",
+    "opset_too_new": "export with a lower opset_version or upgrade onnxruntime",
+    "missing_kernel": "onnxruntime has no kernel for this op, opset and dtype on this provider: cast to a supported dtype "
+                      "or use a provider that has it",
+    "dtype_binding": "feed the input in the dtype the graph declares, or cast inside the model (x.float())",
+    "type_mismatch": "mixed dtypes reached one ONNX node: cast inputs to one dtype inside the model before export",
+    "shape_binding": "the input's shape is not the one the graph declares: declare the dimension dynamic",
+    "baked_shape": "a size was recorded as a constant: derive shapes from x.shape inside forward and declare the "
+                   "dimension dynamic (dynamic_axes / dynamic_shapes)",
+    "data_dependent_guard": "control flow or sizes depend on tensor values: use torch._check / torch.cond, or avoid .item()",
+    "constraint_violation": "a declared dynamic dimension was specialised (often an example size of 0 or 1): use an "
+                            "example size of at least 2 or relax the constraint",
+    "graph_break": "the dynamo exporter cannot trace this Python construct: use the torchscript exporter or rewrite it",
+    "checker": "the exporter wrote a model the ONNX checker rejects: try the other exporter or another opset",
+    "dtype_error": "eager PyTorch rejects the dtypes: cast the inputs to the model's parameter dtype",
+    "value_mismatch": "outputs differ beyond tolerance: check required_atol; fp16 and fused kernels drift",
+    "crash": "the process died in native code: try the other exporter, another opset, or another onnxruntime",
+    "timeout": "the case ran past its time limit",
+}
+
+_NORMALISE = [
+    (re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.\-<>@+]+){2,}"), "<path>"),
+    (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
+    (re.compile(r"torch\.Size\(\[[^\]]*\]\)"), "<shape>"),
+    (re.compile(r"[\[(\{]\s*-?\d+(?:\s*,\s*-?\d+)*\s*,?\s*[\])\}]"), "<shape>"),
+    (re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])"), "<n>"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def signature(message: str) -> str:
+    """The message with numbers, addresses, paths and shapes normalised."""
+    for pattern, repl in _NORMALISE:
+        message = pattern.sub(repl, message)
+    return message.strip()[:300]
+
+
+def _chain(exc: BaseException) -> List[BaseException]:
+    seen: List[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return seen
+
+
+def first_line(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip().strip("#").strip()
+        if line and not line.startswith("Traceback"):
+            return line[:500]
+    return ""
+
+
+def classify(text: str) -> Tuple[Optional[str], Dict[str, str]]:
+    for kind, pattern in PATTERNS:
+        match = pattern.search(text)
+        if match:
+            return kind, {k: v for k, v in match.groupdict().items() if v is not None}
+    return None, {}
+
+
+def build(kind: Optional[str], type_name: str, message: str, text: str, tb: str = "",
+          detail: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The `error` object; `text` is what classification searches."""
+    if kind is None:
+        kind, found = classify(text)
+        detail = {**found, **(detail or {})}
+    line = first_line(message) or type_name
+    lines = tb.strip().splitlines()[-TRACEBACK_LINES:]
+    return {
+        "type": type_name,
+        "message": line,
+        "signature": signature(f"{type_name}: {line}"),
+        "kind": kind or "other",
+        "detail": detail or {},
+        "hint": HINTS.get(kind or ""),
+        "traceback": "\n".join(lines)[-TRACEBACK_CHARS:],
+    }
+
+
+def from_exception(exc: BaseException) -> Dict[str, Any]:
+    if isinstance(exc, CheckFailed):
+        return build(exc.kind, "CheckFailed", str(exc), str(exc), detail=exc.detail)
+    chain = _chain(exc)
+    # The deepest cause usually says what went wrong; wrappers add "step 1/3 failed".
+    root = next((e for e in reversed(chain) if first_line(str(e))), chain[0])
+    text = "\n".join(f"{type(e).__name__}: {e}" for e in chain)
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return build(None, type(root).__name__, str(root), text, tb)

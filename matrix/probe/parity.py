@@ -1,0 +1,107 @@
+"""Compare ONNX Runtime's outputs with eager PyTorch's."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from matrix.probe.errors import CheckFailed
+
+# (rtol, atol) per dtype; integers and bools are compared exactly.
+TOLERANCES: Dict[str, Tuple[float, float]] = {
+    "float64": (1e-7, 1e-9),
+    "float32": (1e-4, 1e-5),
+    "float16": (1e-2, 1e-3),
+    "bfloat16": (1e-2, 1e-3),
+}
+
+
+def flatten(value: Any) -> List[Any]:
+    """Tensors of a (nested) output in the order exporters flatten them."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in flatten(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in flatten(v)]
+    return []
+
+
+def to_numpy(tensor: Any) -> Tuple[np.ndarray, str]:
+    """(array, torch dtype name); bfloat16 widens to float32, which numpy can hold."""
+    import torch
+
+    name = str(tensor.dtype).replace("torch.", "")
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.numpy(), name
+
+
+def dtype_name(array: np.ndarray) -> str:
+    name = str(array.dtype)
+    return "bool" if name == "bool_" else name
+
+
+def compare(expected: Sequence[Tuple[np.ndarray, str]], actual: Sequence[np.ndarray],
+            rtol: Optional[float] = None, atol: Optional[float] = None) -> Dict[str, Any]:
+    """Metrics for the worst output; raises CheckFailed on any difference."""
+    if len(expected) != len(actual):
+        raise CheckFailed("output_count", f"onnxruntime returned {len(actual)} outputs, eager returned {len(expected)}")
+    worst: Dict[str, Any] = {"max_abs_err": 0.0, "max_rel_err": 0.0, "required_atol": 0.0,
+                             "rtol": None, "atol": None}
+    worst_margin = None  # the output nearest to failing names the tolerances reported
+    for i, ((want, want_dtype), got) in enumerate(zip(expected, actual)):
+        got = np.asarray(got)
+        if tuple(want.shape) != tuple(got.shape):
+            raise CheckFailed("shape_mismatch", f"output {i}: shape {list(got.shape)}, eager has {list(want.shape)}",
+                              output=i)
+        got_dtype = dtype_name(got)
+        # onnxruntime has no numpy bfloat16: accept the widened or raw 16-bit forms for it.
+        if got_dtype != want_dtype and not (want_dtype == "bfloat16" and got_dtype in ("float32", "uint16", "bfloat16")):
+            raise CheckFailed("dtype_mismatch", f"output {i}: dtype {got_dtype}, eager has {want_dtype}", output=i)
+        default_rtol, default_atol = TOLERANCES.get(want_dtype, (0.0, 0.0))
+        r = default_rtol if rtol is None else rtol
+        a = default_atol if atol is None else atol
+        errs = _errors(want, got.astype(want.dtype, copy=False), r)
+        margin = errs["required_atol"] - a
+        if worst_margin is None or margin > worst_margin:
+            worst_margin = margin
+            worst.update(rtol=r, atol=a)
+        worst["max_abs_err"] = max(worst["max_abs_err"], errs["max_abs_err"])
+        worst["max_rel_err"] = max(worst["max_rel_err"], errs["max_rel_err"])
+        worst["required_atol"] = max(worst["required_atol"], errs["required_atol"])
+        if errs["nan_mismatch"]:
+            raise CheckFailed("nan_mismatch", f"output {i}: NaN or Inf where eager has none (or the reverse)", output=i)
+        if errs["required_atol"] > a:
+            raise CheckFailed("value_mismatch",
+                              f"output {i}: max abs error {errs['max_abs_err']:.3g} > atol {a:g} + rtol {r:g}*|eager| "
+                              f"(passes with atol {errs['required_atol']:.3g})", output=i)
+    return worst
+
+
+def _errors(want: np.ndarray, got: np.ndarray, rtol: float) -> Dict[str, Any]:
+    if want.size == 0:
+        return {"max_abs_err": 0.0, "max_rel_err": 0.0, "required_atol": 0.0, "nan_mismatch": False}
+    if want.dtype.kind in "biu":
+        diff = np.abs(want.astype(np.float64) - got.astype(np.float64))
+        return {"max_abs_err": float(diff.max()), "max_rel_err": float((diff / np.maximum(np.abs(want), 1)).max()),
+                "required_atol": float(diff.max()), "nan_mismatch": False}
+    w, g = want.astype(np.float64), got.astype(np.float64)
+    special = ~np.isfinite(w) | ~np.isfinite(g)
+    same_special = (np.isnan(w) & np.isnan(g)) | (w == g)
+    nan_mismatch = bool((special & ~same_special).any())
+    finite = ~special
+    if not finite.any():
+        return {"max_abs_err": 0.0, "max_rel_err": 0.0, "required_atol": 0.0, "nan_mismatch": nan_mismatch}
+    diff = np.abs(w[finite] - g[finite])
+    mag = np.abs(w[finite])
+    return {
+        "max_abs_err": float(diff.max()),
+        "max_rel_err": float((diff / np.maximum(mag, np.finfo(np.float64).tiny)).max()),
+        "required_atol": float(max((diff - rtol * mag).max(), 0.0)),
+        "nan_mismatch": nan_mismatch,
+    }
