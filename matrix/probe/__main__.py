@@ -28,7 +28,8 @@ def parse(argv: list) -> argparse.Namespace:
     p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="also load cases from a .py file, a folder of them, or a module (repeatable)")
     p.add_argument("--exporter", default=",".join(EXPORTERS), help="comma-separated: dynamo,torchscript")
-    p.add_argument("--opset", default="", help="comma-separated opsets; empty = each exporter's default")
+    p.add_argument("--opset", default="default",
+                   help="comma-separated opsets; 'default' = each exporter's own (e.g. default,17)")
     p.add_argument("--device", default="cpu", help="comma-separated: cpu,cuda")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per result before it is killed")
     p.add_argument("--out", default="results.jsonl", help="JSONL file results are appended to")
@@ -53,9 +54,9 @@ def validate(args: argparse.Namespace) -> None:
     if bad or not args.devices:
         raise BadInput(f"--device {args.device}: expected cpu, cuda or both")
     try:
-        args.opsets = [int(o) for o in _csv(args.opset)] or [None]
+        args.opsets = [None if o == "default" else int(o) for o in _csv(args.opset)] or [None]
     except ValueError:
-        raise BadInput(f"--opset {args.opset}: expected whole numbers such as 17,18") from None
+        raise BadInput(f"--opset {args.opset}: expected 'default' or whole numbers such as 17,18") from None
     if args.timeout <= 0:
         raise BadInput(f"--timeout {args.timeout:g}: must be positive")
 

@@ -25,12 +25,15 @@ class CheckFailed(Exception):
 # Named groups become the error's `detail` (op, opset, ...).
 PATTERNS: List[Tuple[str, "re.Pattern[str]"]] = [(kind, re.compile(p, re.S)) for kind, p in [
     ("missing_dependency", r"No module named '(?P<module>onnxscript|onnx|onnxruntime)[^']*'"),
+    ("incompatible_versions", r"has been dropped since (?P<package>\w+) (?P<version>\d+(?:\.\d+)*)|"
+                              r"onnxscript\._framework_apis\.torch_\d+_\d+|requires (?:onnxscript|onnx|torch)\s*[<>=]"),
     ("unsupported_operator", r"Exporting the operator '?(?P<op>[\w:.]+)'? to ONNX opset version (?P<opset>\d+) is not supported"),
     ("unsupported_operator", r"(?:No decompositions registered for|Unsupported FX nodes|is not supported by the ONNX exporter|"
                              r"not in the ONNX registry|no ONNX function)[^\n]*?(?P<op>(?:aten|prims|[\w]+)(?:::|\.)[\w.]+)"),
     ("unsupported_dtype", r"(?P<dtype>Complex\w*|complex\d*|BFloat16|Float8\w*)[^\n]*(?:is not supported|unexpected tensor scalar type|not supported)"),
     ("ir_too_new", r"Unsupported model IR version: (?P<ir>\d+), max supported IR version: (?P<max_ir>\d+)"),
     ("opset_too_new", r"(?:Opset|opset) (?P<opset>\d+) is under development|ai\.onnx[^\n]*?opset[^\n]*?(?P<opset2>\d+)[^\n]*?not (?:yet )?supported"),
+    ("unregistered_op", r"(?P<op>[\w.]*:?\w+)\(-?\d+\) is not a registered function/op"),
     ("missing_kernel", r"Could not find an implementation for (?P<op>\w+)\((?P<opset>\d+)\) node"),
     ("dtype_binding", r"Unexpected input data type|Actual: \(tensor\((?P<actual>\w+)\)\) , expected: \(tensor\((?P<expected>\w+)\)\)"),
     ("type_mismatch", r"Type parameter \(\w+\) of Optype \((?P<op>\w+)\) bound to different types|Type Error: Type [^\n]*? is invalid"),
@@ -46,12 +49,15 @@ PATTERNS: List[Tuple[str, "re.Pattern[str]"]] = [(kind, re.compile(p, re.S)) for
 ]]
 
 HINTS: Dict[str, str] = {
+    "incompatible_versions": "the installed packages do not work together: pin the versions the message names",
     "missing_dependency": "the dynamo exporter needs onnxscript: pip install onnxscript (a version that fits this torch)",
     "unsupported_operator": "rewrite the construct with supported ops, raise the opset, or register a translation "
                             "(custom_translation_table for dynamo, register_custom_op_symbolic for torchscript)",
     "unsupported_dtype": "cast to a supported dtype around the op, or compute real and imaginary parts separately",
     "ir_too_new": "the model's IR is newer than this onnxruntime reads: upgrade onnxruntime or pin an older onnx for export",
     "opset_too_new": "export with a lower opset_version or upgrade onnxruntime",
+    "unregistered_op": "onnxruntime knows no such op: export standard ops, or register the custom op's library "
+                       "with SessionOptions.register_custom_ops_library",
     "missing_kernel": "onnxruntime has no kernel for this op, opset and dtype on this provider: cast to a supported dtype "
                       "or use a provider that has it",
     "dtype_binding": "feed the input in the dtype the graph declares, or cast inside the model (x.float())",
@@ -75,7 +81,7 @@ _NORMALISE = [
     (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
     (re.compile(r"torch\.Size\(\[[^\]]*\]\)"), "<shape>"),
     (re.compile(r"[\[(\{]\s*-?\d+(?:\s*,\s*-?\d+)*\s*,?\s*[\])\}]"), "<shape>"),
-    (re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])"), "<n>"),
+    (re.compile(r"(?<![\w.])-?\d+(?:\.\d+)*(?:[eE][-+]?\d+)?(?![\w])"), "<n>"),
     (re.compile(r"\s+"), " "),
 ]
 

@@ -49,6 +49,17 @@ def dtype_name(array: np.ndarray) -> str:
 def compare(expected: Sequence[Tuple[np.ndarray, str]], actual: Sequence[np.ndarray],
             rtol: Optional[float] = None, atol: Optional[float] = None) -> Dict[str, Any]:
     """Metrics for the worst output; raises CheckFailed on any difference."""
+    figures, failure = measure(expected, actual, rtol, atol)
+    if failure is not None:
+        raise failure
+    return figures
+
+
+def measure(expected: Sequence[Tuple[np.ndarray, str]], actual: Sequence[np.ndarray],
+            rtol: Optional[float] = None, atol: Optional[float] = None) -> Tuple[Dict[str, Any], Optional[CheckFailed]]:
+    """(metrics for the worst output, the first value difference or None). Structural
+    differences (count, shape, dtype) raise at once: there are no values to measure."""
+    failure: Optional[CheckFailed] = None
     if len(expected) != len(actual):
         raise CheckFailed("output_count", f"onnxruntime returned {len(actual)} outputs, eager returned {len(expected)}")
     worst: Dict[str, Any] = {"max_abs_err": 0.0, "max_rel_err": 0.0, "required_atol": 0.0,
@@ -74,13 +85,14 @@ def compare(expected: Sequence[Tuple[np.ndarray, str]], actual: Sequence[np.ndar
         worst["max_abs_err"] = max(worst["max_abs_err"], errs["max_abs_err"])
         worst["max_rel_err"] = max(worst["max_rel_err"], errs["max_rel_err"])
         worst["required_atol"] = max(worst["required_atol"], errs["required_atol"])
-        if errs["nan_mismatch"]:
-            raise CheckFailed("nan_mismatch", f"output {i}: NaN or Inf where eager has none (or the reverse)", output=i)
-        if errs["required_atol"] > a:
-            raise CheckFailed("value_mismatch",
-                              f"output {i}: max abs error {errs['max_abs_err']:.3g} > atol {a:g} + rtol {r:g}*|eager| "
-                              f"(passes with atol {errs['required_atol']:.3g})", output=i)
-    return worst
+        if failure is None and errs["nan_mismatch"]:
+            failure = CheckFailed("nan_mismatch", f"output {i}: NaN or Inf where eager has none (or the reverse)",
+                                  output=i)
+        if failure is None and errs["required_atol"] > a:
+            failure = CheckFailed("value_mismatch",
+                                  f"output {i}: max abs error {errs['max_abs_err']:.3g} > atol {a:g} + rtol {r:g}*|eager| "
+                                  f"(passes with atol {errs['required_atol']:.3g})", output=i)
+    return worst, failure
 
 
 def _errors(want: np.ndarray, got: np.ndarray, rtol: float) -> Dict[str, Any]:

@@ -13,17 +13,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from matrix.probe import errors, parity
 from matrix.probe.exporters import for_torch
+from matrix.status import FAILURE_STATUS, STAGES
 
-STAGES = ("reference", "export", "check", "load", "run", "parity", "dynamic")
-FAILURE_STATUS = {
-    "reference": "reference_error",
-    "export": "export_error",
-    "check": "invalid_model",
-    "load": "load_error",
-    "run": "run_error",
-    "parity": "mismatch",
-    "dynamic": "dynamic_error",
-}
 LATENCY_REPEATS = 5
 LATENCY_BUDGET_S = 0.25  # per side; enough for a median of a few runs of a small model
 
@@ -222,7 +213,10 @@ def run_stages(case: Any, exporter: str, opset: Optional[int], device: str, work
         metrics["ort_ms"] = _median_ms(lambda: _run_session(session, feed))
 
         step("parity")
-        metrics.update(parity.compare(expected, actual, case.rtol, case.atol))
+        figures, failure = parity.measure(expected, actual, case.rtol, case.atol)
+        metrics.update(figures)
+        if failure is not None:
+            raise failure
 
         if case.dynamic:
             step("dynamic")

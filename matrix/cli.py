@@ -1,0 +1,59 @@
+"""python -m matrix: the orchestrator's command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+HERE_RESULTS = os.path.join("results", "here")
+
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the corpus", description="Run the case corpus through export and parity.")
+    p.add_argument("--here", action="store_true", required=True,
+                   help="run against this interpreter's own torch, onnx and onnxruntime")
+    p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids, e.g. 'dynamic/*'")
+    p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
+                   help="also load your own cases from a .py file, a folder or a module (repeatable)")
+    p.add_argument("--exporter", default="torchscript,dynamo", help="comma-separated: torchscript,dynamo")
+    p.add_argument("--opset", default="default", help="comma-separated opsets, 'default' for the exporter's own")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cpu,cuda")
+    p.add_argument("--timeout", default="120", help="seconds per result before it is killed (default 120)")
+    p.add_argument("--out", default=None, metavar="FILE.jsonl",
+                   help=f"results file (default: a new file under {HERE_RESULTS}/)")
+    p.add_argument("--resume", action="store_true", help="continue --out, skipping results already in it")
+    p.add_argument("--keep-failed", default=None, metavar="DIR", help="keep failing models' .onnx files here")
+    p.add_argument("--isolation", choices=("fork", "none"), default="fork", help=argparse.SUPPRESS)
+    p.add_argument("--strict", action="store_true", help="exit 1 when any result is not pass or skipped")
+
+
+def _bench_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks (figures for the README)")
+    p.add_argument("what", choices=("isolation",), help="isolation: per-result cost of forking vs in-process")
+    p.add_argument("--cases", default="", help="case patterns (default: the whole corpus)")
+    p.add_argument("--exporter", default="torchscript,dynamo")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--json", default="bench.json", help="where to write the figures")
+
+
+def parse(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m matrix", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    _bench_parser(sub)
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse(argv)
+    if args.command == "run":
+        from matrix.here import run_here
+
+        return run_here(args)
+    if args.command == "bench":
+        from matrix.bench import bench
+
+        return bench(args)
+    return 2

@@ -1,0 +1,79 @@
+"""What a person sees while a run goes and when it ends (rich)."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Dict, Iterable, List
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from matrix.status import STATUSES
+
+
+class RunProgress:
+    """A live bar on a terminal; one plain line per result in CI logs."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+        self.task = None
+
+    def __enter__(self) -> "RunProgress":
+        if self.live:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live:
+            self.progress.__exit__(*exc)
+
+    def __call__(self, event: Dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            self.total = event["total"]
+            self.task = self.progress.add_task("starting", total=event["total"])
+            if event.get("resumed"):
+                self.console.print(f"resuming: {event['resumed']} results already recorded")
+        elif kind == "case" and self.task is not None:
+            self.progress.update(self.task, description=f"{event['case']} [{event['exporter']}]")
+        elif kind == "result" and self.task is not None:
+            self.progress.advance(self.task)
+            if not self.live:
+                status = STATUSES[event["status"]]
+                opset = event["opset"] or "default"
+                self.console.print(f"[{event['index']}/{self.total}] {event['case']} {event['exporter']} "
+                                   f"opset={opset} {event['device']}: {status.glyph} {event['status']} "
+                                   f"({event['seconds']:.2f} s)", highlight=False)
+
+
+def glyph(status: str) -> str:
+    s = STATUSES[status]
+    return f"[{s.colour}]{s.glyph}[/] {status}"
+
+
+def summary(console: Console, results: Iterable[Dict[str, Any]]) -> None:
+    """A table: one row per case, one column per exporter × opset × device; then counts."""
+    results = list(results)
+    columns: List[tuple] = sorted({(r["exporter"], r["opset"] or 0, r["device"]) for r in results},
+                                  key=lambda c: (c[2], c[0], c[1]))
+    table = Table(title="results", title_justify="left", show_lines=False)
+    table.add_column("case")
+    for exporter, opset, device in columns:
+        table.add_column(f"{exporter}\nopset {opset or 'default'}\n{device}")
+    by_case: Dict[str, Dict[tuple, Dict[str, Any]]] = collections.defaultdict(dict)
+    for r in results:
+        by_case[r["case"]][(r["exporter"], r["opset"] or 0, r["device"])] = r
+    for case, row in by_case.items():
+        table.add_row(case, *[glyph(row[c]["status"]) if c in row else "" for c in columns])
+    console.print(table)
+    counts = collections.Counter(r["status"] for r in results)
+    console.print("  ".join(f"{glyph(s)}: {counts[s]}" for s in STATUSES if counts[s]))
+    failures = [r for r in results if r.get("error")]
+    for r in failures:
+        e = r["error"]
+        console.print(f"[bold]{r['case']}[/] {r['exporter']} {r['device']}: {r['status']} at {r['stage']} "
+                      f"[dim]({e['kind']})[/] {e['message'][:160]}", highlight=False)
