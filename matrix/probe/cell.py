@@ -89,7 +89,7 @@ def run_cell(args: Any, cases: List[Any]) -> int:
                                       skip_reason(case, exporter, opset, device, api, versions, has_cuda)))
     isolate = args.isolation == "fork"
     if any(reason is None for *_, reason in tasks):
-        isolation.warm_up(dynamo=any(t[2] == "dynamo" and t[4] is None for t in tasks))
+        isolation.warm_up(sorted({t[2] for t in tasks if t[4] is None}), fork=isolate)
     gpu = None
     if has_cuda:
         with tempfile.TemporaryDirectory(prefix="matrix-gpu-") as tmp:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import gc
 import json
 import os
 import select
@@ -25,6 +26,10 @@ from typing import Any, Callable, Dict, Iterator, Optional
 from matrix.probe import errors
 
 Work = Callable[[Callable[[str], None]], Dict[str, Any]]
+# Threads a child computes with. The parent itself computes with one thread: libgomp
+# (torch's OpenMP) is not fork-safe once it has started a thread team, and a child
+# forked after that hangs in its first parallel region.
+_child_threads: Optional[int] = None
 LOG_NAME = "output.log"
 LOG_TAIL_BYTES = 4000
 
@@ -59,25 +64,54 @@ def log_tail(workdir: str) -> str:
         return ""
 
 
-def warm_up(dynamo: bool) -> None:
-    """Import once; with dynamo, one tiny export so children skip its ~3 s of first-use set-up."""
+def _warm_up_case() -> Any:
+    import torch
+
+    from matrix.case import Case
+
+    class WarmUp(torch.nn.Module):
+        """A little of everything common: conv, norm, linear, activation, softmax, matmul, reshape."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 4, 3, padding=1)
+            self.norm = torch.nn.LayerNorm(8)
+            self.linear = torch.nn.Linear(8, 8)
+
+        def forward(self, x: Any) -> Any:
+            y = self.linear(self.norm(self.conv(x).relu())).flatten(1, 2)
+            y = torch.nn.functional.gelu(y).softmax(-1)
+            return (y @ y.transpose(1, 2)).mean(-1)
+
+    return Case(id="warmup/model", build=lambda: (WarmUp(), (torch.randn(2, 2, 4, 8),)), dynamic=({0: "batch"},))
+
+
+def warm_up(exporters: Any, fork: bool) -> None:
+    """Import once and run a small model through every stage with each exporter, in
+    this process, so that forked children find first-use set-up (lazy imports,
+    registries, about 3 s for dynamo and 0.3 s for TorchScript) already done."""
+    global _child_threads
     import numpy  # noqa: F401
     import onnx  # noqa: F401
     import onnxruntime  # noqa: F401
     import torch
 
+    if fork:
+        _child_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
     with contextlib.suppress(ImportError):
         import onnxscript  # noqa: F401
-    if not dynamo:
-        return
     from matrix.probe.exporters import for_torch
+    from matrix.probe.stages import run_stages
 
     api = for_torch(torch.__version__)
-    if api.unavailable("dynamo"):
-        return
-    with tempfile.TemporaryDirectory(prefix="matrix-warmup-") as tmp, redirected(os.path.join(tmp, LOG_NAME)):
-        with contextlib.suppress(Exception):  # a warm-up that fails costs speed, not results
-            api.export("dynamo", torch.nn.Linear(2, 2).eval(), (torch.randn(1, 2),), os.path.join(tmp, "w.onnx"), None, None)
+    case = _warm_up_case()
+    for exporter in exporters:
+        if api.unavailable(exporter):
+            continue
+        with tempfile.TemporaryDirectory(prefix="matrix-warmup-") as tmp:
+            in_process(lambda enter: run_stages(case, exporter, None, "cpu", tmp, enter), tmp)
+    gc.collect()  # drop the warm-up's onnxruntime session and its threads before any fork
 
 
 def in_process(work: Work, workdir: str) -> Dict[str, Any]:
@@ -166,6 +200,10 @@ def _child(work: Work, workdir: str, read_fd: int, write_fd: int) -> None:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         faulthandler.enable(file=sys.stderr, all_threads=True)  # a segfault leaves its Python stack in the log
+        if _child_threads:
+            import torch
+
+            torch.set_num_threads(_child_threads)
 
         def send(message: Dict[str, Any]) -> None:
             data = (json.dumps(message, default=str) + "\n").encode()

@@ -1,0 +1,39 @@
+"""Devices: cuda results are skipped without a GPU, never failures; with one they run on it."""
+
+import pytest
+import torch
+
+from conftest import CASES, read_results, run_module
+
+HAS_CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="this machine has a GPU: see test_cuda_results_run_on_the_gpu")
+def test_cuda_without_gpu_is_skipped_not_failed(tmp_path):
+    out = tmp_path / "r.jsonl"
+    done = run_module("matrix.probe", "--cases-from", CASES / "staged.py", "--cases", "staged/pass,staged/parity",
+                      "--device", "cpu,cuda", "--exporter", "torchscript", "--out", out)
+    assert done.returncode == 0, done.stderr
+    by_device = {(r["case"], r["device"]): r for r in read_results(out)}
+    assert by_device[("staged/pass", "cpu")]["status"] == "pass"
+    for case in ("staged/pass", "staged/parity"):
+        result = by_device[(case, "cuda")]
+        assert (result["status"], result["reason"]) == ("skipped", "no CUDA device")
+        assert result["cell"].endswith("-cuda")
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (none on this machine)")
+def test_cuda_results_run_on_the_gpu(tmp_path):
+    out = tmp_path / "r.jsonl"
+    done = run_module("matrix.probe", "--cases", "blocks/*,dynamic/*,dtypes/fp16_model", "--device", "cuda",
+                      "--out", out)
+    assert done.returncode == 0, done.stderr
+    results = read_results(out)
+    assert results and all(r["status"] != "skipped" for r in results)
+    assert all(r["environment"]["gpu"]["name"] for r in results)
+    import onnxruntime
+
+    expected = "CUDAExecutionProvider" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() \
+        else "CPUExecutionProvider"
+    assert {r["metrics"].get("provider") for r in results if r["stage"] not in ("reference", "export", "check")} \
+        == {expected}
