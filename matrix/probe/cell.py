@@ -79,8 +79,10 @@ def run_cell(args: Any, cases: List[Any]) -> int:
             raise BadInput(str(exc)) from None
     has_cuda = "cuda" in args.devices and environment.cuda_available()
 
+    # cuda first: their children must be forked before the warm-up (see isolation.hide_gpus).
+    devices = sorted(args.devices, key=lambda d: d != "cuda")
     tasks = []
-    for device in args.devices:
+    for device in devices:
         for case in cases:
             for exporter in args.exporters:
                 for opset in args.opsets:
@@ -88,18 +90,26 @@ def run_cell(args: Any, cases: List[Any]) -> int:
                         tasks.append((device, case, exporter, opset,
                                       skip_reason(case, exporter, opset, device, api, versions, has_cuda)))
     isolate = args.isolation == "fork"
-    if any(reason is None for *_, reason in tasks):
-        isolation.warm_up(sorted({t[2] for t in tasks if t[4] is None}), fork=isolate)
     gpu = None
-    if has_cuda:
+    if has_cuda and not isolate:
+        gpu = environment.gpu_info()
+    elif has_cuda:
         with tempfile.TemporaryDirectory(prefix="matrix-gpu-") as tmp:
-            gpu = isolation.forked(lambda enter: environment.gpu_info(), tmp, 60)
+            found = isolation.forked(lambda enter: environment.gpu_info(), tmp, 60)
+        gpu = found if "name" in found else {"error": (found.get("error") or {}).get("message")}
     env = environment.fingerprint(gpu)
 
     emit("start", run_id=run_id, total=len(tasks), resumed=len(done), cells=[cell_id(versions, d) for d in args.devices])
     writer = results.Writer(args.out)
+    warm = False
     try:
         for index, (device, case, exporter, opset, reason) in enumerate(tasks, 1):
+            if reason is None and not warm and (device == "cpu" or not isolate):
+                if isolate and has_cuda:
+                    isolation.hide_gpus()
+                isolation.warm_up(sorted({t[2] for t in tasks if t[4] is None and (t[0] == device or not isolate)}),
+                                  fork=isolate)
+                warm = True
             emit("case", index=index, case=case.id, exporter=exporter, opset=opset, device=device)
             started = time.time()
             if reason is not None:

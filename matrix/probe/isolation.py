@@ -30,6 +30,18 @@ Work = Callable[[Callable[[str], None]], Dict[str, Any]]
 # (torch's OpenMP) is not fork-safe once it has started a thread team, and a child
 # forked after that hangs in its first parallel region.
 _child_threads: Optional[int] = None
+
+
+def hide_gpus() -> None:
+    """Hide the GPUs from this process and the children it forks from now on.
+
+    A CUDA context does not survive fork, and warming up creates one as a side
+    effect where GPUs are visible (torch.export's fork_rng touches every CUDA
+    device, even for a CPU export); every later child then fails at its first
+    CUDA call, dynamo CPU exports included. So cuda results are forked from the
+    import-only parent first, and GPUs are hidden before the warm-up for cpu ones.
+    """
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 LOG_NAME = "output.log"
 LOG_TAIL_BYTES = 4000
 
