@@ -25,6 +25,7 @@ from rich.table import Table
 
 from matrix.probe import results
 from matrix.probe.environment import cpu_name
+from matrix.progress import make_console
 from matrix.runners import host
 
 
@@ -37,7 +38,8 @@ def _probe(args: List[str], out: str) -> float:
 
 
 def machine() -> Dict[str, Any]:
-    return {"platform": platform.platform(), "cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()}
+    return {"platform": platform.platform(), "cpu": cpu_name(), "cores": os.cpu_count(),
+            "python": platform.python_version()}
 
 
 def isolation(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
@@ -91,7 +93,7 @@ def _fresh_interpreters(base: List[str], tmp: str, keys: List[tuple]) -> float:
 
 
 def bench(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    console = make_console()
     figures = isolation(args, console)
     with open(args.json, "w") as f:
         json.dump({"isolation": figures}, f, indent=2)

@@ -8,22 +8,19 @@ import sys
 import time
 import uuid
 
-from rich.console import Console
-
+from matrix.cli import HERE_RESULTS
 from matrix.probe import results
-from matrix.progress import RunProgress, summary
+from matrix.progress import RunProgress, make_console, summary
 from matrix.runners import host
 
 
 def run_here(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=200)  # CI logs: no wrapping mid-line
+    console = make_console()
     if args.resume and not args.out:
         print("matrix run: error: --resume needs --out FILE.jsonl (the results to continue)", file=sys.stderr)
         return 2
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-    out = args.out or os.path.join(cli_results_dir(), f"{run_id}.jsonl")
+    out = args.out or os.path.join(HERE_RESULTS, f"{run_id}.jsonl")
     probe_args = ["--out", out, "--exporter", args.exporter, "--opset", args.opset, "--device", args.device,
                   "--timeout", str(args.timeout), "--isolation", args.isolation, "--run-id", run_id]
     if args.cases:
@@ -48,7 +45,3 @@ def run_here(args: argparse.Namespace) -> int:
     if args.strict and any(r["status"] not in ("pass", "skipped") for r in recorded):
         return 1
     return 0
-
-
-def cli_results_dir() -> str:
-    return os.path.join("results", "here")

@@ -12,6 +12,12 @@ from rich.table import Table
 from matrix.status import STATUSES
 
 
+def make_console() -> Console:
+    """A console; off a terminal (CI logs, pipes) wide enough that lines never wrap."""
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=200)
+
+
 class RunProgress:
     """A live bar on a terminal; one plain line per result in CI logs."""
 
@@ -22,7 +28,7 @@ class RunProgress:
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
         self.task = None
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         if self.live:
             self.progress.__enter__()
         return self

@@ -28,7 +28,9 @@ def by_hand(case_id, exporter, opset, path):
 
 
 @pytest.mark.parametrize("case_id, exporter", [
-    ("layers/custom_norm", "torchscript"), ("blocks/mlp_layernorm_gelu", "dynamo"), ("dtypes/fp16_model", "torchscript"),
+    ("layers/custom_norm", "torchscript"),
+    ("blocks/mlp_layernorm_gelu", "dynamo"),
+    ("dtypes/fp16_model", "torchscript"),
 ])
 def test_max_error_matches_a_manual_export(tmp_path, case_id, exporter):
     out = tmp_path / "r.jsonl"

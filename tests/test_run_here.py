@@ -32,3 +32,15 @@ def test_default_output_goes_under_results_here(tmp_path):
 def test_list_shows_builtin_corpus():
     done = run_module("matrix.probe", "--list")
     assert done.returncode == 0 and '"case": "operators/tril"' in done.stdout
+
+
+def test_user_case_file_importing_its_own_package(tmp_path):
+    out = tmp_path / "r.jsonl"
+    done = run_module("matrix", "run", "--here", "--cases-from", CASES / "user" / "my_cases.py", "--cases", "mine/*",
+                      "--out", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = {(r["case"], r["exporter"]): r for r in read_results(out)}
+    assert {r["status"] for r in results.values()} == {"pass"}, {k: r["error"] for k, r in results.items()}
+    assert results[("mine/head", "dynamo")]["description"] == "The classification head alone."
+    checked = results[("mine/encoder", "torchscript")]["metrics"]["dynamic_checked"]
+    assert [(c["dim"], c["size"]) for c in checked] == [("batch", 4), ("seq", 7), ("seq", 64)]

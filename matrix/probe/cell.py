@@ -7,7 +7,6 @@ import inspect
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -72,11 +71,12 @@ def run_cell(args: Any, cases: List[Any]) -> int:
     done = set()
     if os.path.exists(args.out) and os.path.getsize(args.out) > 0:
         if not args.resume:
-            raise BadInput(f"--out {args.out} already holds results: pass --resume to continue it, or choose another file")
+            raise BadInput(f"--out {args.out} already holds results: "
+                           "pass --resume to continue it, or choose another file")
         try:
             done = {results.key(r) for r in results.existing(args.out)}
-        except ValueError as exc:
-            raise BadInput(str(exc)) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadInput(f"--out {args.out}: cannot resume from it: {exc}") from None
     has_cuda = "cuda" in args.devices and environment.cuda_available()
 
     # cuda first: their children must be forked before the warm-up (see isolation.hide_gpus).
@@ -99,7 +99,8 @@ def run_cell(args: Any, cases: List[Any]) -> int:
         gpu = found if "name" in found else {"error": (found.get("error") or {}).get("message")}
     env = environment.fingerprint(gpu)
 
-    emit("start", run_id=run_id, total=len(tasks), resumed=len(done), cells=[cell_id(versions, d) for d in args.devices])
+    emit("start", run_id=run_id, total=len(tasks), resumed=len(done),
+         cells=[cell_id(versions, d) for d in args.devices])
     writer = results.Writer(args.out)
     warm = False
     try:

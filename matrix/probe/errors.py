@@ -23,7 +23,7 @@ class CheckFailed(Exception):
 
 # (kind, pattern); the first match over the whole exception chain wins.
 # Named groups become the error's `detail` (op, opset, ...).
-PATTERNS: List[Tuple[str, "re.Pattern[str]"]] = [(kind, re.compile(p, re.S)) for kind, p in [
+PATTERNS: List[Tuple[str, re.Pattern[str]]] = [(kind, re.compile(p, re.S)) for kind, p in [
     ("missing_dependency", r"No module named '(?P<module>onnxscript|onnx|onnxruntime)[^']*'"),
     ("incompatible_versions", r"has been dropped since (?P<package>\w+) (?P<version>\d+(?:\.\d+)*)|"
                               r"onnxscript\._framework_apis\.torch_\d+_\d+|requires (?:onnxscript|onnx|torch)\s*[<>=]"),

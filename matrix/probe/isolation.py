@@ -122,7 +122,10 @@ def warm_up(exporters: Any, fork: bool) -> None:
         if api.unavailable(exporter):
             continue
         with tempfile.TemporaryDirectory(prefix="matrix-warmup-") as tmp:
-            in_process(lambda enter: run_stages(case, exporter, None, "cpu", tmp, enter), tmp)
+            def work(enter: Callable[[str], None], exporter: str = exporter, tmp: str = tmp) -> Dict[str, Any]:
+                return run_stages(case, exporter, None, "cpu", tmp, enter)
+
+            in_process(work, tmp)
     gc.collect()  # drop the warm-up's onnxruntime session and its threads before any fork
 
 

@@ -72,7 +72,8 @@ def measure(expected: Sequence[Tuple[np.ndarray, str]], actual: Sequence[np.ndar
                               output=i)
         got_dtype = dtype_name(got)
         # onnxruntime has no numpy bfloat16: accept the widened or raw 16-bit forms for it.
-        if got_dtype != want_dtype and not (want_dtype == "bfloat16" and got_dtype in ("float32", "uint16", "bfloat16")):
+        bf16_forms = ("float32", "uint16", "bfloat16")
+        if got_dtype != want_dtype and not (want_dtype == "bfloat16" and got_dtype in bf16_forms):
             raise CheckFailed("dtype_mismatch", f"output {i}: dtype {got_dtype}, eager has {want_dtype}", output=i)
         default_rtol, default_atol = TOLERANCES.get(want_dtype, (0.0, 0.0))
         r = default_rtol if rtol is None else rtol
@@ -90,8 +91,8 @@ def measure(expected: Sequence[Tuple[np.ndarray, str]], actual: Sequence[np.ndar
                                   output=i)
         if failure is None and errs["required_atol"] > a:
             failure = CheckFailed("value_mismatch",
-                                  f"output {i}: max abs error {errs['max_abs_err']:.3g} > atol {a:g} + rtol {r:g}*|eager| "
-                                  f"(passes with atol {errs['required_atol']:.3g})", output=i)
+                                  f"output {i}: max abs error {errs['max_abs_err']:.3g} > atol {a:g} + "
+                                  f"rtol {r:g}*|eager| (passes with atol {errs['required_atol']:.3g})", output=i)
     return worst, failure
 
 
