@@ -10,22 +10,36 @@ HERE_RESULTS = os.path.join("results", "here")
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run the corpus", description="Run the case corpus through export and parity.")
-    p.add_argument("--here", action="store_true", required=True,
-                   help="run against this interpreter's own torch, onnx and onnxruntime")
+    p = sub.add_parser("run", help="run the matrix (or, with --here, this interpreter)",
+                       description="Run the case corpus through export and parity, in every cell of a spec.")
+    p.add_argument("--here", action="store_true",
+                   help="run against this interpreter's own torch, onnx and onnxruntime instead of a spec")
+    p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"),
+                   help="spec name (default, nightly) or TOML file; also $MATRIX_SPEC")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="cells run concurrently (default: from cores and memory)")
+    p.add_argument("--runner", choices=("auto", "venv"), default="auto",
+                   help="where cells run: venv (uv environments); auto picks the best available")
+    p.add_argument("--fresh", action="store_true", help="rerun everything; reuse nothing from the previous run")
+    p.add_argument("--results", default="results", help="results root (default: results/)")
     p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids, e.g. 'dynamic/*'")
     p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="also load your own cases from a .py file, a folder or a module (repeatable)")
     p.add_argument("--exporter", default="torchscript,dynamo", help="comma-separated: torchscript,dynamo")
     p.add_argument("--opset", default="default", help="comma-separated opsets, 'default' for the exporter's own")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cpu,cuda")
-    p.add_argument("--timeout", default="120", help="seconds per result before it is killed (default 120)")
+    p.add_argument("--timeout", default=None, help="seconds per result before it is killed (default 120)")
     p.add_argument("--out", default=None, metavar="FILE.jsonl",
                    help=f"results file (default: a new file under {HERE_RESULTS}/)")
     p.add_argument("--resume", action="store_true", help="continue --out, skipping results already in it")
     p.add_argument("--keep-failed", default=None, metavar="DIR", help="keep failing models' .onnx files here")
     p.add_argument("--isolation", choices=("fork", "none"), default="fork", help=argparse.SUPPRESS)
     p.add_argument("--strict", action="store_true", help="exit 1 when any result is not pass or skipped")
+
+
+def _plan_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="resolve a spec into cells", description="Resolve a spec's selectors into cells.")
+    p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"))
+    p.add_argument("--json", action="store_true", help="print the plan as JSON (for CI fan-out)")
 
 
 def _bench_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,16 +55,21 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m matrix", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
+    _plan_parser(sub)
     _bench_parser(sub)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse(argv)
-    if args.command == "run":
+    if args.command == "run" and args.here:
         from matrix.here import run_here
 
         return run_here(args)
+    if args.command in ("run", "plan"):
+        from matrix.commands import plan_command, run_command
+
+        return run_command(args) if args.command == "run" else plan_command(args)
     if args.command == "bench":
         from matrix.bench import bench
 

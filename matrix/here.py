@@ -22,7 +22,7 @@ def run_here(args: argparse.Namespace) -> int:
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     out = args.out or os.path.join(HERE_RESULTS, f"{run_id}.jsonl")
     probe_args = ["--out", out, "--exporter", args.exporter, "--opset", args.opset, "--device", args.device,
-                  "--timeout", str(args.timeout), "--isolation", args.isolation, "--run-id", run_id]
+                  "--timeout", str(args.timeout or 120), "--isolation", args.isolation, "--run-id", run_id]
     if args.cases:
         probe_args += ["--cases", args.cases]
     for source in args.cases_from:

@@ -83,3 +83,63 @@ def summary(console: Console, results: Iterable[Dict[str, Any]]) -> None:
         e = r["error"]
         console.print(f"[bold]{r['case']}[/] {r['exporter']} {r['device']}: {r['status']} at {r['stage']} "
                       f"[dim]({e['kind']})[/] {e['message'][:160]}", highlight=False)
+
+
+class MatrixProgress:
+    """Progress of many cells at once: an overall bar and a line per running cell on a
+    terminal; a line per event in CI logs. Called from worker threads."""
+
+    def __init__(self, console: Console, cells: int) -> None:
+        self.console = console
+        self.live = console.is_terminal
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+        self.cells_task = self.progress.add_task("cells", total=cells)
+        self.rows: Dict[str, Any] = {}
+
+    def __enter__(self) -> "MatrixProgress":
+        if self.live:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live:
+            self.progress.__exit__(*exc)
+
+    def cell_started(self, cell: str) -> None:
+        self.rows[cell] = self.progress.add_task(f"{cell}: preparing environment", total=None)
+        if not self.live:
+            self.console.print(f"{cell}: preparing environment")
+
+    def event(self, cell: str, event: Dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            self.progress.update(self.rows[cell], total=event["total"], description=cell)
+        elif kind == "case":
+            self.progress.update(self.rows[cell], description=f"{cell}: {event['case']} [{event['exporter']}]")
+        elif kind == "result":
+            self.progress.advance(self.rows[cell])
+            if not self.live:
+                status = STATUSES[event["status"]]
+                reused = " (reused)" if event.get("reused") else f" ({event['seconds']:.2f} s)"
+                self.console.print(f"{cell}: {event['case']} {event['exporter']} {status.glyph} {event['status']}"
+                                   f"{reused}", highlight=False)
+
+    def cell_finished(self, cell: str, record: Dict[str, Any]) -> None:
+        self.progress.remove_task(self.rows.pop(cell))
+        self.progress.advance(self.cells_task)
+        note = record.get("error") or f"{record['seconds']} s"
+        self.console.print(f"{cell}: {record['status']} ({note})", highlight=False)
+
+
+def cell_summary(console: Console, by_cell: Dict[str, List[Dict[str, Any]]]) -> None:
+    """One row per cell: counts per status."""
+    present = [s for s in STATUSES if any(r["status"] == s for rs in by_cell.values() for r in rs)]
+    table = Table(title="cells", title_justify="left")
+    table.add_column("cell", no_wrap=True)
+    for status in present:
+        table.add_column(glyph(status), justify="right")
+    for cell, rows in sorted(by_cell.items()):
+        counts = collections.Counter(r["status"] for r in rows)
+        table.add_row(cell, *[str(counts[s] or "") for s in present])
+    console.print(table)

@@ -34,6 +34,8 @@ def parse(argv: list) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per result before it is killed")
     p.add_argument("--out", default="results.jsonl", help="JSONL file results are appended to")
     p.add_argument("--resume", action="store_true", help="skip results already in --out")
+    p.add_argument("--reuse", default=None, metavar="FILE",
+                   help="an earlier results file of this environment: unchanged results are copied, not rerun")
     p.add_argument("--run-id", default=None)
     p.add_argument("--cell", default=None, help="cell id stamped on results (default: from the versions)")
     p.add_argument("--isolation", choices=("fork", "none"), default="fork",

@@ -78,6 +78,7 @@ def run_cell(args: Any, cases: List[Any]) -> int:
         except (ValueError, KeyError, TypeError) as exc:
             raise BadInput(f"--out {args.out}: cannot resume from it: {exc}") from None
     has_cuda = "cuda" in args.devices and environment.cuda_available()
+    earlier = _reusable(args.reuse, versions)
 
     # cuda first: their children must be forked before the warm-up (see isolation.hide_gpus).
     devices = sorted(args.devices, key=lambda d: d != "cuda")
@@ -86,9 +87,15 @@ def run_cell(args: Any, cases: List[Any]) -> int:
         for case in cases:
             for exporter in args.exporters:
                 for opset in args.opsets:
-                    if (case.id, exporter, opset, device) not in done:
-                        tasks.append((device, case, exporter, opset,
-                                      skip_reason(case, exporter, opset, device, api, versions, has_cuda)))
+                    key = (case.id, exporter, opset, device)
+                    if key in done:
+                        continue
+                    old = earlier.get(key)
+                    if old is not None and old.get("case_hash") == case_hash(case):
+                        reason = "reused"  # recorded below as the earlier result, not run again
+                    else:
+                        reason = skip_reason(case, exporter, opset, device, api, versions, has_cuda)
+                    tasks.append((device, case, exporter, opset, reason))
     isolate = args.isolation == "fork"
     gpu = None
     if has_cuda and not isolate:
@@ -112,6 +119,13 @@ def run_cell(args: Any, cases: List[Any]) -> int:
                                   fork=isolate)
                 warm = True
             emit("case", index=index, case=case.id, exporter=exporter, opset=opset, device=device)
+            if reason == "reused":
+                old = earlier[(case.id, exporter, opset, device)]
+                result = dict(old, run_id=run_id, reused_from=old.get("reused_from") or old["run_id"])
+                writer.write(result)
+                emit("result", index=index, case=case.id, exporter=exporter, opset=opset, device=device,
+                     status=result["status"], stage=result["stage"], seconds=0.0, reused=True)
+                continue
             started = time.time()
             if reason is not None:
                 outcome = {"status": "skipped", "stage": None, "error": None, "metrics": {}}
@@ -133,6 +147,20 @@ def run_cell(args: Any, cases: List[Any]) -> int:
         writer.close()
     emit("done", run_id=run_id, out=args.out)
     return 0
+
+
+def _reusable(path: Optional[str], versions: Dict[str, Optional[str]]) -> Dict[tuple, Dict[str, Any]]:
+    """Results of an earlier run of this same environment that still hold: same versions
+    and probe; the case's own hash is compared per task."""
+    if not path or not os.path.exists(path):
+        return {}
+    try:
+        earlier = list(results.read(path))
+    except ValueError as exc:
+        print(f"warning: not reusing {path}: {exc}", file=sys.stderr)
+        return {}
+    return {results.key(r): r for r in earlier
+            if r.get("versions") == versions and r.get("probe_version") == PROBE_VERSION and r["status"] != "env_error"}
 
 
 def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool) -> Dict[str, Any]:

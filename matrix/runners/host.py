@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import IO, Any, Callable, Dict, List, Optional
 
 Event = Dict[str, Any]
 
@@ -14,9 +14,11 @@ def probe_command(probe_args: List[str], python: Optional[str] = None) -> List[s
     return [python or sys.executable, "-m", "matrix.probe", *probe_args]
 
 
-def run(probe_args: List[str], on_event: Callable[[Event], None], python: Optional[str] = None) -> int:
-    """Run the probe; its stdout is a stream of JSON events, its stderr passes through."""
-    process = subprocess.Popen(probe_command(probe_args, python), stdout=subprocess.PIPE, text=True, bufsize=1)
+def run(probe_args: List[str], on_event: Callable[[Event], None], python: Optional[str] = None,
+        env: Optional[Dict[str, str]] = None, stderr: Optional[IO[str]] = None) -> int:
+    """Run the probe; its stdout is a stream of JSON events, its stderr passes through (or to `stderr`)."""
+    process = subprocess.Popen(probe_command(probe_args, python), stdout=subprocess.PIPE, text=True, bufsize=1,
+                               env=env, stderr=stderr)
     assert process.stdout is not None
     try:
         for line in process.stdout:

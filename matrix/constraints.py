@@ -1,0 +1,46 @@
+"""Known constraints applied when a cell's install set is written. Each rule says why."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from packaging.version import Version
+
+# torch's dynamo exporter imports onnxscript._framework_apis.torch_2_X, which exists
+# only from these onnxscript releases on (torch 2.7 → 0.2.2, 2.8 → 0.3.1, 2.9 → 0.4.0,
+# 2.11 → 0.6.0); newest first.
+ONNXSCRIPT_MINIMUM = [((2, 11), "0.6.0"), ((2, 9), "0.4.0"), ((2, 8), "0.3.1"), ((2, 7), "0.2.2")]
+# torch 2.1–2.4 export through torch.onnx.dynamo_export, which onnxscript dropped in
+# 0.4.0 ("Support for dynamo_export has been dropped since onnxscript 0.4.0", seen with torch 2.4.1).
+DYNAMO_EXPORT_ONNXSCRIPT_BELOW = "0.4.0"
+# torch releases before 2.3 were built against numpy 1.x and fail to import with numpy 2.
+NUMPY_2_FROM_TORCH = Version("2.3")
+
+
+def onnxscript_requirement(torch: str, pinned: Optional[str]) -> Optional[str]:
+    """`onnxscript==pinned`, or for "auto" the range that fits this torch (None: not needed)."""
+    if pinned:
+        return f"onnxscript=={pinned}"
+    release = Version(torch).release[:2]
+    if release < (2, 1):
+        return None  # torch 2.0 has no dynamo exporter
+    if release < (2, 5):
+        return f"onnxscript<{DYNAMO_EXPORT_ONNXSCRIPT_BELOW}"
+    for since, minimum in ONNXSCRIPT_MINIMUM:
+        if release >= since:
+            return f"onnxscript>={minimum}"
+    return "onnxscript"
+
+
+def requirements(python: str, torch: str, onnx: str, onnxruntime: str, onnxscript: Optional[str],
+                 device: str) -> List[str]:
+    """The top-level install set of one cell; the lock pins everything beneath it."""
+    # cuda cells need onnxruntime-gpu, which provides the same `onnxruntime` module.
+    runtime = "onnxruntime-gpu" if device == "cuda" else "onnxruntime"
+    wanted = [f"torch=={torch}", f"onnx=={onnx}", f"{runtime}=={onnxruntime}"]
+    script = onnxscript_requirement(torch, onnxscript)
+    if script:
+        wanted.append(script)
+    if Version(torch) < NUMPY_2_FROM_TORCH:
+        wanted.append("numpy<2")
+    return wanted

@@ -1,0 +1,130 @@
+"""Release lists from a package index (PEP 691 JSON), cached on disk with a time-to-live.
+
+When the index cannot be reached, a cached answer of any age is used with a
+warning. `MATRIX_INDEX_SNAPSHOT=DIR` answers from recorded files only (tests,
+air-gapped machines): DIR/<package>.json in the cache's own format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+DEFAULT_URL = "https://pypi.org/simple"
+ACCEPT = "application/vnd.pypi.simple.v1+json"
+TTL_S = 3600
+
+
+class IndexUnavailable(Exception):
+    """The index could not answer and no cached answer exists."""
+
+
+@dataclass(frozen=True)
+class Release:
+    version: Version
+    wheels: tuple  # wheel file names
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "onnx-compat-matrix"
+
+
+def _slug(url: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", url).strip("_")
+
+
+class Index:
+    def __init__(self, urls: Optional[Dict[str, str]] = None, ttl: float = TTL_S,
+                 snapshot: Optional[str] = None, cache: Optional[Path] = None) -> None:
+        self.urls = urls or {}
+        self.ttl = ttl
+        self.snapshot = snapshot if snapshot is not None else os.environ.get("MATRIX_INDEX_SNAPSHOT")
+        self.cache = cache or cache_dir() / "index"
+        self._memo: Dict[str, List[Release]] = {}
+
+    def releases(self, package: str) -> List[Release]:
+        """Every non-yanked version with at least one wheel, oldest first."""
+        if package not in self._memo:
+            answer = self._answer(package)
+            releases = []
+            for text, wheels in answer["versions"].items():
+                try:
+                    releases.append(Release(Version(text), tuple(wheels)))
+                except InvalidVersion:
+                    continue
+            self._memo[package] = sorted((r for r in releases if r.wheels), key=lambda r: r.version)
+        return self._memo[package]
+
+    def _answer(self, package: str) -> dict:
+        if self.snapshot:
+            path = Path(self.snapshot) / f"{package}.json"
+            if not path.exists():
+                raise IndexUnavailable(f"{package}: not in the index snapshot {self.snapshot}")
+            return json.loads(path.read_text())
+        url = self.urls.get(package, DEFAULT_URL).rstrip("/")
+        path = self.cache / _slug(url) / f"{package}.json"
+        cached = json.loads(path.read_text()) if path.exists() else None
+        if cached and time.time() - cached["fetched_at"] < self.ttl:
+            return cached
+        try:
+            answer = self._fetch(url, package)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            if cached:
+                age_h = (time.time() - cached["fetched_at"]) / 3600
+                print(f"warning: {url} unreachable ({exc}); using the answer cached {age_h:.1f} h ago for {package}",
+                      file=sys.stderr)
+                return cached
+            raise IndexUnavailable(f"{package}: the package index {url} cannot be reached ({exc}) "
+                              "and nothing is cached") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(answer))
+        tmp.replace(path)
+        return answer
+
+    @staticmethod
+    def _fetch(url: str, package: str) -> dict:
+        request = urllib.request.Request(f"{url}/{package}/", headers={"Accept": ACCEPT})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            data = json.load(response)
+        versions: Dict[str, List[str]] = {}
+        for f in data.get("files", []):
+            name = f["filename"]
+            if f.get("yanked") or not name.endswith(".whl"):
+                continue
+            try:
+                _, version, _, _ = parse_wheel_filename(name)
+            except (InvalidWheelFilename, InvalidVersion):
+                continue
+            versions.setdefault(str(version), []).append(name)
+        return {"package": package, "url": url, "fetched_at": time.time(), "versions": versions}
+
+
+def fits(wheel: str, python: str, machine: str = "x86_64") -> bool:
+    """Whether a wheel installs on Linux `machine` for CPython `python` ("3.11")."""
+    try:
+        _, _, _, tags = parse_wheel_filename(wheel)
+    except (InvalidWheelFilename, InvalidVersion):
+        return False
+    cp = "cp" + python.replace(".", "")
+    minor = int(python.split(".")[1])
+    for tag in tags:
+        if tag.platform != "any" and not ("linux" in tag.platform and tag.platform.endswith(machine)):
+            continue
+        if tag.interpreter in (cp, "py3", f"py{python.replace('.', '')}"):
+            return True
+        if tag.abi == "abi3" and tag.interpreter.startswith("cp3") and int(tag.interpreter[3:] or 0) <= minor:
+            return True
+    return False

@@ -1,0 +1,145 @@
+"""Resolve a spec's selectors against the package index into concrete cells."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from matrix import constraints
+from matrix.index import Index, Release, fits
+from matrix.spec import PACKAGES, Spec, SpecError
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One environment: python, package versions and device."""
+
+    python: str
+    torch: str
+    onnx: str
+    onnxruntime: str
+    onnxscript: Optional[str]  # None: "auto", chosen by the lock to fit torch
+    device: str
+
+    @property
+    def id(self) -> str:
+        script = f"-onnxscript{self.onnxscript}" if self.onnxscript else ""
+        return f"torch{self.torch}-onnx{self.onnx}-ort{self.onnxruntime}{script}-py{self.python}-{self.device}"
+
+    def requirements(self) -> List[str]:
+        return constraints.requirements(self.python, self.torch, self.onnx, self.onnxruntime, self.onnxscript,
+                                        self.device)
+
+
+@dataclass
+class Plan:
+    spec: Spec
+    cells: List[Cell]
+    exporters: List[str]
+    opsets: List[Optional[int]]
+    notes: List[str] = field(default_factory=list)
+
+    def as_json(self) -> Dict:
+        return {"spec": self.spec.path, "exporters": self.exporters, "opsets": self.opsets,
+                "cells": [{"id": c.id, **asdict(c), "requirements": c.requirements(),
+                           "runner_hints": {"gpu": c.device == "cuda"}} for c in self.cells]}
+
+
+def _newest_per_minor(releases: List[Release]) -> List[Release]:
+    groups: Dict[tuple, Release] = {}
+    for r in releases:
+        groups[r.version.release[:2]] = r  # sorted oldest first, so the newest patch wins
+    return list(groups.values())
+
+
+def select(where: str, selector: str, package: str, releases: List[Release], python: str) -> List[Optional[str]]:
+    """Versions a selector names, for this python."""
+    if selector == "auto":
+        return [None]
+    usable = [r for r in releases if any(fits(w, python) for w in r.wheels)]
+    final = [r for r in usable if not r.version.is_prerelease and not r.version.is_devrelease]
+    if selector == "latest":
+        chosen = final[-1:]
+    elif selector == "pre":
+        chosen = [r for r in usable if r.version.is_prerelease][-1:]
+    elif selector.startswith("latest-minors:"):
+        chosen = _newest_per_minor(final)[-int(selector.split(":")[1]):]
+    else:
+        try:
+            exact = Version(selector)
+        except InvalidVersion:
+            exact = None
+        if exact is not None:
+            if not any(r.version == exact for r in releases):
+                newest = final[-1].version if final else "none"
+                raise SpecError(f"{where}: {package} {selector} does not exist on the index (newest: {newest})")
+            return [selector]
+        chosen = _newest_per_minor([r for r in usable if r.version in SpecifierSet(selector, prereleases=False)])
+    if not chosen:
+        raise SpecError(f"{where}: no {package} release with a Linux wheel for Python {python} matches {selector!r}")
+    return [str(r.version) for r in chosen]
+
+
+KEYWORDS = ("latest", "pre", "auto")
+
+
+def _version_matches(selector: str, value: Optional[str], named: Callable[[], List[Optional[str]]]) -> bool:
+    if value is None or selector == "auto":
+        return value is None and selector == "auto"
+    if selector in KEYWORDS or selector.startswith("latest-minors:"):
+        return value in named()
+    try:
+        return Version(value) == Version(selector)
+    except InvalidVersion:
+        return Version(value) in SpecifierSet(selector)
+
+
+def _matches(entry: Dict[str, object], cell: Cell, versions: Callable[..., List[Optional[str]]]) -> bool:
+    """Whether an include/exclude entry names this cell (every key it gives matches)."""
+    for axis, selector in entry.items():
+        value = getattr(cell, axis)
+        if axis in PACKAGES:
+            if not _version_matches(str(selector), value, lambda: versions(cell.python, axis, str(selector), "")):
+                return False
+        elif str(value) != str(selector):
+            return False
+    return True
+
+
+def resolve(spec: Spec, index: Index) -> Plan:
+    cells: List[Cell] = []
+    resolved: Dict[str, Dict[str, List[Optional[str]]]] = {}
+
+    def versions(python: str, package: str, selector: str, where: str) -> List[Optional[str]]:
+        key = f"{package}:{selector}"
+        table = resolved.setdefault(python, {})
+        if key not in table:
+            table[key] = select(where, selector, package, index.releases(package) if selector != "auto" else [],
+                                python)
+        return table[key]
+
+    for python in spec.axes["python"]:
+        per_axis = {p: [v for s in spec.axes[p] for v in versions(python, p, s, f"{spec.path}: [matrix] {p}")]
+                    for p in PACKAGES}
+        for torch, onnx, ort, script, device in itertools.product(
+                *(dict.fromkeys(per_axis[p]) for p in PACKAGES), spec.axes["device"]):
+            cells.append(Cell(python, torch, onnx, ort, script, device))
+    for n, entry in enumerate(spec.exclude, 1):
+        cells = [c for c in cells if not _matches(entry, c, versions)]
+    for n, entry in enumerate(spec.include, 1):
+        where = f"{spec.path}: [[include]] #{n}"
+        python = str(entry.get("python", spec.axes["python"][0]))
+        picked = {p: (versions(python, p, str(entry[p]), f"{where} {p}")[-1] if p in entry
+                      else versions(python, p, spec.axes[p][0], f"{where} {p}")[-1]) for p in PACKAGES}
+        cell = Cell(python, picked["torch"], picked["onnx"], picked["onnxruntime"], picked["onnxscript"],
+                    str(entry.get("device", spec.axes["device"][0])))
+        if cell not in cells:
+            cells.append(cell)
+    if not cells:
+        raise SpecError(f"{spec.path}: [[exclude]]: the include/exclude entries leave no cell to run")
+    opsets = [None if o == "default" else int(o) for o in spec.axes["opset"]]
+    return Plan(spec, cells, list(spec.axes["exporter"]), opsets)

@@ -1,0 +1,174 @@
+"""`python -m matrix run`: every cell of a spec, each in its own environment, in parallel.
+
+results/<run-id>/run.json    spec, plan, locks, host, git revision, times
+results/<run-id>/<cell>.jsonl the cell's results (the probe's format)
+results/<run-id>/lock/<cell>.txt   each cell's complete install set with hashes
+results/latest               the newest run
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import platform
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from matrix.lock import EnvError, Lock, compile_lock
+from matrix.plan import Cell, Plan
+from matrix.probe import PROBE_VERSION, SCHEMA, results
+from matrix.probe.corpus import BadInput
+from matrix.probe.environment import cpu_name
+from matrix.runners import venv
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+def default_jobs(cells: int) -> int:
+    """Concurrent cells: one per core, at most one per 3 GiB of available memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable")) / 2**20
+    except (OSError, StopIteration):
+        available = 8.0
+    return max(1, min(os.cpu_count() or 1, int(available // 3), cells))
+
+
+def git_revision() -> Optional[str]:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=venv.ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
+def env_error_results(run_id: str, cell: Cell, plan: Plan, message: str) -> List[Dict[str, Any]]:
+    """A cell whose environment could not be built: one result per exporter × opset, case "*"."""
+    first = message.strip().splitlines()[0] if message.strip() else "environment error"
+    error = {"type": "EnvError", "message": first, "signature": first[:300], "kind": "environment",
+             "detail": {"requirements": cell.requirements()}, "hint": None, "traceback": message[-4000:]}
+    versions = {"python": cell.python, "torch": cell.torch, "onnx": cell.onnx, "onnxruntime": cell.onnxruntime,
+                "onnxscript": cell.onnxscript, "numpy": None}
+    return [{"schema": SCHEMA, "run_id": run_id, "cell": cell.id, "case": "*", "category": "*", "description": "",
+             "fixes": None, "exporter": exporter, "opset": opset, "device": cell.device, "status": "env_error",
+             "stage": None, "reason": None, "error": error, "metrics": {}, "artifacts": {}, "versions": versions,
+             "environment": {}, "case_hash": None, "probe_version": PROBE_VERSION, "started_at": time.time(),
+             "seconds": 0.0} for exporter in plan.exporters for opset in plan.opsets]
+
+
+class MatrixRun:
+    def __init__(self, plan: Plan, results_root: Path, options: Any, progress: Any) -> None:
+        self.plan = plan
+        self.options = options
+        self.progress = progress
+        self.run_id = new_run_id()
+        self.root = results_root
+        self.dir = results_root / self.run_id
+        self.previous = self._previous_run()
+        self.cells: Dict[str, Dict[str, Any]] = {}
+        self.bad_input: Optional[str] = None
+        self.lock = threading.Lock()
+
+    def _previous_run(self) -> Dict[str, Any]:
+        latest = self.root / "latest" / "run.json"
+        if self.options.fresh or not latest.exists():
+            return {}
+        previous = json.loads(latest.read_text())
+        return {c["id"]: dict(c, file=str(self.root / previous["run_id"] / f"{c['id']}.jsonl"))
+                for c in previous.get("cells", [])}
+
+    def execute(self, jobs: int) -> Dict[str, Any]:
+        (self.dir / "lock").mkdir(parents=True)
+        (self.dir / "logs").mkdir()
+        started = time.time()
+        self._write_run_json(started, None)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            for future in [pool.submit(self._cell, cell) for cell in self.plan.cells]:
+                future.result()
+        if self.bad_input:
+            raise BadInput(self.bad_input)
+        self._write_run_json(started, time.time())
+        self._point_latest()
+        return self.cells
+
+    def _cell(self, cell: Cell) -> None:
+        if self.bad_input:
+            return
+        started = time.time()
+        record: Dict[str, Any] = {"id": cell.id, "cell": asdict(cell), "requirements": cell.requirements()}
+        out = self.dir / f"{cell.id}.jsonl"
+        self.progress.cell_started(cell.id)
+        try:
+            lock = compile_lock(cell, self.plan.spec.indexes)
+            (self.dir / "lock" / f"{cell.id}.txt").write_text(lock.text)
+            record.update(lock_hash=lock.hash, pinned=lock.pinned())
+            python = venv.ensure(lock, cell.python, self.plan.spec.indexes)
+            record["env_s"] = round(time.time() - started, 2)
+            code, stderr_tail = self._probe(cell, lock, python, out)
+            if code == 2:
+                with self.lock:
+                    self.bad_input = self.bad_input or stderr_tail.strip().splitlines()[-1]
+                record["status"] = "bad_input"
+            elif code != 0:
+                raise EnvError(f"the probe exited with code {code}:\n{stderr_tail}")
+            else:
+                record["status"] = "ok"
+        except EnvError as exc:
+            writer = results.Writer(str(out))
+            for result in env_error_results(self.run_id, cell, self.plan, str(exc)):
+                writer.write(result)
+            writer.close()
+            record.update(status="env_error", error=str(exc).splitlines()[0])
+        record["seconds"] = round(time.time() - started, 2)
+        with self.lock:
+            self.cells[cell.id] = record
+        self.progress.cell_finished(cell.id, record)
+
+    def _probe(self, cell: Cell, lock: Lock, python: Path, out: Path) -> tuple:
+        o = self.options
+        args = ["--out", str(out), "--device", cell.device, "--exporter", ",".join(self.plan.exporters),
+                "--opset", ",".join("default" if x is None else str(x) for x in self.plan.opsets),
+                "--timeout", str(o.timeout), "--cell", cell.id, "--run-id", self.run_id]
+        if o.cases:
+            args += ["--cases", o.cases]
+        for source in o.cases_from:
+            args += ["--cases-from", str(Path(source).resolve())]
+        earlier = self.previous.get(cell.id)
+        if earlier and earlier.get("lock_hash") == lock.hash and Path(earlier["file"]).exists():
+            args += ["--reuse", earlier["file"]]
+        log = self.dir / "logs" / f"{cell.id}.log"
+        with open(log, "w") as stderr:
+            code = venv.run(python, args, lambda event: self.progress.event(cell.id, event), stderr=stderr)
+        return code, results_tail(log)
+
+    def _write_run_json(self, started: float, finished: Optional[float]) -> None:
+        spec = self.plan.spec
+        data = {
+            "schema": SCHEMA, "run_id": self.run_id, "started_at": started, "finished_at": finished,
+            "spec": {"path": spec.path, "text": Path(spec.path).read_text(), "description": spec.description},
+            "plan": self.plan.as_json(), "cells": sorted(self.cells.values(), key=lambda c: c["id"]),
+            "host": {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu_name(),
+                     "cores": os.cpu_count()},
+            "git_revision": git_revision(), "probe_version": PROBE_VERSION, "runner": "venv",
+        }
+        tmp = self.dir / "run.json.tmp"
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(self.dir / "run.json")
+
+    def _point_latest(self) -> None:
+        link = self.root / "latest"
+        tmp = self.root / f".latest-{self.run_id}"
+        os.symlink(self.run_id, tmp)
+        os.replace(tmp, link)
+
+
+def results_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,66 @@
+"""The venv runner: one uv virtual environment per lock, from uv's shared cache, reused.
+
+Environments live under the cache directory keyed by the lock's hash; one is
+built in a temporary folder and renamed into place only when complete, so a
+failed or killed build leaves nothing half-made behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import IO, Callable, List, Optional
+
+import uv
+
+from matrix.index import cache_dir
+from matrix.lock import EnvError, Lock, index_options, tail
+from matrix.runners import host
+
+ROOT = Path(__file__).resolve().parents[2]  # the project: the probe runs from here
+READY = "matrix-env-ready"
+
+
+def env_dir(lock: Lock) -> Path:
+    return cache_dir() / "envs" / lock.hash
+
+
+def ensure(lock: Lock, python: str, indexes: dict) -> Path:
+    """The environment's interpreter, building the environment if needed."""
+    final = env_dir(lock)
+    if (final / READY).exists():
+        return final / "bin" / "python"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".build-{lock.hash}-", dir=final.parent))
+    try:
+        uv_bin = uv.find_uv_bin()
+        _run([uv_bin, "venv", "--quiet", "--relocatable", "--python", python, str(tmp / "env")], "create a venv")
+        lock_file = tmp / "lock.txt"
+        lock_file.write_text(lock.text)
+        _run([uv_bin, "pip", "sync", "--quiet", "--python", str(tmp / "env" / "bin" / "python"), str(lock_file),
+              *index_options(indexes, list(indexes))], "install the lock")
+        (tmp / "env" / READY).write_text(lock.text)
+        try:
+            os.rename(tmp / "env", final)
+        except OSError:
+            if not (final / READY).exists():  # another run may have finished the same one first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final / "bin" / "python"
+
+
+def _run(command: List[str], what: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise EnvError(f"could not {what}:\n{tail(done.stderr or done.stdout)}")
+
+
+def run(python: Path, probe_args: List[str], on_event: Callable[[host.Event], None], stderr: Optional[IO[str]] = None) -> int:
+    """The probe in the environment; it imports the project from the checkout, nothing installed."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("VIRTUAL_ENV", None)
+    return host.run(probe_args, on_event, python=str(python), env=env, stderr=stderr)

@@ -1,0 +1,146 @@
+"""The matrix is data: a TOML spec of axes, selectors, include/exclude and indexes.
+
+Bad specs end with one line naming the file, the place in it and what was
+expected (SpecError); nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the orchestrator's oldest Pythons
+    import tomli as tomllib
+
+SPECS = Path(__file__).parent / "specs"
+PACKAGES = ("torch", "onnx", "onnxruntime", "onnxscript")
+AXES = ("python", *PACKAGES, "device", "exporter", "opset")
+CELL_AXES = ("python", *PACKAGES, "device")  # exporter and opset vary inside a cell
+CHOICES = {"device": ("cpu", "cuda"), "exporter": ("torchscript", "dynamo")}
+DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript", "dynamo"], "opset": ["default"]}
+TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run"}
+RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list}
+SELECTOR = re.compile(r"^(latest|pre|auto|latest-minors:[1-9][0-9]*)$")
+
+
+class SpecError(Exception):
+    """One line: file, place, problem."""
+
+
+@dataclass
+class Spec:
+    path: str
+    axes: Dict[str, List[str]]
+    include: List[Dict[str, str]] = field(default_factory=list)
+    exclude: List[Dict[str, str]] = field(default_factory=list)
+    indexes: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    run: Dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+def find(name_or_path: str) -> Path:
+    """A spec by path, or by name under matrix/specs ("default", "nightly")."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    named = SPECS / f"{name_or_path}.toml"
+    if named.exists():
+        return named
+    raise SpecError(f"{name_or_path}: no such spec file (built-in specs: "
+                    f"{', '.join(p.stem for p in sorted(SPECS.glob('*.toml')))})")
+
+
+def check_selector(where: str, axis: str, value: Any) -> str:
+    if axis == "opset":
+        if value == "default" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            return value
+        raise SpecError(f"{where}: expected 'default' or an opset number, got {value!r}")
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"{where}: expected a string, got {value!r}")
+    value = value.strip()
+    if axis in CHOICES:
+        if value not in CHOICES[axis]:
+            raise SpecError(f"{where}: expected one of {', '.join(CHOICES[axis])}, got {value!r}")
+        return value
+    if SELECTOR.match(value):
+        if value == "auto" and axis != "onnxscript":
+            raise SpecError(f"{where}: 'auto' is only for onnxscript")
+        return value
+    try:
+        Version(value)
+        return value
+    except InvalidVersion:
+        pass
+    try:
+        SpecifierSet(value)
+        return value
+    except InvalidSpecifier:
+        raise SpecError(f"{where}: expected a version, a range such as '>=2.4,<2.7', 'latest', "
+                        f"'latest-minors:N' or 'pre', got {value!r}") from None
+
+
+def _entries(path: str, data: Dict[str, Any], key: str) -> List[Dict[str, Any]]:
+    entries = data.get(key, [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise SpecError(f"{path}: [[{key}]]: expected an array of tables")
+    for n, entry in enumerate(entries, 1):
+        if not entry:
+            raise SpecError(f"{path}: [[{key}]] #{n}: empty entry")
+        for axis, value in entry.items():
+            if axis not in CELL_AXES:
+                raise SpecError(f"{path}: [[{key}]] #{n}: unknown axis {axis!r}; expected one of "
+                                f"{', '.join(CELL_AXES)} (exporter and opset apply to every cell)")
+            entry[axis] = check_selector(f"{path}: [[{key}]] #{n} {axis}", axis, value)
+    return entries
+
+
+def load(name_or_path: str) -> Spec:
+    path = str(find(name_or_path))
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: malformed TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read: {exc}") from None
+    unknown = set(data) - TOP_LEVEL
+    if unknown:
+        raise SpecError(f"{path}: unknown table {sorted(unknown)[0]!r}; expected {', '.join(sorted(TOP_LEVEL))}")
+    matrix = data.get("matrix")
+    if not isinstance(matrix, dict):
+        raise SpecError(f"{path}: [matrix]: missing; expected a table of axes ({', '.join(AXES)})")
+    axes: Dict[str, List[Any]] = {}
+    for axis, values in matrix.items():
+        if axis not in AXES:
+            raise SpecError(f"{path}: [matrix] {axis}: unknown axis; expected one of {', '.join(AXES)}")
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise SpecError(f"{path}: [matrix] {axis}: empty axis; expected at least one selector")
+        axes[axis] = [check_selector(f"{path}: [matrix] {axis}[{i}]", axis, v) for i, v in enumerate(values)]
+    for axis in ("torch", "onnx", "onnxruntime"):
+        if axis not in axes:
+            raise SpecError(f"{path}: [matrix] {axis}: missing; expected a list of selectors such as ['latest']")
+    for axis, default in DEFAULTS.items():
+        axes.setdefault(axis, list(default))
+    axes.setdefault("python", [f"{sys.version_info.major}.{sys.version_info.minor}"])
+    indexes = data.get("index", {})
+    for package, options in indexes.items():
+        if package not in (*PACKAGES, "numpy", "onnxruntime-gpu"):
+            raise SpecError(f"{path}: [index.{package}]: unknown package; expected one of {', '.join(PACKAGES)}")
+        if not isinstance(options, dict) or set(options) - {"url", "find-links"}:
+            raise SpecError(f"{path}: [index.{package}]: expected keys url and find-links")
+    run = data.get("run", {})
+    for key, value in run.items():
+        if key not in RUN_KEYS or not isinstance(value, RUN_KEYS[key]):
+            raise SpecError(f"{path}: [run] {key}: unknown key or wrong type; expected timeout (seconds), "
+                            "cases (patterns), cases_from (list of paths)")
+    return Spec(path=path, axes=axes, include=_entries(path, data, "include"), exclude=_entries(path, data, "exclude"),
+                indexes=indexes, run=run, description=str(data.get("description", "")))
