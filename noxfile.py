@@ -1,14 +1,20 @@
-"""Sessions stay thin: each installs what it needs and calls `python -m matrix …` or pytest."""
+"""Sessions stay thin: each installs what it needs and calls `python -m matrix …` or pytest.
+
+MATRIX_SPEC chooses the spec the matrix sessions read (default: matrix/specs/default.toml),
+e.g. `MATRIX_SPEC=nightly nox -s matrix`.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import nox
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 
+SPEC = os.environ.get("MATRIX_SPEC", "default")
 # The environment the test suite itself runs in (one cell's worth of versions).
 TEST_CELL = ("torch==2.13.0", "onnx==1.23.2", "onnxruntime==1.32.0", "onnxscript==0.7.2")
 
@@ -19,7 +25,38 @@ def _env() -> dict:
     return {"UV_FIND_LINKS": links} if links else {}
 
 
+def _cells() -> list:
+    """The spec's cells, so that each is its own session (nox -l --json -t cell lists the fan-out)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        from matrix.index import Index
+        from matrix.plan import resolve
+        from matrix.spec import load
+
+        return [c.id for c in resolve(load(SPEC), Index()).cells]
+    except Exception as exc:  # noqa: BLE001 -- listing sessions must not fail on an unreachable index
+        print(f"noxfile: no cell sessions ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return []
+    finally:
+        sys.path.pop(0)
+
+
 @nox.session(default=True)
+def matrix(session: nox.Session) -> None:
+    """Plan the spec, run every cell in its own environment, summarise: nox -s matrix -- -j 2."""
+    session.install("-e", ".")
+    session.run("python", "-m", "matrix", "run", "--spec", SPEC, *session.posargs)
+
+
+@nox.session(tags=["cell"], default=False)
+@nox.parametrize("cell", [nox.param(c, id=c) for c in _cells()])
+def cell(session: nox.Session, cell: str) -> None:
+    """One cell of the spec, as a CI job runs it."""
+    session.install("-e", ".")
+    session.run("python", "-m", "matrix", "run", "--spec", SPEC, "--cell", cell, *session.posargs)
+
+
+@nox.session(default=False)
 def tests(session: nox.Session) -> None:
     """The test suite, with the real torch, onnx and onnxruntime."""
     session.install("-e", ".[test]", *TEST_CELL, env=_env())
@@ -35,7 +72,7 @@ def run_here(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks whose figures go in the README."""
+    """Benchmarks whose figures go in the README: nox -s bench -- isolation."""
     session.install("-e", ".", *TEST_CELL, env=_env())
     session.run("python", "-m", "matrix", "bench", *(session.posargs or ["isolation"]))
 

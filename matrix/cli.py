@@ -19,6 +19,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-j", "--jobs", type=int, default=None, help="cells run concurrently (default: from cores and memory)")
     p.add_argument("--runner", choices=("auto", "venv"), default="auto",
                    help="where cells run: venv (uv environments); auto picks the best available")
+    p.add_argument("--cell", default=None, metavar="ID", help="run only this cell of the spec (see `plan`)")
     p.add_argument("--fresh", action="store_true", help="rerun everything; reuse nothing from the previous run")
     p.add_argument("--results", default="results", help="results root (default: results/)")
     p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids, e.g. 'dynamic/*'")

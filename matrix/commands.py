@@ -46,6 +46,12 @@ def run_command(args: argparse.Namespace) -> int:
         print("matrix run: error: --out and --resume are for --here; a matrix run reuses unchanged results itself",
               file=sys.stderr)
         return 2
+    if args.cell:
+        plan.cells = [c for c in plan.cells if c.id == args.cell]
+        if not plan.cells:
+            print(f"matrix run: error: --cell {args.cell}: no such cell in {plan.spec.path} (see python -m matrix plan)",
+                  file=sys.stderr)
+            return 2
     args.timeout = args.timeout or plan.spec.run.get("timeout", 120)
     args.cases = args.cases or plan.spec.run.get("cases", "")
     args.cases_from = args.cases_from or plan.spec.run.get("cases_from", [])

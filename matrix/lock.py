@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import subprocess
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ class Lock:
         return found
 
 
+@functools.lru_cache(maxsize=1)
+def uv_bin() -> str:
+    """uv's executable. Looked up once: find_uv_bin reads sysconfig, whose first use is not thread-safe."""
+    return uv.find_uv_bin()
+
+
 def index_options(indexes: Dict[str, Dict], package_names: List[str]) -> List[str]:
     """uv options for per-package indexes and find-links from the spec's [index.*] tables."""
     options: List[str] = []
@@ -54,7 +61,7 @@ def tail(text: str, lines: int = 15) -> str:
 
 
 def compile_lock(cell: Cell, indexes: Dict[str, Dict]) -> Lock:
-    command = [uv.find_uv_bin(), "pip", "compile", "-", "--python-version", cell.python, "--python-platform",
+    command = [uv_bin(), "pip", "compile", "-", "--python-version", cell.python, "--python-platform",
                PLATFORM, "--generate-hashes", "--no-header", "--quiet", *index_options(indexes, list(indexes))]
     done = subprocess.run(command, input="\n".join(cell.requirements()) + "\n", capture_output=True, text=True)
     if done.returncode != 0:

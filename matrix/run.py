@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from matrix.lock import EnvError, Lock, compile_lock
+from matrix.lock import EnvError, Lock, compile_lock, uv_bin
 from matrix.plan import Cell, Plan
 from matrix.probe import PROBE_VERSION, SCHEMA, results
 from matrix.probe.corpus import BadInput
@@ -83,6 +83,7 @@ class MatrixRun:
                 for c in previous.get("cells", [])}
 
     def execute(self, jobs: int) -> Dict[str, Any]:
+        uv_bin()  # before the threads start (see lock.uv_bin)
         (self.dir / "lock").mkdir(parents=True)
         (self.dir / "logs").mkdir()
         started = time.time()

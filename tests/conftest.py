@@ -10,9 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
 
 
-def run_module(module, *args, timeout=600, **kwargs):
+def run_module(module, *args, timeout=600, env_extra=None, **kwargs):
     """Run `python -m module args` from the repository root; returns CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=kwargs.pop("cwd", ROOT),
                           capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
 

@@ -14,10 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Callable, List, Optional
 
-import uv
-
 from matrix.index import cache_dir
-from matrix.lock import EnvError, Lock, index_options, tail
+from matrix.lock import EnvError, Lock, index_options, tail, uv_bin
 from matrix.runners import host
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: the probe runs from here
@@ -36,11 +34,10 @@ def ensure(lock: Lock, python: str, indexes: dict) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".build-{lock.hash}-", dir=final.parent))
     try:
-        uv_bin = uv.find_uv_bin()
-        _run([uv_bin, "venv", "--quiet", "--relocatable", "--python", python, str(tmp / "env")], "create a venv")
+        _run([uv_bin(), "venv", "--quiet", "--relocatable", "--python", python, str(tmp / "env")], "create a venv")
         lock_file = tmp / "lock.txt"
         lock_file.write_text(lock.text)
-        _run([uv_bin, "pip", "sync", "--quiet", "--python", str(tmp / "env" / "bin" / "python"), str(lock_file),
+        _run([uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "env" / "bin" / "python"), str(lock_file),
               *index_options(indexes, list(indexes))], "install the lock")
         (tmp / "env" / READY).write_text(lock.text)
         try:

@@ -1,0 +1,58 @@
+"""A real matrix run: uv resolves and builds venvs from the package index, the probe runs in
+each. (Needs the package index, as the product does; the first run downloads torch.)"""
+
+import json
+import shutil
+
+from conftest import CASES, read_results, run_module
+
+SPEC = '''
+[matrix]
+torch = ["2.15.0"]
+onnx = ["1.23.2"]
+onnxruntime = ["1.32.0", "1.9.0"]   # 1.9.0 has no wheel for this Python: that cell cannot be resolved
+exporter = ["torchscript"]
+python = ["3.11"]
+
+[run]
+cases = "staged/pass,staged/parity"
+'''
+GOOD = "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"
+BAD = "torch2.15.0-onnx1.23.2-ort1.9.0-py3.11-cpu"
+
+
+def matrix(tmp_path, *extra):
+    done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--results", tmp_path / "results",
+                      "--cases-from", tmp_path / "staged.py", "-j", "2", *extra)
+    assert done.returncode == 0, done.stderr + done.stdout
+    latest = tmp_path / "results" / "latest"
+    return done, json.loads((latest / "run.json").read_text()), latest
+
+
+def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_reused(tmp_path):
+    (tmp_path / "spec.toml").write_text(SPEC)
+    shutil.copy(CASES / "staged.py", tmp_path / "staged.py")
+
+    done, run, latest = matrix(tmp_path)
+    cells = {c["id"]: c for c in run["cells"]}
+    assert cells[BAD]["status"] == "env_error" and "cannot resolve" in cells[BAD]["error"]
+    (bad,) = read_results(latest / f"{BAD}.jsonl")
+    assert (bad["status"], bad["case"], bad["error"]["type"]) == ("env_error", "*", "EnvError")
+    good = {r["case"]: r for r in read_results(latest / f"{GOOD}.jsonl")}
+    assert {c: r["status"] for c, r in good.items()} == {"staged/pass": "pass", "staged/parity": "mismatch"}
+    assert cells[GOOD]["pinned"]["torch"] == "2.15.0" and (latest / "lock" / f"{GOOD}.txt").read_text().count("--hash")
+    assert "runner: venv" in done.stdout
+
+    # Nothing changed: every result comes from the previous run.
+    _, _, latest = matrix(tmp_path)
+    again = read_results(latest / f"{GOOD}.jsonl")
+    assert all(r["reused_from"] == good[r["case"]]["run_id"] for r in again)
+
+    # The case file changed: its cases run again.
+    (tmp_path / "staged.py").write_text((tmp_path / "staged.py").read_text() + "\n# edited\n")
+    _, _, latest = matrix(tmp_path)
+    assert not any(r.get("reused_from") for r in read_results(latest / f"{GOOD}.jsonl"))
+
+    # --fresh reruns everything.
+    _, _, latest = matrix(tmp_path, "--fresh")
+    assert not any(r.get("reused_from") for r in read_results(latest / f"{GOOD}.jsonl"))

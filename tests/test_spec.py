@@ -1,0 +1,147 @@
+"""Spec parsing and resolution against a recorded index answer (tests/data/index, PyPI as
+recorded on 2026-11-26: the live index is the one thing a test may not depend on)."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_module
+from matrix import constraints
+from matrix.index import Index, fits
+from matrix.plan import resolve
+from matrix.spec import SpecError, load
+
+INDEX = Index(snapshot=str(ROOT / "tests" / "data" / "index"))
+
+
+def spec_file(tmp_path, text, name="spec.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def plan_of(tmp_path, text):
+    return resolve(load(spec_file(tmp_path, text)), INDEX)
+
+
+def test_builtin_specs_load():
+    assert load("default").axes["exporter"] == ["torchscript", "dynamo"]
+    nightly = load("nightly")
+    assert nightly.axes["device"] == ["cpu", "cuda"] and nightly.axes["torch"] == ["latest-minors:6"]
+
+
+@pytest.mark.parametrize("selector, expected", [
+    ("latest", ["2.15.0"]),
+    ("2.4.1", ["2.4.1"]),
+    ("~=2.4.0", ["2.4.1"]),
+    (">=2.4,<2.7", ["2.4.1", "2.5.1", "2.6.0"]),
+    ("latest-minors:3", ["2.13.0", "2.14.1", "2.15.0"]),
+])
+def test_torch_selectors(tmp_path, selector, expected):
+    plan = plan_of(tmp_path, f'[matrix]\ntorch = ["{selector}"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.32.0"]\n')
+    assert [c.torch for c in plan.cells] == expected
+
+
+def test_pre_selects_the_newest_pre_release(tmp_path):
+    plan = plan_of(tmp_path, '[matrix]\ntorch = ["2.15.0"]\nonnx = ["latest"]\nonnxruntime = ["latest"]\n'
+                             'onnxscript = ["pre"]\n')
+    (cell,) = plan.cells
+    assert "dev" in cell.onnxscript or "rc" in cell.onnxscript or "a" in cell.onnxscript
+
+
+def test_axes_multiply_and_ids_are_readable(tmp_path):
+    plan = plan_of(tmp_path, '[matrix]\ntorch = ["latest", "~=2.11.0"]\nonnx = ["latest"]\n'
+                             'onnxruntime = ["latest", "~=1.20.0"]\ndevice = ["cpu", "cuda"]\npython = ["3.11"]\n')
+    assert len(plan.cells) == 8
+    assert "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu" in [c.id for c in plan.cells]
+
+
+def test_exclude_and_include(tmp_path):
+    plan = plan_of(tmp_path, '''
+[matrix]
+torch = ["latest", "~=2.11.0"]
+onnx = ["latest"]
+onnxruntime = ["latest", "~=1.20.0"]
+python = ["3.11"]
+
+[[exclude]]
+torch = "~=2.11.0"
+onnxruntime = "latest"
+
+[[include]]
+torch = "2.4.1"
+onnx = "1.16.2"
+onnxruntime = "1.19.2"
+''')
+    ids = [c.id for c in plan.cells]
+    assert "torch2.11.0-onnx1.23.2-ort1.32.0-py3.11-cpu" not in ids
+    assert "torch2.11.0-onnx1.23.2-ort1.20.1-py3.11-cpu" in ids
+    assert ids[-1] == "torch2.4.1-onnx1.16.2-ort1.19.2-py3.11-cpu" and len(ids) == 4
+
+
+def test_constraints():
+    assert constraints.requirements("3.11", "2.4.1", "1.16.2", "1.19.2", None, "cpu") == [
+        "torch==2.4.1", "onnx==1.16.2", "onnxruntime==1.19.2", "onnxscript<0.4.0"]
+    assert "numpy<2" in constraints.requirements("3.11", "2.2.2", "1.16.2", "1.19.2", None, "cpu")
+    assert "onnxruntime-gpu==1.32.0" in constraints.requirements("3.11", "2.15.0", "1.23.2", "1.32.0", None, "cuda")
+    assert constraints.onnxscript_requirement("2.11.0", None) == "onnxscript>=0.6.0"
+    assert constraints.onnxscript_requirement("2.10.0", None) == "onnxscript>=0.4.0"
+    assert constraints.onnxscript_requirement("2.7.1", None) == "onnxscript>=0.2.2"
+    assert constraints.onnxscript_requirement("2.0.1", None) is None
+    assert constraints.onnxscript_requirement("2.11.0", "0.5.0") == "onnxscript==0.5.0"
+
+
+def test_wheel_fits_python_and_platform():
+    assert fits("torch-2.15.0-cp311-cp311-manylinux_2_28_x86_64.whl", "3.11")
+    assert not fits("torch-2.15.0-cp312-cp312-manylinux_2_28_x86_64.whl", "3.11")
+    assert not fits("onnxruntime-1.9.0-cp39-cp39-win_amd64.whl", "3.9")
+    assert fits("onnxscript-0.7.2-py3-none-any.whl", "3.13")
+    assert fits("x-1.0-cp38-abi3-manylinux2014_x86_64.whl", "3.11")
+
+
+BAD = {
+    "malformed TOML": ("[matrix\ntorch = 1", "malformed TOML"),
+    "unknown table": ('[matrix]\ntorch=["latest"]\nonnx=["latest"]\nonnxruntime=["latest"]\n[extra]\n', "unknown table 'extra'"),
+    "unknown package": ('[matrix]\ntorch=["latest"]\nonnx=["latest"]\nonnxruntime=["latest"]\ntensorflow=["2.0"]\n', "[matrix] tensorflow: unknown axis"),
+    "empty axis": ('[matrix]\ntorch=[]\nonnx=["latest"]\nonnxruntime=["latest"]\n', "[matrix] torch: empty axis"),
+    "bad selector": ('[matrix]\ntorch=["newest"]\nonnx=["latest"]\nonnxruntime=["latest"]\n', "[matrix] torch[0]: expected a version"),
+    "missing axis": ('[matrix]\ntorch=["latest"]\nonnx=["latest"]\n', "[matrix] onnxruntime: missing"),
+    "bad device": ('[matrix]\ntorch=["latest"]\nonnx=["latest"]\nonnxruntime=["latest"]\ndevice=["tpu"]\n', "[matrix] device[0]: expected one of cpu, cuda"),
+    "auto torch": ('[matrix]\ntorch=["auto"]\nonnx=["latest"]\nonnxruntime=["latest"]\n', "'auto' is only for onnxscript"),
+    "exporter in exclude": ('[matrix]\ntorch=["latest"]\nonnx=["latest"]\nonnxruntime=["latest"]\n[[exclude]]\nexporter="dynamo"\n', "[[exclude]] #1: unknown axis 'exporter'"),
+    "bad opset": ('[matrix]\ntorch=["latest"]\nonnx=["latest"]\nonnxruntime=["latest"]\nopset=["17"]\n', "[matrix] opset[0]: expected 'default' or an opset number"),
+    "bad run key": ('[matrix]\ntorch=["latest"]\nonnx=["latest"]\nonnxruntime=["latest"]\n[run]\ntimeout="soon"\n', "[run] timeout"),
+    "no matrix": ('description = "x"\n', "[matrix]: missing"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_spec_is_one_clear_line(tmp_path, name):
+    text, expected = BAD[name]
+    path = spec_file(tmp_path, text)
+    with pytest.raises(SpecError) as raised:
+        resolve(load(path), INDEX)
+    message = str(raised.value)
+    assert message.startswith(path) and expected in message and "\n" not in message
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[matrix]\ntorch=["9.9.9"]\nonnx=["latest"]\nonnxruntime=["latest"]\n', "torch 9.9.9 does not exist on the index"),
+    ('[matrix]\ntorch=["latest"]\nonnx=["latest"]\nonnxruntime=["latest"]\n[[exclude]]\ndevice="cpu"\n', "leave no cell"),
+])
+def test_resolution_errors(tmp_path, text, expected):
+    with pytest.raises(SpecError, match=expected):
+        resolve(load(spec_file(tmp_path, text)), INDEX)
+
+
+def test_cli_bad_spec_exit_2_no_traceback(tmp_path):
+    path = spec_file(tmp_path, "[matrix\n")
+    done = run_module("matrix", "run", "--spec", path, env_extra={"MATRIX_INDEX_SNAPSHOT": str(Path(INDEX.snapshot))})
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "malformed TOML" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_plan_json_lists_cells(tmp_path):
+    done = run_module("matrix", "plan", "--json", env_extra={"MATRIX_INDEX_SNAPSHOT": INDEX.snapshot})
+    assert done.returncode == 0, done.stderr
+    assert '"id": "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"' in done.stdout
