@@ -13,6 +13,7 @@ import collections
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -94,9 +95,17 @@ def _fresh_interpreters(base: List[str], tmp: str, keys: List[tuple]) -> float:
 
 def bench(args: argparse.Namespace) -> int:
     console = make_console()
-    figures = isolation(args, console)
+    figures = {"isolation": isolation, "envs": envs, "matrix": whole_matrix}[args.what](args, console)
+    existing = {}
+    if os.path.exists(args.json):
+        with open(args.json) as f:
+            existing = json.load(f)
+    existing[args.what] = figures  # one file gathers every benchmark's latest figures
     with open(args.json, "w") as f:
-        json.dump({"isolation": figures}, f, indent=2)
+        json.dump(existing, f, indent=2)
+    console.print_json(data=figures)
+    if args.what != "isolation":
+        return 0
     table = Table(title=f"isolation, {figures['results_per_run']} results × {figures['repeats']} repeats "
                         f"on {figures['machine']['cpu']} ({figures['machine']['cores']} cores)", title_justify="left")
     for column in ("figure", "value"):
@@ -112,3 +121,67 @@ def bench(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"figures written to {args.json}")
     return 0
+
+
+def envs(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
+    """Environment creation with a warm cache: the venv runner vs python -m venv + pip install
+    of the same locked set (both caches warmed by one untimed run first)."""
+    from matrix.index import Index
+    from matrix.lock import compile_lock
+    from matrix.plan import resolve
+    from matrix.runners import venv as venv_runner
+    from matrix.spec import load
+
+    plan = resolve(load(args.spec), Index())
+    cell = next(c for c in plan.cells if c.id == args.cell) if args.cell else plan.cells[-1]
+    lock = compile_lock(cell, plan.spec.indexes)
+    ours: List[float] = []
+    naive: List[float] = []
+    with tempfile.TemporaryDirectory(prefix="matrix-bench-env-") as tmp:
+        lock_file = os.path.join(tmp, "lock.txt")
+        with open(lock_file, "w") as f:
+            f.write(lock.text)
+        for rep in range(args.repeat + 1):  # the first round warms both caches and is not counted
+            shutil.rmtree(venv_runner.env_dir(lock), ignore_errors=True)
+            start = time.perf_counter()
+            venv_runner.ensure(lock, cell.python, plan.spec.indexes)
+            ours.append(time.perf_counter() - start)
+            target = os.path.join(tmp, "naive")
+            shutil.rmtree(target, ignore_errors=True)
+            start = time.perf_counter()
+            subprocess.run([f"python{cell.python}", "-m", "venv", target], check=True)
+            subprocess.run([os.path.join(target, "bin", "pip"), "install", "--quiet", "--require-hashes", "-r",
+                            lock_file], check=True, env=dict(os.environ, PIP_CONSTRAINT=""))
+            naive.append(time.perf_counter() - start)
+            console.print(f"round {rep}{' (warm-up)' if rep == 0 else ''}: venv runner {ours[-1]:.1f} s, "
+                          f"python -m venv + pip install {naive[-1]:.1f} s")
+    ours, naive = ours[1:], naive[1:]
+    return {"machine": machine(), "cell": cell.id, "packages": len(lock.pinned()), "repeats": args.repeat,
+            "venv_runner_s": _spread(ours), "venv_pip_s": _spread(naive),
+            "speedup": round(statistics.median(naive) / statistics.median(ours), 1)}
+
+
+def whole_matrix(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
+    """The spec's matrix with empty caches (a fresh machine), then again with nothing changed."""
+    with tempfile.TemporaryDirectory(prefix="matrix-bench-cold-") as tmp:
+        env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"), UV_CACHE_DIR=os.path.join(tmp, "uv"))
+        times = {}
+        for label in ("cold", "warm"):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "matrix", "run", "--spec", args.spec, "--results",
+                            os.path.join(tmp, "results")], check=True, env=env, stdout=subprocess.DEVNULL)
+            times[label] = round(time.perf_counter() - start, 1)
+            console.print(f"{label}: {times[label]} s")
+        reused = sum(1 for r in _latest_results(os.path.join(tmp, "results")) if r.get("reused_from"))
+    return {"machine": machine(), "spec": args.spec, "cold_s": times["cold"], "warm_s": times["warm"],
+            "warm_results_reused": reused}
+
+
+def _latest_results(root: str) -> List[Dict[str, Any]]:
+    latest = os.path.join(root, "latest")
+    return [r for name in sorted(os.listdir(latest)) if name.endswith(".jsonl")
+            for r in results.read(os.path.join(latest, name))]
+
+
+def _spread(values: List[float]) -> Dict[str, float]:
+    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2), "max": round(max(values), 2)}

@@ -16,7 +16,8 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
                    help="run against this interpreter's own torch, onnx and onnxruntime instead of a spec")
     p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"),
                    help="spec name (default, nightly) or TOML file; also $MATRIX_SPEC")
-    p.add_argument("-j", "--jobs", type=int, default=None, help="cells run concurrently (default: from cores and memory)")
+    p.add_argument("-j", "--jobs", type=int, default=None,
+                   help="cells run concurrently (default: from cores and memory)")
     p.add_argument("--runner", choices=("auto", "venv"), default="auto",
                    help="where cells run: venv (uv environments); auto picks the best available")
     p.add_argument("--cell", default=None, metavar="ID", help="run only this cell of the spec (see `plan`)")
@@ -45,7 +46,11 @@ def _plan_parser(sub: argparse._SubParsersAction) -> None:
 
 def _bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (figures for the README)")
-    p.add_argument("what", choices=("isolation",), help="isolation: per-result cost of forking vs in-process")
+    p.add_argument("what", choices=("isolation", "envs", "matrix"),
+                   help="isolation: per-result cost of forking vs in-process; envs: environment creation vs "
+                        "venv + pip; matrix: the spec's matrix cold, then warm")
+    p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"))
+    p.add_argument("--cell", default=None, help="envs: the cell whose environment is built (default: the last)")
     p.add_argument("--cases", default="", help="case patterns (default: the whole corpus)")
     p.add_argument("--exporter", default="torchscript,dynamo")
     p.add_argument("--repeat", type=int, default=3)

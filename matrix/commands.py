@@ -49,8 +49,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.cell:
         plan.cells = [c for c in plan.cells if c.id == args.cell]
         if not plan.cells:
-            print(f"matrix run: error: --cell {args.cell}: no such cell in {plan.spec.path} (see python -m matrix plan)",
-                  file=sys.stderr)
+            print(f"matrix run: error: --cell {args.cell}: no such cell in {plan.spec.path} "
+                  "(see python -m matrix plan)", file=sys.stderr)
             return 2
     args.timeout = args.timeout or plan.spec.run.get("timeout", 120)
     args.cases = args.cases or plan.spec.run.get("cases", "")

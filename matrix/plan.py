@@ -103,7 +103,10 @@ def _matches(entry: Dict[str, object], cell: Cell, versions: Callable[..., List[
     for axis, selector in entry.items():
         value = getattr(cell, axis)
         if axis in PACKAGES:
-            if not _version_matches(str(selector), value, lambda: versions(cell.python, axis, str(selector), "")):
+            def named(axis: str = axis, selector: str = str(selector)) -> List[Optional[str]]:
+                return versions(cell.python, axis, selector, "")
+
+            if not _version_matches(str(selector), value, named):
                 return False
         elif str(value) != str(selector):
             return False
@@ -128,7 +131,7 @@ def resolve(spec: Spec, index: Index) -> Plan:
         for torch, onnx, ort, script, device in itertools.product(
                 *(dict.fromkeys(per_axis[p]) for p in PACKAGES), spec.axes["device"]):
             cells.append(Cell(python, torch, onnx, ort, script, device))
-    for n, entry in enumerate(spec.exclude, 1):
+    for entry in spec.exclude:
         cells = [c for c in cells if not _matches(entry, c, versions)]
     for n, entry in enumerate(spec.include, 1):
         where = f"{spec.path}: [[include]] #{n}"

@@ -97,7 +97,7 @@ class MatrixProgress:
         self.cells_task = self.progress.add_task("cells", total=cells)
         self.rows: Dict[str, Any] = {}
 
-    def __enter__(self) -> "MatrixProgress":
+    def __enter__(self) -> MatrixProgress:
         if self.live:
             self.progress.__enter__()
         return self

@@ -7,6 +7,7 @@ import inspect
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid

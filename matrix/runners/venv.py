@@ -56,7 +56,8 @@ def _run(command: List[str], what: str) -> None:
         raise EnvError(f"could not {what}:\n{tail(done.stderr or done.stdout)}")
 
 
-def run(python: Path, probe_args: List[str], on_event: Callable[[host.Event], None], stderr: Optional[IO[str]] = None) -> int:
+def run(python: Path, probe_args: List[str], on_event: Callable[[host.Event], None],
+        stderr: Optional[IO[str]] = None) -> int:
     """The probe in the environment; it imports the project from the checkout, nothing installed."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("VIRTUAL_ENV", None)
