@@ -44,6 +44,13 @@ def _plan_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as JSON (for CI fan-out)")
 
 
+def _report_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write the HTML compatibility report",
+                       description="Write the static HTML report of a run (and its changes since the previous one).")
+    p.add_argument("--results", default="results", help="a results root (its latest run) or one run's folder")
+    p.add_argument("--out", default="report", help="where the site is written (replaced whole)")
+
+
 def _bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (figures for the README)")
     p.add_argument("what", choices=("isolation", "envs", "matrix"),
@@ -62,6 +69,7 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _plan_parser(sub)
+    _report_parser(sub)
     _bench_parser(sub)
     return parser.parse_args(argv)
 
@@ -76,6 +84,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from matrix.commands import plan_command, run_command
 
         return run_command(args) if args.command == "run" else plan_command(args)
+    if args.command == "report":
+        from matrix.report.command import report_command
+
+        return report_command(args)
     if args.command == "bench":
         from matrix.bench import bench
 

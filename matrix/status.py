@@ -25,7 +25,7 @@ STATUSES: Dict[str, Status] = {s.name: s for s in [
     Status("run_error", "⚡", "#56B4E9", "onnxruntime failed while running the model"),
     Status("reference_error", "∅", "#999999", "eager PyTorch itself fails: the case is not valid here"),
     Status("crash", "☠", "#000000", "the process died (signal recorded)"),
-    Status("timeout", "⏱", "#666666", "killed after the per-case time limit"),
+    Status("timeout", "◔", "#666666", "killed after the per-case time limit"),
     Status("skipped", "–", "#DDDDDD", "not applicable here (reason recorded)"),
     Status("env_error", "⚙", "#882255", "the environment could not be built"),
 ]}

@@ -32,7 +32,7 @@ def read(path: str, warn: Any = None) -> Iterator[Dict[str, Any]]:
         if not raw.strip():
             continue
         try:
-            result = json.loads(raw)
+            result = json.loads(raw.decode("utf-8", "replace"))  # bytes that are not UTF-8 show as U+FFFD
         except ValueError:
             if number - 1 == last:  # no newline after it: the write was cut off
                 warn(f"{path}:{number}: skipped a truncated last line (the run was killed mid-write)")

@@ -1,0 +1,115 @@
+"""What the pages show, computed with pandas: grid columns and rows, scores, changes
+since the previous run, per-case history and the upgrade advisor's data."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import pandas as pd
+from packaging.version import InvalidVersion, Version
+
+from matrix.report.load import Run
+from matrix.status import STATUSES
+
+# Worst first: what an upgrade advisor lists first when a case changes.
+SEVERITY = {s: i for i, s in enumerate(["crash", "timeout", "env_error", "export_error", "invalid_model",
+                                       "load_error", "run_error", "mismatch", "dynamic_error", "reference_error",
+                                       "skipped", "pass"])}
+FAILING = set(STATUSES) - {"pass", "skipped"}
+KEY = ["cell", "case", "exporter", "opset_label"]
+
+
+def _version(text: Any) -> Any:
+    try:
+        return Version(str(text))
+    except InvalidVersion:
+        return Version("0")
+
+
+def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["opset_label"] = frame["opset"].map(lambda o: "default" if o is None or pd.isna(o) else str(int(o)))
+    frame["column"] = frame["cell"] + "|" + frame["exporter"] + "|" + frame["opset_label"]
+    return frame.reset_index(drop=True)
+
+
+def columns(frame: pd.DataFrame) -> List[Dict[str, Any]]:
+    """Grid columns grouped by torch, then onnxruntime, then onnx, then device (newest first),
+    one per exporter × opset, each with its score and counts."""
+    cols = frame.drop_duplicates("column")[["column", "cell", "torch", "onnxruntime", "onnx", "device",
+                                            "exporter", "opset_label", "python", "onnxscript"]]
+    cols = sorted(cols.to_dict("records"), key=lambda c: (
+        [-x for x in _version(c["torch"]).release], [-x for x in _version(c["onnxruntime"]).release],
+        [-x for x in _version(c["onnx"]).release], c["device"], c["cell"], c["exporter"], c["opset_label"]))
+    counts = frame.groupby(["column", "status"]).size().unstack(fill_value=0)
+    for n, col in enumerate(cols):
+        row = counts.loc[col["column"]] if col["column"] in counts.index else pd.Series(dtype=int)
+        counted = {s: int(row.get(s, 0)) for s in STATUSES if int(row.get(s, 0))}
+        applicable = sum(v for s, v in counted.items() if s != "skipped")
+        col.update(index=n, counts=counted,
+                   score=round(100 * counted.get("pass", 0) / applicable) if applicable else None)
+    return cols
+
+
+def groups(cols: List[Dict[str, Any]], keys: List[str]) -> List[Dict[str, Any]]:
+    """Header spans: consecutive columns sharing the values of `keys`."""
+    spans: List[Dict[str, Any]] = []
+    for col in cols:
+        label = tuple(col[k] for k in keys)
+        if spans and spans[-1]["label"] == label:
+            spans[-1]["span"] += 1
+        else:
+            spans.append({"label": label, "span": 1, "first": col})
+    return spans
+
+
+def rows(frame: pd.DataFrame) -> List[Dict[str, Any]]:
+    """Cases grouped by category, each with its description and workaround link."""
+    cases = frame.drop_duplicates("case")[["case", "category", "description", "fixes"]]
+    cases = cases.sort_values(["category", "case"]).astype(object)
+    return cases.where(cases.notna(), None).to_dict("records")
+
+
+def changes(current: pd.DataFrame, previous: Optional[Run]) -> Dict[str, Any]:
+    """New failures, fixes, changed error signatures, and cells new in this run."""
+    if previous is None:
+        return {"previous": None}
+    before = prepare(previous.frame)
+    merged = current.merge(before[KEY + ["status", "error_signature"]], on=KEY, how="left", suffixes=("", "_before"))
+    was_ok = merged["status_before"] == "pass"
+    is_failing = merged["status"].isin(FAILING)
+    return {
+        "previous": previous.run_id,
+        "new_failures": merged[was_ok & is_failing].to_dict("records"),
+        "fixes": merged[merged["status_before"].isin(FAILING) & (merged["status"] == "pass")].to_dict("records"),
+        "changed_signatures": merged[is_failing & merged["status_before"].isin(FAILING)
+                                     & (merged["error_signature"] != merged["error_signature_before"])
+                                     ].to_dict("records"),
+        "new_cells": sorted(set(current["cell"]) - set(before["cell"])),
+    }
+
+
+def history(runs: List[Run]) -> Dict[str, List[Dict[str, Any]]]:
+    """Per case, oldest run first: how many of its results passed, and the worst status."""
+    out: Dict[str, List[Dict[str, Any]]] = {}
+    for run in reversed(runs):
+        for case, part in run.frame.groupby("case"):
+            worst = min(part["status"], key=lambda s: SEVERITY.get(s, 0))
+            out.setdefault(case, []).append({"run": run.run_id, "passed": int((part["status"] == "pass").sum()),
+                                             "total": len(part), "worst": worst})
+    return out
+
+
+def advisor_data(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Compact tables the advisor page's script compares: columns and statuses per case."""
+    position = {c["column"]: c["index"] for c in cols}
+    cases = sorted(frame["case"].unique())
+    case_index = {c: i for i, c in enumerate(cases)}
+    statuses = list(STATUSES)
+    grid = [[None] * len(cols) for _ in cases]
+    for rec in frame[["case", "column", "status"]].itertuples(index=False):
+        grid[case_index[rec.case]][position[rec.column]] = statuses.index(rec.status)
+    return {"cases": cases, "statuses": statuses, "severity": [SEVERITY.get(s, 0) for s in statuses],
+            "columns": [{k: c[k] for k in ("torch", "onnx", "onnxruntime", "device", "exporter", "opset_label",
+                                           "cell")} for c in cols],
+            "grid": grid}

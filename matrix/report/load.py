@@ -1,0 +1,106 @@
+"""Read runs from disk into one table (a pandas DataFrame, one row per result)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pandas as pd
+
+from matrix.probe import results
+
+VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python")
+
+
+class ReportError(Exception):
+    """Bad input for the report: one line for the user."""
+
+
+@dataclass
+class Run:
+    path: Path
+    meta: Dict[str, Any]
+    frame: pd.DataFrame
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.meta.get("run_id") or self.path.name
+
+
+def run_dir(path: Path) -> Path:
+    """A run folder: the path itself, or the `latest` run of a results root."""
+    if not path.exists():
+        raise ReportError(f"{path}: no such results directory (run the matrix first: nox -s matrix)")
+    if (path / "latest").exists():
+        return (path / "latest").resolve()
+    return path
+
+
+def _flatten(result: Dict[str, Any]) -> Dict[str, Any]:
+    error = result.get("error") or {}
+    metrics = result.get("metrics") or {}
+    versions = result.get("versions") or {}
+    row = {k: result.get(k) for k in ("run_id", "cell", "case", "category", "description", "fixes", "exporter",
+                                      "opset", "device", "status", "stage", "reason", "seconds", "reused_from")}
+    row.update({f"error_{k}": error.get(k) for k in ("type", "message", "signature", "kind", "hint", "traceback")})
+    row.update({k: metrics.get(k) for k in ("max_abs_err", "max_rel_err", "atol", "rtol", "required_atol",
+                                            "export_s", "eager_ms", "ort_ms", "model_bytes", "nodes",
+                                            "model_opset", "ir_version", "provider")})
+    row.update({k: versions.get(k) for k in VERSION_KEYS})
+    row["model_file"] = (result.get("artifacts") or {}).get("model")
+    row["environment"] = json.dumps(result.get("environment") or {}, sort_keys=True)
+    return row
+
+
+def load_run(path: Path) -> Run:
+    folder = run_dir(path)
+    files = sorted(folder.glob("*.jsonl"))
+    if not files:
+        raise ReportError(f"{folder}: no results (*.jsonl) in it")
+    warnings: List[str] = []
+    rows: List[Dict[str, Any]] = []
+    for f in files:
+        try:
+            rows.extend(_flatten(r) for r in results.read(str(f), warn=warnings.append))
+        except ValueError as exc:
+            raise ReportError(str(exc)) from None
+    if not rows:
+        raise ReportError(f"{folder}: the results files hold no results")
+    meta = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
+    frame = _expand_env_errors(pd.DataFrame(rows))
+    frame["opset"] = frame["opset"].astype("object").where(frame["opset"].notna(), None)
+    return Run(folder, meta, frame, warnings)
+
+
+def _expand_env_errors(frame: pd.DataFrame) -> pd.DataFrame:
+    """An env_error result stands for every case of its cell (case "*"): give each case its row."""
+    whole = frame[frame["case"] == "*"]
+    if whole.empty:
+        return frame
+    cases = frame.loc[frame["case"] != "*", ["case", "category", "description", "fixes"]].drop_duplicates("case")
+    if cases.empty:
+        return frame
+    expanded = whole.drop(columns=["case", "category", "description", "fixes"]).merge(cases, how="cross")
+    return pd.concat([frame[frame["case"] != "*"], expanded[frame.columns]], ignore_index=True)
+
+
+def previous_runs(folder: Path, limit: int = 20) -> List[Path]:
+    """Earlier runs beside this one in the same results root, newest first."""
+    root = folder.parent
+    runs = [p for p in root.iterdir() if p.is_dir() and p != folder and (p / "run.json").exists()
+            and p.name < folder.name]
+    return sorted(runs, key=lambda p: p.name, reverse=True)[:limit]
+
+
+def try_load(path: Optional[Path]) -> Optional[Run]:
+    if path is None:
+        return None
+    try:
+        return load_run(path)
+    except ReportError as exc:
+        print(f"warning: skipping {path}: {exc}", file=sys.stderr)
+        return None

@@ -1,0 +1,154 @@
+"""Render the site: pages from reports/templates, data downloads, JUnit XML per cell."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import jinja2
+import pandas as pd
+
+from matrix.report import aggregate
+from matrix.report.load import Run
+from matrix.status import STAGES, STATUSES
+
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
+
+
+def safe_name(text: str) -> str:
+    """A file name that cannot leave its folder, whatever a cell id holds."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".")[:150] or "_"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _js(data: Any) -> str:
+    """JSON that is also safe inside any HTML or script context."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=True, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def reproduce(rec: Dict[str, Any], spec: Optional[str]) -> List[str]:
+    """The commands that rerun exactly this result."""
+    case, exporter = shlex.quote(rec["case"]), shlex.quote(rec["exporter"])
+    opset = shlex.quote(rec["opset_label"])
+    if spec:
+        cell = rec["cell"]
+        return [f"nox -s {shlex.quote(f'cell({cell})')} -- --cases {case}",
+                f"python -m matrix run --spec {shlex.quote(spec)} --cell {shlex.quote(cell)} --cases {case} --fresh"]
+    return [f"python -m matrix run --here --cases {case} --exporter {exporter} --opset {opset} "
+            f"--device {shlex.quote(rec['device'])}"]
+
+
+def junit(cell: str, part: pd.DataFrame) -> bytes:
+    suite = ET.Element("testsuite", name=cell, tests=str(len(part)),
+                       failures=str(int(part["status"].isin(aggregate.FAILING).sum())),
+                       skipped=str(int((part["status"] == "skipped").sum())))
+    for rec in part.to_dict("records"):
+        case = ET.SubElement(suite, "testcase", classname=str(rec["category"]),
+                             name=f"{rec['case']}[{rec['exporter']},opset={rec['opset_label']}]",
+                             time=str(_clean(rec["seconds"]) or 0))
+        if rec["status"] == "skipped":
+            ET.SubElement(case, "skipped", message=str(rec["reason"] or ""))
+        elif rec["status"] != "pass":
+            failure = ET.SubElement(case, "failure", type=rec["status"], message=str(rec["error_message"] or ""))
+            failure.text = str(rec["error_traceback"] or "")
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
+    frame = aggregate.prepare(run.frame)
+    cols = aggregate.columns(frame)
+    case_rows = aggregate.rows(frame)
+    page_of = {r["case"]: n for n, r in enumerate(case_rows)}
+    position = {c["column"]: c["index"] for c in cols}
+    lookup = {(rec.case, rec.column): i for i, rec in enumerate(frame[["case", "column"]].itertuples(index=False))}
+    records = [{k: _clean(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
+    grid = []
+    for r in case_rows:
+        found = [lookup.get((r["case"], c["column"])) for c in cols]
+        grid.append([(i, records[i]["status"] if i is not None else None, c) for i, c in zip(found, cols)])
+    statuses = list(STATUSES)
+    cell_page = {cell: safe_name(cell) for cell in frame["cell"].unique()}
+    spec = (run.meta.get("spec") or {}).get("path")
+    spec_name = Path(spec).stem if spec and Path(spec).parent.name == "specs" else spec
+    hover = [[statuses.index(r["status"]), r["stage"], r["error_message"], r["max_abs_err"], page_of[r["case"]],
+              position[r["column"]]] for r in records]
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPORTS / "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if t else "—"
+    common = {"run": run.meta, "run_id": run.run_id, "statuses": STATUSES, "stages": STAGES,
+              "warnings": run.warnings}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        (tmp / "cases").mkdir()
+        (tmp / "cells").mkdir()
+        (tmp / "data" / "junit").mkdir(parents=True)
+        shutil.copytree(REPORTS / "assets", tmp / "assets")
+        (tmp / "assets" / "data.js").write_text(
+            "window.MATRIX = " + _js({"statuses": statuses, "glyphs": [s.glyph for s in STATUSES.values()],
+                                      "results": hover, "advisor": aggregate.advisor_data(frame, cols)}) + ";\n")
+        categories = sorted({r["category"] for r in case_rows})
+        (tmp / "index.html").write_text(env.get_template("index.html.j2").render(
+            **common, root="", columns=cols, rows=case_rows, grid=grid, page_of=page_of, categories=categories,
+            torch_groups=aggregate.groups(cols, ["torch"]),
+            ort_groups=aggregate.groups(cols, ["torch", "onnxruntime"]),
+            onnx_groups=aggregate.groups(cols, ["torch", "onnxruntime", "onnx", "device", "cell"]),
+            cell_page=cell_page, exporters=sorted({c["exporter"] for c in cols}), devices=sorted({c["device"] for c in cols}),
+            changes=aggregate.changes(frame, earlier[0] if earlier else None), spec=spec_name))
+        histories = aggregate.history([run, *earlier])
+        by_case = {case: part for case, part in frame.groupby("case")}
+        for row in case_rows:
+            part = by_case[row["case"]]
+            results = sorted(({**records[i], "index": i, "column_index": position[records[i]["column"]],
+                               "reproduce": reproduce(records[i], spec)} for i in part.index),
+                             key=lambda r: r["column_index"])
+            (tmp / "cases" / f"{page_of[row['case']]}.html").write_text(env.get_template("case.html.j2").render(
+                **common, root="../", row=row, results=results, history=histories.get(row["case"], []),
+                fixes_page=page_of.get(row["fixes"]), fixed_by=[r for r in case_rows if r["fixes"] == row["case"]],
+                page_of=page_of, cell_page=cell_page))
+        for n, (cell, part) in enumerate(frame.groupby("cell")):
+            name = safe_name(cell)
+            (tmp / "data" / "junit" / f"{name}.xml").write_bytes(junit(cell, part))
+            first = part.iloc[0]
+            (tmp / "cells" / f"{name}.html").write_text(env.get_template("cell.html.j2").render(
+                **common, root="../", cell=cell, first=first.to_dict(), environment=json.loads(first["environment"]),
+                counts=part["status"].value_counts().to_dict(), junit=f"../data/junit/{name}.xml"))
+        (tmp / "advisor.html").write_text(env.get_template("advisor.html.j2").render(**common, root=""))
+        public = [c for c in frame.columns if c not in ("column", "environment")]
+        frame[public].to_csv(tmp / "data" / "results.csv", index=False)
+        (tmp / "data" / "results.json").write_text(json.dumps(
+            [{k: _clean(v) for k, v in r.items() if k in public} for r in records], default=str, indent=0))
+        _swap(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"results": len(frame), "cells": frame["cell"].nunique(), "cases": len(case_rows),
+            "index_bytes": os.path.getsize(out / "index.html")}
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    """Replace the old site with the new one whole; readers never see half of either."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}-old-{os.getpid()}"
+        os.rename(out, old)
+    os.rename(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,54 @@
+"""Results for report tests: real probe results plus synthetic ones carrying hostile text."""
+
+import copy
+import json
+
+HOSTILE = '<script>window.PWNED=1</script>"\' onmouseover="window.PWNED=2" ../../etc/passwd'
+
+
+def result(cell, case, exporter, status, **extra):
+    base = {"schema": 1, "run_id": "run-b", "cell": cell, "case": case, "category": case.split("/")[0],
+            "description": f"{case} described", "fixes": None, "exporter": exporter, "opset": None, "device": "cpu",
+            "status": status, "stage": "parity" if status == "pass" else "export", "reason": None,
+            "error": None if status == "pass" else {"type": "RuntimeError", "message": f"{case} failed",
+                                                    "signature": f"RuntimeError: {case} failed", "kind": "other",
+                                                    "detail": {}, "hint": None, "traceback": "tb"},
+            "metrics": {"max_abs_err": 1e-7} if status == "pass" else {}, "artifacts": {},
+            "versions": {"python": "3.11", "torch": cell.split("-")[0][5:], "onnx": "1.23.2",
+                         "onnxruntime": cell.split("-")[2][3:], "onnxscript": "0.7.2", "numpy": "2.0"},
+            "environment": {"cpu": "test"}, "case_hash": "h", "probe_version": "1", "started_at": 0, "seconds": 0.1}
+    base.update(extra)
+    return base
+
+
+def write_run(folder, run_id, rows, started):
+    folder.mkdir(parents=True)
+    by_cell = {}
+    for r in rows:
+        by_cell.setdefault(r["cell"], []).append(dict(r, run_id=run_id))
+    for cell, part in by_cell.items():
+        (folder / f"{cell}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    (folder / "run.json").write_text(json.dumps({"schema": 1, "run_id": run_id, "started_at": started,
+                                                 "spec": {"path": "default"}, "git_revision": "abc1234",
+                                                 "cells": [{"id": c} for c in by_cell]}))
+
+
+NEW = "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"
+OLD = "torch2.11.0-onnx1.23.2-ort1.32.0-py3.11-cpu"
+
+
+def synthetic(real_results):
+    """Two runs: the second adds a cell, breaks one case, fixes another; real results ride along."""
+    real = [dict(copy.deepcopy(r), cell=NEW) for r in real_results]
+    first = [result(OLD, "blocks/mlp", "dynamo", "pass"), result(OLD, "blocks/lstm", "dynamo", "export_error"),
+             result(OLD, "dtypes/fp16", "dynamo", "pass")]
+    second = [result(OLD, "blocks/mlp", "dynamo", "mismatch"), result(OLD, "blocks/lstm", "dynamo", "pass"),
+              result(OLD, "dtypes/fp16", "dynamo", "pass"),
+              result(NEW, "blocks/mlp", "dynamo", "pass"), result(NEW, "blocks/lstm", "dynamo", "pass"),
+              result(NEW, "dtypes/fp16", "dynamo", "export_error"),
+              result(NEW, "hostile/x", "torchscript", "export_error", description=HOSTILE,
+                     error={"type": "E", "message": HOSTILE + " " + "long " * 400, "signature": HOSTILE,
+                            "kind": "other", "detail": {}, "hint": HOSTILE, "traceback": HOSTILE}),
+              result(NEW, 'hostile/"><img src=x onerror=window.PWNED=3>', "torchscript", "pass"),
+              *real]
+    return first, second

@@ -1,0 +1,147 @@
+"""The report, opened in headless Chromium (Debian's chromium + chromedriver, via selenium)."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_module
+from report_fixtures import HOSTILE, synthetic, write_run
+
+ARTIFACTS = Path(os.environ.get("MATRIX_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def ensure_chromium():
+    """Installed by the test setup where missing (Debian packages; we run as root in CI)."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.fail("chromium and chromedriver are needed: apt-get install chromium chromium-driver")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True,
+                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, staged_results):
+    root = tmp_path_factory.mktemp("results")
+    first, second = synthetic(list(staged_results.values()))
+    write_run(root / "20260101T000000Z-aaaaaa", "run-a", first, 1.0)
+    write_run(root / "20260102T000000Z-bbbbbb", "run-b", second, 2.0)
+    (root / "latest").symlink_to("20260102T000000Z-bbbbbb")
+    out = tmp_path_factory.mktemp("site") / "report"
+    done = run_module("matrix", "report", "--results", root, "--out", out)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    ensure_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--window-size=1400,1000",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+
+
+def open_page(browser, path):
+    browser.get(path.as_uri())
+    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def visible_cases(browser):
+    return [r.get_attribute("data-text").split(" ")[0]
+            for r in browser.find_elements("css selector", "tr.case") if r.is_displayed()]
+
+
+def choose(browser, select_id, value):
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", select_id)).select_by_value(value)
+
+
+def test_index_loads_without_console_errors_and_screenshot(browser, site):
+    assert open_page(browser, site / "index.html") == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "report-index.png"))
+    text = browser.find_element("tag name", "body").text
+    assert "Since the previous run run-a" in text and "1 new failures" in text and "1 fixed" in text
+    assert "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu" in text  # the newly added version set
+
+
+def test_filters_change_visible_rows(browser, site):
+    open_page(browser, site / "index.html")
+    every = visible_cases(browser)
+    assert "staged/pass" in every and "blocks/mlp" in every
+    choose(browser, "f-category", "blocks")
+    assert sorted(visible_cases(browser)) == ["blocks/lstm", "blocks/mlp"]
+    choose(browser, "f-category", "")
+    choose(browser, "f-status", "mismatch")
+    assert sorted(visible_cases(browser)) == ["blocks/mlp", "staged/parity"]
+    choose(browser, "f-status", "")
+    choose(browser, "f-exporter", "dynamo")
+    shown = [th for th in browser.find_elements("css selector", "th.col") if th.is_displayed()]
+    assert shown and all(th.text.startswith("dynamo") for th in shown)
+    choose(browser, "f-exporter", "")
+    box = browser.find_element("id", "f-text")
+    box.send_keys("segfault")
+    assert visible_cases(browser) == ["staged/segfault"]
+
+
+def test_drill_down_links_resolve(browser, site):
+    open_page(browser, site / "index.html")
+    cell = browser.find_element("css selector", "tr.case td.s-crash a")
+    href = cell.get_attribute("href")
+    cell.click()
+    assert browser.current_url == href
+    anchor = href.split("#")[1]
+    article = browser.find_element("id", anchor)
+    text = article.text
+    assert "crash" in text and ("SIGSEGV" in text or "SIGABRT" in text) and "reproduce" in text and "python -m matrix run" in text
+    for link in browser.find_elements("css selector", "a[href]"):
+        target = link.get_attribute("href")
+        if target.startswith("file://"):
+            assert Path(target.split("#")[0][len("file://"):]).exists(), target
+
+
+def test_hostile_text_is_shown_and_runs_nothing(browser, site):
+    for page in [site / "index.html", *sorted((site / "cases").glob("*.html"))]:
+        assert open_page(browser, page) == []
+        browser.execute_script("document.querySelectorAll('td,th').forEach(e => e.dispatchEvent("
+                               "new MouseEvent('mouseover', {bubbles: true})))")
+        assert browser.execute_script("return window.PWNED === undefined")
+    open_page(browser, site / "index.html")
+    assert HOSTILE.split(" ../")[0] in browser.find_element("tag name", "body").text
+    assert not browser.find_elements("css selector", "img[src='x']")
+    names = [p.name for p in site.rglob("*")]
+    assert not any(".." in n or "/" in n for n in names)
+
+
+def test_advisor_lists_changed_cases_worst_first(browser, site):
+    assert open_page(browser, site / "advisor.html") == []
+    choose(browser, "from-torch", "2.11.0")
+    choose(browser, "to-torch", "2.15.0")
+    for key, value in (("onnx", "1.23.2"), ("onnxruntime", "1.32.0"), ("device", "cpu"), ("exporter", "dynamo")):
+        choose(browser, f"from-{key}", value)
+        choose(browser, f"to-{key}", value)
+    rows = [r.text for r in browser.find_elements("css selector", "#advice tbody tr")]
+    assert rows[0].startswith("dtypes/fp16 pass export_error")
+    assert any(r.startswith("blocks/mlp mismatch pass") for r in rows)
+
+
+def test_data_downloads(site):
+    assert (site / "data" / "results.csv").read_text().startswith("run_id,")
+    junit = list((site / "data" / "junit").glob("*.xml"))
+    assert len(junit) == 2 and b"<testsuite" in junit[0].read_bytes()
