@@ -43,9 +43,17 @@ def _cells() -> list:
 
 @nox.session(default=True)
 def matrix(session: nox.Session) -> None:
-    """Plan the spec, run every cell in its own environment, summarise: nox -s matrix -- -j 2."""
+    """Plan the spec, run every cell in its own environment, write the report: nox -s matrix -- -j 2."""
     session.install("-e", ".")
     session.run("python", "-m", "matrix", "run", "--spec", SPEC, *session.posargs)
+    session.run("python", "-m", "matrix", "report")
+
+
+@nox.session(default=False)
+def report(session: nox.Session) -> None:
+    """The HTML report of the latest run: nox -s report -- --results results --out report."""
+    session.install("-e", ".")
+    session.run("python", "-m", "matrix", "report", *session.posargs)
 
 
 @nox.session(tags=["cell"], default=False)

@@ -53,9 +53,11 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
 
 def _bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (figures for the README)")
-    p.add_argument("what", choices=("isolation", "envs", "matrix"),
+    p.add_argument("what", choices=("isolation", "envs", "matrix", "report"),
                    help="isolation: per-result cost of forking vs in-process; envs: environment creation vs "
-                        "venv + pip; matrix: the spec's matrix cold, then warm")
+                        "venv + pip; matrix: the spec's matrix cold, then warm; report: rendering at scale")
+    p.add_argument("--synthetic-cells", type=int, default=500, help="report: synthetic cells")
+    p.add_argument("--synthetic-cases", type=int, default=40, help="report: synthetic cases per cell")
     p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"))
     p.add_argument("--cell", default=None, help="envs: the cell whose environment is built (default: the last)")
     p.add_argument("--cases", default="", help="case patterns (default: the whole corpus)")

@@ -18,17 +18,16 @@ def make_console() -> Console:
     return console if console.is_terminal else Console(highlight=False, width=200)
 
 
-class RunProgress:
-    """A live bar on a terminal; one plain line per result in CI logs."""
+class _Live:
+    """Live bars on a terminal only; elsewhere the subclasses print plain lines."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.live = console.is_terminal
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
-        self.task = None
 
-    def __enter__(self) -> RunProgress:
+    def __enter__(self) -> Any:
         if self.live:
             self.progress.__enter__()
         return self
@@ -36,6 +35,14 @@ class RunProgress:
     def __exit__(self, *exc: Any) -> None:
         if self.live:
             self.progress.__exit__(*exc)
+
+
+class RunProgress(_Live):
+    """A live bar on a terminal; one plain line per result in CI logs."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self.task = None
 
     def __call__(self, event: Dict[str, Any]) -> None:
         kind = event.get("event")
@@ -85,26 +92,14 @@ def summary(console: Console, results: Iterable[Dict[str, Any]]) -> None:
                       f"[dim]({e['kind']})[/] {e['message'][:160]}", highlight=False)
 
 
-class MatrixProgress:
+class MatrixProgress(_Live):
     """Progress of many cells at once: an overall bar and a line per running cell on a
     terminal; a line per event in CI logs. Called from worker threads."""
 
     def __init__(self, console: Console, cells: int) -> None:
-        self.console = console
-        self.live = console.is_terminal
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+        super().__init__(console)
         self.cells_task = self.progress.add_task("cells", total=cells)
         self.rows: Dict[str, Any] = {}
-
-    def __enter__(self) -> MatrixProgress:
-        if self.live:
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.live:
-            self.progress.__exit__(*exc)
 
     def cell_started(self, cell: str) -> None:
         self.rows[cell] = self.progress.add_task(f"{cell}: preparing environment", total=None)

@@ -110,7 +110,8 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
             torch_groups=aggregate.groups(cols, ["torch"]),
             ort_groups=aggregate.groups(cols, ["torch", "onnxruntime"]),
             onnx_groups=aggregate.groups(cols, ["torch", "onnxruntime", "onnx", "device", "cell"]),
-            cell_page=cell_page, exporters=sorted({c["exporter"] for c in cols}), devices=sorted({c["device"] for c in cols}),
+            cell_page=cell_page, exporters=sorted({c["exporter"] for c in cols}),
+            devices=sorted({c["device"] for c in cols}),
             changes=aggregate.changes(frame, earlier[0] if earlier else None), spec=spec_name))
         histories = aggregate.history([run, *earlier])
         by_case = {case: part for case, part in frame.groupby("case")}
@@ -123,7 +124,7 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
                 **common, root="../", row=row, results=results, history=histories.get(row["case"], []),
                 fixes_page=page_of.get(row["fixes"]), fixed_by=[r for r in case_rows if r["fixes"] == row["case"]],
                 page_of=page_of, cell_page=cell_page))
-        for n, (cell, part) in enumerate(frame.groupby("cell")):
+        for cell, part in frame.groupby("cell"):
             name = safe_name(cell)
             (tmp / "data" / "junit" / f"{name}.xml").write_bytes(junit(cell, part))
             first = part.iloc[0]
