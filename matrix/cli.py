@@ -22,6 +22,8 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
                    help="where cells run: venv (uv environments); auto picks the best available")
     p.add_argument("--cell", default=None, metavar="ID", help="run only this cell of the spec (see `plan`)")
     p.add_argument("--fresh", action="store_true", help="rerun everything; reuse nothing from the previous run")
+    p.add_argument("--locked", default=None, metavar="DIR",
+                   help="install each cell from DIR/<cell>.txt (a run's lock folder) instead of resolving anew")
     p.add_argument("--results", default="results", help="results root (default: results/)")
     p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids, e.g. 'dynamic/*'")
     p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",

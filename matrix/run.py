@@ -105,7 +105,9 @@ class MatrixRun:
         out = self.dir / f"{cell.id}.jsonl"
         self.progress.cell_started(cell.id)
         try:
-            lock = compile_lock(cell, self.plan.spec.indexes)
+            locked = Path(self.options.locked or "") / f"{cell.id}.txt"
+            lock = Lock(cell.id, locked.read_text()) if self.options.locked and locked.exists() \
+                else compile_lock(cell, self.plan.spec.indexes)
             (self.dir / "lock" / f"{cell.id}.txt").write_text(lock.text)
             record.update(lock_hash=lock.hash, pinned=lock.pinned())
             python = venv.ensure(lock, cell.python, self.plan.spec.indexes)

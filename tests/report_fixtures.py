@@ -50,5 +50,7 @@ def synthetic(real_results):
                      error={"type": "E", "message": HOSTILE + " " + "long " * 400, "signature": HOSTILE,
                             "kind": "other", "detail": {}, "hint": HOSTILE, "traceback": HOSTILE}),
               result(NEW, 'hostile/"><img src=x onerror=window.PWNED=3>', "torchscript", "pass"),
+              result(NEW.replace("cpu", "cuda"), "blocks/mlp", "dynamo", "skipped", device="cuda",
+                     reason="no CUDA device"),
               *real]
     return first, second

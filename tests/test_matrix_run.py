@@ -53,6 +53,9 @@ def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_r
     _, _, latest = matrix(tmp_path)
     assert not any(r.get("reused_from") for r in read_results(latest / f"{GOOD}.jsonl"))
 
-    # --fresh reruns everything.
-    _, _, latest = matrix(tmp_path, "--fresh")
+    # --fresh reruns everything; --locked installs exactly what an earlier run's locks say.
+    first_locks = tmp_path / "locks"
+    shutil.copytree(latest / "lock", first_locks)
+    _, run, latest = matrix(tmp_path, "--fresh", "--locked", first_locks)
     assert not any(r.get("reused_from") for r in read_results(latest / f"{GOOD}.jsonl"))
+    assert (latest / "lock" / f"{GOOD}.txt").read_text() == (first_locks / f"{GOOD}.txt").read_text()

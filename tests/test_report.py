@@ -95,6 +95,10 @@ def test_filters_change_visible_rows(browser, site):
     shown = [th for th in browser.find_elements("css selector", "th.col") if th.is_displayed()]
     assert shown and all(th.text.startswith("dynamo") for th in shown)
     choose(browser, "f-exporter", "")
+    choose(browser, "f-device", "cuda")
+    shown = [td for td in browser.find_elements("css selector", "td[data-r]") if td.is_displayed()]
+    assert len(shown) == 1 and "s-skipped" in shown[0].get_attribute("class")
+    choose(browser, "f-device", "")
     box = browser.find_element("id", "f-text")
     box.send_keys("segfault")
     assert visible_cases(browser) == ["staged/segfault"]
@@ -145,4 +149,4 @@ def test_advisor_lists_changed_cases_worst_first(browser, site):
 def test_data_downloads(site):
     assert (site / "data" / "results.csv").read_text().startswith("run_id,")
     junit = list((site / "data" / "junit").glob("*.xml"))
-    assert len(junit) == 2 and b"<testsuite" in junit[0].read_bytes()
+    assert len(junit) == 3 and b"<testsuite" in junit[0].read_bytes()

@@ -146,3 +146,11 @@ def test_plan_json_lists_cells(tmp_path):
     done = run_module("matrix", "plan", "--json", env_extra={"MATRIX_INDEX_SNAPSHOT": INDEX.snapshot})
     assert done.returncode == 0, done.stderr
     assert '"id": "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"' in done.stdout
+
+
+def test_per_package_indexes_become_uv_options():
+    from matrix.lock import index_options
+
+    options = index_options({"torch": {"url": "https://example.invalid/whl/cpu", "find-links": ["/wheels"]}}, ["torch"])
+    assert options == ["--extra-index-url", "https://example.invalid/whl/cpu", "--index-strategy", "unsafe-best-match",
+                       "--find-links", "/wheels"]
