@@ -3,6 +3,7 @@
 results/<run-id>/run.json    spec, plan, locks, host, git revision, times
 results/<run-id>/<cell>.jsonl the cell's results (the probe's format)
 results/<run-id>/lock/<cell>.txt   each cell's complete install set with hashes
+results/<run-id>/models/     the .onnx of every failing result, for the report to link
 results/latest               the newest run
 """
 
@@ -136,7 +137,8 @@ class MatrixRun:
         o = self.options
         args = ["--out", str(out), "--device", cell.device, "--exporter", ",".join(self.plan.exporters),
                 "--opset", ",".join("default" if x is None else str(x) for x in self.plan.opsets),
-                "--timeout", str(o.timeout), "--cell", cell.id, "--run-id", self.run_id]
+                "--timeout", str(o.timeout), "--cell", cell.id, "--run-id", self.run_id,
+                "--keep-failed", str(self.dir / "models")]
         if o.cases:
             args += ["--cases", o.cases]
         for source in o.cases_from:

@@ -43,6 +43,13 @@ def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_r
     assert cells[GOOD]["pinned"]["torch"] == "2.15.0" and (latest / "lock" / f"{GOOD}.txt").read_text().count("--hash")
     assert "runner: venv" in done.stdout
 
+    # The failing model is kept with the run, and the report links it.
+    site = tmp_path / "site"
+    assert run_module("matrix", "report", "--results", tmp_path / "results", "--out", site).returncode == 0
+    (kept,) = (site / "models").glob("*.onnx")
+    assert kept.name.startswith("staged__parity--torchscript")
+    assert any(f'href="../models/{kept.name}"' in page.read_text() for page in (site / "cases").glob("*.html"))
+
     # Nothing changed: every result comes from the previous run.
     _, _, latest = matrix(tmp_path)
     again = read_results(latest / f"{GOOD}.jsonl")

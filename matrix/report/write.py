@@ -101,6 +101,7 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
         (tmp / "cells").mkdir()
         (tmp / "data" / "junit").mkdir(parents=True)
         shutil.copytree(REPORTS / "assets", tmp / "assets")
+        _copy_models(run.path / "models", tmp / "models", records)
         (tmp / "assets" / "data.js").write_text(
             "window.MATRIX = " + _js({"statuses": statuses, "glyphs": [s.glyph for s in STATUSES.values()],
                                       "results": hover, "advisor": aggregate.advisor_data(frame, cols)}) + ";\n")
@@ -142,6 +143,17 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
         raise
     return {"results": len(frame), "cells": frame["cell"].nunique(), "cases": len(case_rows),
             "index_bytes": os.path.getsize(out / "index.html")}
+
+
+def _copy_models(source: Path, target: Path, records: List[Dict[str, Any]]) -> None:
+    """Failing models the run kept, copied beside the pages that link them."""
+    for rec in records:
+        name = rec.get("model_file")
+        kept = source / safe_name(name) if name else None
+        if kept is not None and kept.is_file():
+            target.mkdir(exist_ok=True)
+            shutil.copyfile(kept, target / kept.name)
+            rec["model_link"] = f"../models/{kept.name}"
 
 
 def _swap(tmp: Path, out: Path) -> None:
