@@ -47,7 +47,8 @@ def reproduce(rec: Dict[str, Any], spec: Optional[str]) -> List[str]:
     opset = shlex.quote(rec["opset_label"])
     if spec:
         cell = rec["cell"]
-        return [f"nox -s {shlex.quote(f'cell({cell})')} -- --cases {case}",
+        chosen = "" if spec == "default" else f"MATRIX_SPEC={shlex.quote(spec)} "
+        return [f"{chosen}nox -s {shlex.quote(f'cell({cell})')} -- --cases {case} --fresh",
                 f"python -m matrix run --spec {shlex.quote(spec)} --cell {shlex.quote(cell)} --cases {case} --fresh"]
     return [f"python -m matrix run --here --cases {case} --exporter {exporter} --opset {opset} "
             f"--device {shlex.quote(rec['device'])}"]
@@ -119,7 +120,7 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
         for row in case_rows:
             part = by_case[row["case"]]
             results = sorted(({**records[i], "index": i, "column_index": position[records[i]["column"]],
-                               "reproduce": reproduce(records[i], spec)} for i in part.index),
+                               "reproduce": reproduce(records[i], spec_name)} for i in part.index),
                              key=lambda r: r["column_index"])
             (tmp / "cases" / f"{page_of[row['case']]}.html").write_text(env.get_template("case.html.j2").render(
                 **common, root="../", row=row, results=results, history=histories.get(row["case"], []),
