@@ -18,8 +18,13 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
                    help="spec name (default, nightly) or TOML file; also $MATRIX_SPEC")
     p.add_argument("-j", "--jobs", type=int, default=None,
                    help="cells run concurrently (default: from cores and memory)")
-    p.add_argument("--runner", choices=("auto", "venv"), default="auto",
-                   help="where cells run: venv (uv environments); auto picks the best available")
+    p.add_argument("--runner", choices=("auto", "venv", "docker"), default="auto",
+                   help="where cells run: venv (uv environments) or docker (an image per cell); auto picks docker "
+                        "when a daemon answers and a base image is available, else venv")
+    p.add_argument("--base-image", default=os.environ.get("MATRIX_BASE_IMAGE"),
+                   help="docker: the base image (default: the locally built onnx-matrix-base, else python:X-slim)")
+    p.add_argument("--ca-bundle", default=os.environ.get("MATRIX_CA_BUNDLE"),
+                   help="docker: an extra CA bundle for image builds behind a TLS-inspecting proxy")
     p.add_argument("--cell", default=None, metavar="ID", help="run only this cell of the spec (see `plan`)")
     p.add_argument("--fresh", action="store_true", help="rerun everything; reuse nothing from the previous run")
     p.add_argument("--locked", default=None, metavar="DIR",
@@ -53,6 +58,18 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="report", help="where the site is written (replaced whole)")
 
 
+def _images_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("images", help="render, build or prune cell images",
+                       description="Render the spec's cell Dockerfiles (and build them), build the offline base "
+                                   "image, or sweep what killed runs left behind.")
+    p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"))
+    p.add_argument("--render-only", action="store_true", help="write build/images/<cell>/Dockerfile and stop")
+    p.add_argument("--base", action="store_true", help="build the base image from Debian packages (debootstrap)")
+    p.add_argument("--prune", action="store_true", help="remove leftover cell containers and cell images")
+    p.add_argument("--base-image", default=os.environ.get("MATRIX_BASE_IMAGE"))
+    p.add_argument("--ca-bundle", default=os.environ.get("MATRIX_CA_BUNDLE"))
+
+
 def _bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (figures for the README)")
     p.add_argument("what", choices=("isolation", "envs", "matrix", "report"),
@@ -74,6 +91,7 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     _run_parser(sub)
     _plan_parser(sub)
     _report_parser(sub)
+    _images_parser(sub)
     _bench_parser(sub)
     return parser.parse_args(argv)
 
@@ -84,10 +102,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from matrix.here import run_here
 
         return run_here(args)
-    if args.command in ("run", "plan"):
-        from matrix.commands import plan_command, run_command
+    if args.command in ("run", "plan", "images"):
+        from matrix.commands import images_command, plan_command, run_command
 
-        return run_command(args) if args.command == "run" else plan_command(args)
+        return {"run": run_command, "plan": plan_command, "images": images_command}[args.command](args)
     if args.command == "report":
         from matrix.report.command import report_command
 

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+from matrix import image
 from matrix.index import Index, IndexUnavailable
+from matrix.lock import EnvError, compile_lock
 from matrix.plan import Plan, resolve
 from matrix.probe import results
 from matrix.probe.corpus import BadInput
 from matrix.progress import MatrixProgress, cell_summary, make_console
 from matrix.run import MatrixRun, default_jobs
+from matrix.runners import docker as docker_runner
 from matrix.spec import SpecError, load
 
 
 def _plan(args: argparse.Namespace) -> Plan:
     spec = load(args.spec)
-    return resolve(spec, Index(urls={p: o["url"] for p, o in spec.indexes.items() if o.get("url")}))
+    return resolve(spec, Index(urls={p: o["url"] for p, o in spec.indexes.items() if o.get("url")},
+                               find_links={p: o.get("find-links", []) for p, o in spec.indexes.items()}))
 
 
 def plan_command(args: argparse.Namespace) -> int:
@@ -33,6 +38,25 @@ def plan_command(args: argparse.Namespace) -> int:
         for cell in plan.cells:
             print(cell.id)
     return 0
+
+
+def choose_runner(args: argparse.Namespace) -> tuple:
+    """(runner, docker client, the reason in a few words); runner None when docker was asked for but is missing."""
+    if args.runner == "venv":
+        return "venv", None, "asked for"
+    client = docker_runner.client()
+    if client is None:
+        if args.runner == "docker":
+            return None, None, "--runner docker: no Docker daemon answers (is dockerd running?)"
+        return "venv", None, "no Docker daemon answers"
+    if not args.base_image:
+        if image.local_base_exists(client):
+            args.base_image = image.LOCAL_BASE
+        elif args.runner == "auto":
+            return "venv", None, "a daemon answers but no base image: build one with nox -s base-image"
+    if args.ca_bundle is None and os.path.exists(image.HOST_CA_BUNDLE):
+        args.ca_bundle = image.HOST_CA_BUNDLE
+    return "docker", client, f"base image {args.base_image or 'python:X-slim'}"
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -56,9 +80,13 @@ def run_command(args: argparse.Namespace) -> int:
     args.cases = args.cases or plan.spec.run.get("cases", "")
     args.cases_from = args.cases_from or plan.spec.run.get("cases_from", [])
     jobs = args.jobs or default_jobs(len(plan.cells))
+    runner, docker_client, why = choose_runner(args)
+    if runner is None:
+        print(f"matrix run: error: {why}", file=sys.stderr)
+        return 2
     console.print(f"spec {plan.spec.path}: {len(plan.cells)} cells × exporters {', '.join(plan.exporters)}; "
-                  f"runner: venv (container images are not built by this version); {jobs} at a time")
-    run = MatrixRun(plan, Path(args.results), args, None)
+                  f"runner: {runner} ({why}); {jobs} at a time")
+    run = MatrixRun(plan, Path(args.results), args, None, runner=runner, docker_client=docker_client)
     try:
         with MatrixProgress(console, len(plan.cells)) as progress:
             run.progress = progress
@@ -74,4 +102,40 @@ def run_command(args: argparse.Namespace) -> int:
     cell_summary(console, by_cell)
     reused = sum(1 for rs in by_cell.values() for r in rs if r.get("reused_from"))
     console.print(f"results: {run.dir} ({reused} results reused from the previous run; --fresh reruns them)")
+    return 0
+
+
+def images_command(args: argparse.Namespace) -> int:
+    console = make_console()
+    client = None if args.render_only else docker_runner.client()
+    if client is None and not args.render_only:
+        print("matrix images: error: no Docker daemon answers (is dockerd running?)", file=sys.stderr)
+        return 2
+    if args.prune:
+        console.print(f"removed {docker_runner.sweep(client)} leftover containers, "
+                      f"{image.prune(client)} cell images")
+        return 0
+    if args.base:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="matrix-base-") as tmp:
+            console.print(f"built {image.build_base(client, Path(tmp))}")
+        return 0
+    try:
+        plan = _plan(args)
+    except (SpecError, IndexUnavailable) as exc:
+        print(f"matrix images: error: {exc}", file=sys.stderr)
+        return 2
+    wheelhouse = [d for o in plan.spec.indexes.values() for d in o.get("find-links", [])]
+    for cell in plan.cells:
+        try:
+            lock = compile_lock(cell, plan.spec.indexes)
+            context = image.render(cell, lock, plan.spec.indexes, base_image=args.base_image,
+                                   ca_bundle=args.ca_bundle, wheelhouse=wheelhouse)
+            if args.render_only:
+                console.print(f"{cell.id}: {context / 'Dockerfile'}")
+            else:
+                console.print(f"{cell.id}: {image.build(client, context, lock, lambda line: None)}")
+        except EnvError as exc:
+            console.print(f"{cell.id}: env_error: {str(exc).splitlines()[0]}")
     return 0

@@ -47,8 +47,10 @@ def _slug(url: str) -> str:
 
 class Index:
     def __init__(self, urls: Optional[Dict[str, str]] = None, ttl: float = TTL_S,
-                 snapshot: Optional[str] = None, cache: Optional[Path] = None) -> None:
+                 snapshot: Optional[str] = None, cache: Optional[Path] = None,
+                 find_links: Optional[Dict[str, List[str]]] = None) -> None:
         self.urls = urls or {}
+        self.find_links = find_links or {}
         self.ttl = ttl
         self.snapshot = snapshot if snapshot is not None else os.environ.get("MATRIX_INDEX_SNAPSHOT")
         self.cache = cache or cache_dir() / "index"
@@ -58,8 +60,17 @@ class Index:
         """Every non-yanked version with at least one wheel, oldest first."""
         if package not in self._memo:
             answer = self._answer(package)
+            versions = {k: list(v) for k, v in answer["versions"].items()}
+            for folder in self.find_links.get(package, []):  # local wheel folders count as releases too
+                for wheel in Path(folder).glob("*.whl"):
+                    try:
+                        name, version, _, _ = parse_wheel_filename(wheel.name)
+                    except (InvalidWheelFilename, InvalidVersion):
+                        continue
+                    if name == package:
+                        versions.setdefault(str(version), []).append(wheel.name)
             releases = []
-            for text, wheels in answer["versions"].items():
+            for text, wheels in versions.items():
                 try:
                     releases.append(Release(Version(text), tuple(wheels)))
                 except InvalidVersion:

@@ -106,6 +106,13 @@ class MatrixProgress(_Live):
         if not self.live:
             self.console.print(f"{cell}: preparing environment")
 
+    def note(self, cell: str, line: str) -> None:
+        """A line of environment preparation (an image build step)."""
+        if line.startswith("Step "):
+            self.progress.update(self.rows[cell], description=f"{cell}: {line[:80]}")
+            if not self.live:
+                self.console.print(f"{cell}: {line[:160]}", highlight=False)
+
     def event(self, cell: str, event: Dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "start":

@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import os
 import platform
+import shutil
 import subprocess
 import threading
 import time
@@ -21,11 +22,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from matrix import image
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
 from matrix.plan import Cell, Plan
 from matrix.probe import PROBE_VERSION, SCHEMA, results
 from matrix.probe.corpus import BadInput
 from matrix.probe.environment import cpu_name
+from matrix.runners import docker as docker_runner
 from matrix.runners import venv
 
 
@@ -63,8 +66,11 @@ def env_error_results(run_id: str, cell: Cell, plan: Plan, message: str) -> List
 
 
 class MatrixRun:
-    def __init__(self, plan: Plan, results_root: Path, options: Any, progress: Any) -> None:
+    def __init__(self, plan: Plan, results_root: Path, options: Any, progress: Any, runner: str = "venv",
+                 docker_client: Any = None) -> None:
         self.plan = plan
+        self.runner = runner
+        self.docker = docker_client
         self.options = options
         self.progress = progress
         self.run_id = new_run_id()
@@ -111,9 +117,9 @@ class MatrixRun:
                 else compile_lock(cell, self.plan.spec.indexes)
             (self.dir / "lock" / f"{cell.id}.txt").write_text(lock.text)
             record.update(lock_hash=lock.hash, pinned=lock.pinned())
-            python = venv.ensure(lock, cell.python, self.plan.spec.indexes)
+            environment = self._prepare(cell, lock)
             record["env_s"] = round(time.time() - started, 2)
-            code, stderr_tail = self._probe(cell, lock, python, out)
+            code, stderr_tail = self._probe(cell, lock, environment, out)
             if code == 2:
                 with self.lock:
                     self.bad_input = self.bad_input or stderr_tail.strip().splitlines()[-1]
@@ -133,8 +139,20 @@ class MatrixRun:
             self.cells[cell.id] = record
         self.progress.cell_finished(cell.id, record)
 
-    def _probe(self, cell: Cell, lock: Lock, python: Path, out: Path) -> tuple:
+    def _prepare(self, cell: Cell, lock: Lock) -> Any:
+        """The cell's environment: a venv's interpreter, or a built image's name."""
+        if self.runner != "docker":
+            return venv.ensure(lock, cell.python, self.plan.spec.indexes)
         o = self.options
+        wheelhouse = [d for options in self.plan.spec.indexes.values() for d in options.get("find-links", [])]
+        context = image.render(cell, lock, self.plan.spec.indexes, base_image=o.base_image,
+                               ca_bundle=o.ca_bundle, wheelhouse=wheelhouse)
+        return image.build(self.docker, context, lock, lambda line: self.progress.note(cell.id, line))
+
+    def _probe(self, cell: Cell, lock: Lock, environment: Any, out: Path) -> tuple:
+        o = self.options
+        if self.runner == "docker":
+            return self._probe_in_container(cell, lock, environment, out)
         args = ["--out", str(out), "--device", cell.device, "--exporter", ",".join(self.plan.exporters),
                 "--opset", ",".join("default" if x is None else str(x) for x in self.plan.opsets),
                 "--timeout", str(o.timeout), "--cell", cell.id, "--run-id", self.run_id,
@@ -148,7 +166,33 @@ class MatrixRun:
             args += ["--reuse", earlier["file"]]
         log = self.dir / "logs" / f"{cell.id}.log"
         with open(log, "w") as stderr:
-            code = venv.run(python, args, lambda event: self.progress.event(cell.id, event), stderr=stderr)
+            code = venv.run(environment, args, lambda event: self.progress.event(cell.id, event), stderr=stderr)
+        return code, results_tail(log)
+
+    def _probe_in_container(self, cell: Cell, lock: Lock, name: str, out: Path) -> tuple:
+        """The same probe arguments, with paths as the container sees them."""
+        o = self.options
+        cases_from = [str(Path(s).resolve()) for s in o.cases_from]
+        args = ["--out", f"{docker_runner.RESULTS}/{out.name}", "--device", cell.device,
+                "--exporter", ",".join(self.plan.exporters),
+                "--opset", ",".join("default" if x is None else str(x) for x in self.plan.opsets),
+                "--timeout", str(o.timeout), "--cell", cell.id, "--run-id", self.run_id,
+                "--keep-failed", f"{docker_runner.RESULTS}/models"]
+        if o.cases:
+            args += ["--cases", o.cases]
+        for source in cases_from:
+            args += ["--cases-from", docker_runner.inside(source, self.dir, cases_from)]
+        earlier = self.previous.get(cell.id)
+        if earlier and earlier.get("lock_hash") == lock.hash and Path(earlier["file"]).exists():
+            (self.dir / "reuse").mkdir(exist_ok=True)
+            copy = self.dir / "reuse" / f"{cell.id}.jsonl"
+            shutil.copyfile(earlier["file"], copy)
+            args += ["--reuse", docker_runner.inside(str(copy), self.dir, cases_from)]
+        log = self.dir / "logs" / f"{cell.id}.log"
+        wall_clock = float(o.timeout) * 4 * max(1, len(self.plan.exporters)) * 50  # generous: the probe times cases
+        code = docker_runner.run(self.docker, name, args, self.dir, cases_from,
+                                 lambda event: self.progress.event(cell.id, event), self.run_id,
+                                 gpu=cell.device == "cuda", wall_clock_s=wall_clock, stderr_path=log)
         return code, results_tail(log)
 
     def _write_run_json(self, started: float, finished: Optional[float]) -> None:
@@ -159,7 +203,7 @@ class MatrixRun:
             "plan": self.plan.as_json(), "cells": sorted(self.cells.values(), key=lambda c: c["id"]),
             "host": {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu_name(),
                      "cores": os.cpu_count()},
-            "git_revision": git_revision(), "probe_version": PROBE_VERSION, "runner": "venv",
+            "git_revision": git_revision(), "probe_version": PROBE_VERSION, "runner": self.runner,
         }
         tmp = self.dir / "run.json.tmp"
         tmp.write_text(json.dumps(data, indent=1))

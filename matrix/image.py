@@ -1,0 +1,184 @@
+"""Cell images: Dockerfiles rendered from images/*.j2 per locked cell, built with the Docker SDK.
+
+Rendering is pure (same lock → byte-identical files); building streams the log, tags the
+image by the lock's hash and reuses it; a failed build is the cell's EnvError with the log's tail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import jinja2
+
+from matrix.lock import PLATFORM, EnvError, Lock, index_options, tail, uv_bin
+from matrix.plan import Cell
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGES = ROOT / "images"
+BUILD = ROOT / "build" / "images"
+DEFAULT_BASE = {"cpu": "python:3.11-slim", "cuda": "python:3.11-slim"}
+LOCAL_BASE = "onnx-matrix-base:bookworm"
+HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+LABEL = "io.onnx-matrix"
+# What the image carries of the project: the probe and what it imports, nothing else.
+PROBE_FILES = ["__init__.py", "case.py", "status.py", "probe", "cases"]
+
+
+def tag(lock: Lock) -> str:
+    return f"onnx-matrix-cell:{lock.hash}"
+
+
+def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
+    """The lock split into install steps (torch, then onnx + onnxscript, then onnxruntime), each
+    pinned to the lock's own versions so that cells sharing a torch version share its layer."""
+    wanted = cell.requirements()
+    steps = [("1-torch.txt", [r for r in wanted if r.startswith(("torch", "numpy"))]),
+             ("2-onnx.txt", [r for r in wanted if r.startswith("onnx") and not r.startswith("onnxruntime")]),
+             ("3-onnxruntime.txt", [r for r in wanted if r.startswith("onnxruntime")])]
+    done: set = set()
+    files: Dict[str, str] = {}
+    with _tmp_file(lock.text) as constraints:
+        for name, requirements in steps:
+            text = _compile(requirements + sorted(done), constraints, cell, indexes)
+            kept = _without(text, done)
+            done |= {line.split("==")[0] + "==" + line.split("==")[1].split()[0]
+                     for line in text.splitlines() if "==" in line and not line.startswith((" ", "#"))}
+            files[name] = kept
+    return files
+
+
+class _tmp_file:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __enter__(self) -> str:
+        import tempfile
+
+        fd, self.path = tempfile.mkstemp(suffix=".txt")
+        os.write(fd, self.text.encode())
+        os.close(fd)
+        return self.path
+
+    def __exit__(self, *exc: Any) -> None:
+        os.unlink(self.path)
+
+
+def _compile(requirements: List[str], constraints: str, cell: Cell, indexes: Dict[str, Dict]) -> str:
+    done = subprocess.run([uv_bin(), "pip", "compile", "-", "-c", constraints, "--python-version", cell.python,
+                           "--python-platform", PLATFORM, "--generate-hashes", "--no-header", "--quiet",
+                           "--no-annotate", *index_options(indexes, list(indexes))],
+                          input="\n".join(requirements) + "\n", capture_output=True, text=True)
+    if done.returncode != 0:
+        raise EnvError(f"cannot split the lock into layers:\n{tail(done.stderr)}")
+    return done.stdout
+
+
+def _without(text: str, installed: set) -> str:
+    """Drop the entries (with their hash lines) already installed by an earlier layer."""
+    out: List[str] = []
+    skipping = False
+    for line in text.splitlines():
+        if line and not line.startswith((" ", "#")):
+            pin = line.split()[0]
+            skipping = pin in installed
+        if not skipping:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def render(cell: Cell, lock: Lock, indexes: Dict[str, Dict], base_image: Optional[str] = None,
+           ca_bundle: Optional[str] = None, wheelhouse: Sequence[str] = ()) -> Path:
+    """Write the build context for one cell under build/images/<cell>/ and return it."""
+    context = BUILD / cell.id
+    shutil.rmtree(context, ignore_errors=True)
+    (context / "layers").mkdir(parents=True)
+    split = layers(cell, lock, indexes)
+    for name, text in split.items():
+        (context / "layers" / name).write_text(text)
+    wheels = []
+    pins = set(lock.pinned().items())
+    for folder in wheelhouse:  # local wheels the lock pins travel in the build context: no network needed for them
+        for wheel in sorted(Path(folder).glob("*.whl")):
+            name, version = wheel.name.split("-")[:2]
+            if (name.lower().replace("_", "-"), version) in pins:
+                (context / "wheels").mkdir(exist_ok=True)
+                shutil.copyfile(wheel, context / "wheels" / wheel.name)
+                wheels.append(wheel.name)
+    if ca_bundle:
+        shutil.copyfile(ca_bundle, context / "ca.crt")
+    shutil.copytree(ROOT / "matrix", context / "matrix",
+                    ignore=lambda folder, names: [n for n in names if Path(folder) == ROOT / "matrix"
+                                                  and n not in PROBE_FILES or n == "__pycache__"])
+    variant = "cuda" if cell.device == "cuda" else "cpu"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(IMAGES), autoescape=False, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    labels = [(f"{LABEL}.{k}", v or "auto") for k, v in (("cell", cell.id), ("lock", lock.hash), ("torch", cell.torch),
+                                                          ("onnx", cell.onnx), ("onnxruntime", cell.onnxruntime),
+                                                          ("onnxscript", cell.onnxscript), ("python", cell.python),
+                                                          ("device", cell.device))]
+    text = env.get_template(f"{variant}.Dockerfile.j2").render(
+        template=f"{variant}.Dockerfile.j2", cell=cell, lock_hash=lock.hash, labels=labels,
+        base_image=base_image or DEFAULT_BASE[variant], ca_bundle=bool(ca_bundle), wheels=bool(wheels),
+        layers=sorted(split))
+    (context / "Dockerfile").write_text(text)
+    return context
+
+
+def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None]) -> str:
+    """Build (or reuse) the image; the log streams line by line into `on_line`."""
+    name = tag(lock)
+    try:
+        client.images.get(name)
+        return name
+    except Exception:  # noqa: BLE001 -- docker.errors.ImageNotFound: build it
+        pass
+    log: List[str] = []
+    for chunk in client.api.build(path=str(context), tag=name, rm=True, forcerm=True, network_mode="host",
+                                  decode=True, labels={f"{LABEL}.lock": lock.hash}):
+        line = (chunk.get("stream") or chunk.get("status") or "").rstrip()
+        if line:
+            log.append(line)
+            on_line(line)
+        if "error" in chunk:
+            log.append(chunk["error"])
+            raise EnvError(f"image build failed: {chunk['error'].strip()}\n" + "\n".join(log[-15:]))
+    return name
+
+
+def prune(client: Any) -> int:
+    """Remove every cell image (they are rebuilt from their locks when needed)."""
+    gone = 0
+    for found in client.images.list(filters={"label": f"{LABEL}.lock"}):
+        client.images.remove(found.id, force=True)
+        gone += 1
+    return gone
+
+
+def local_base_exists(client: Any) -> bool:
+    try:
+        client.images.get(LOCAL_BASE)
+        return True
+    except Exception:  # noqa: BLE001 -- docker.errors.ImageNotFound
+        return False
+
+
+def build_base(client: Any, workdir: Path) -> str:
+    """A Python base image from Debian packages (debootstrap + docker import), for places
+    with no registry to pull from. Debian bookworm's python3 is 3.11."""
+    rootfs = workdir / "rootfs"
+    shutil.rmtree(rootfs, ignore_errors=True)
+    done = subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
+                           "bookworm", str(rootfs), "http://deb.debian.org/debian"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise EnvError(f"debootstrap failed:\n{tail(done.stdout + done.stderr)}")
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    assert tar.stdout is not None
+    client.images.import_image(src=tar.stdout.read(), repository=LOCAL_BASE.split(":")[0],
+                               tag=LOCAL_BASE.split(":")[1])
+    tar.wait()
+    shutil.rmtree(rootfs, ignore_errors=True)
+    return LOCAL_BASE

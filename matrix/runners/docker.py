@@ -1,0 +1,102 @@
+"""The docker runner: each cell in a fresh container of its image.
+
+The container runs the probe as a non-root user, with no network, a read-only root
+filesystem, a tmpfs for scratch, memory / CPU / process limits and a wall-clock limit;
+only the cell's results folder is writable, and users' case files are mounted read-only.
+It is always removed, and labelled so that leftovers of a killed run can be swept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from matrix.image import LABEL
+
+RESULTS = "/results"
+CASES = "/cases"
+
+
+def client() -> Any:
+    """A Docker client whose daemon answers, or None."""
+    try:
+        import docker
+
+        found = docker.from_env(timeout=10)
+        found.ping()
+        return found
+    except Exception:  # noqa: BLE001 -- no SDK, no socket, no daemon: the runner is unavailable
+        return None
+
+
+def mounts(results_dir: Path, cases_from: List[str]) -> Dict[str, Dict[str, str]]:
+    volumes = {str(results_dir.resolve()): {"bind": RESULTS, "mode": "rw"}}
+    for n, source in enumerate(cases_from):
+        volumes[str(Path(source).resolve().parent)] = {"bind": f"{CASES}/{n}", "mode": "ro"}
+    return volumes
+
+
+def inside(path: str, results_dir: Path, cases_from: List[str]) -> str:
+    """Where a host path (results or a case file) appears inside the container."""
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(results_dir.resolve()):
+        return f"{RESULTS}/{resolved.relative_to(results_dir.resolve())}"
+    for n, source in enumerate(cases_from):
+        if resolved == Path(source).resolve():
+            return f"{CASES}/{n}/{resolved.name}"
+    raise ValueError(f"{path} is not mounted into the container")
+
+
+def run(docker_client: Any, image: str, probe_args: List[str], results_dir: Path, cases_from: List[str],
+        on_event: Callable[[Dict[str, Any]], None], run_id: str, gpu: bool, wall_clock_s: float,
+        stderr_path: Optional[Path] = None) -> int:
+    """Run the probe in a fresh container; its stdout is the event stream."""
+    import docker
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(results_dir, 0o777)  # the container's user (65534) writes the cell's results here
+    requests = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpu else []
+    container = docker_client.containers.run(
+        image, command=probe_args, detach=True, network_mode="none", user="65534:65534", read_only=True,
+        tmpfs={"/tmp": "rw,size=2g,mode=1777"}, mem_limit="6g", nano_cpus=int((os.cpu_count() or 1) * 1e9),
+        pids_limit=1024, volumes=mounts(results_dir, cases_from), environment={"HOME": "/tmp"},
+        labels={f"{LABEL}.run": run_id}, device_requests=requests, security_opt=["no-new-privileges"],
+        cap_drop=["ALL"])
+    killer = threading.Timer(wall_clock_s, lambda: _kill(container))
+    killer.start()
+    try:
+        buffer = b""
+        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=False):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                try:
+                    on_event(json.loads(line))
+                except ValueError:
+                    continue
+        code = container.wait().get("StatusCode", 1)
+        if stderr_path is not None:
+            stderr_path.write_bytes(container.logs(stdout=False, stderr=True))
+        return int(code)
+    finally:
+        killer.cancel()
+        container.remove(force=True)
+
+
+def _kill(container: Any) -> None:
+    try:
+        container.kill()
+    except Exception:  # noqa: BLE001 -- already gone
+        pass
+
+
+def sweep(docker_client: Any) -> int:
+    """Remove containers left by killed runs (labelled by run)."""
+    gone = 0
+    for container in docker_client.containers.list(all=True, filters={"label": f"{LABEL}.run"}):
+        container.remove(force=True)
+        gone += 1
+    return gone
