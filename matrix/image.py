@@ -6,6 +6,7 @@ image by the lock's hash and reuses it; a failed build is the cell's EnvError wi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -28,8 +29,10 @@ LABEL = "io.onnx-matrix"
 PROBE_FILES = ["__init__.py", "case.py", "status.py", "probe", "cases"]
 
 
-def tag(lock: Lock) -> str:
-    return f"onnx-matrix-cell:{lock.hash}"
+def tag(lock: Lock, context: Path) -> str:
+    """Named by the lock and by the Dockerfile (base image, CA, variant): same inputs, same image."""
+    recipe = hashlib.sha256((context / "Dockerfile").read_bytes()).hexdigest()[:8]
+    return f"onnx-matrix-cell:{lock.hash}-{recipe}"
 
 
 def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
@@ -130,7 +133,7 @@ def render(cell: Cell, lock: Lock, indexes: Dict[str, Dict], base_image: Optiona
 
 def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None]) -> str:
     """Build (or reuse) the image; the log streams line by line into `on_line`."""
-    name = tag(lock)
+    name = tag(lock, context)
     try:
         client.images.get(name)
         return name

@@ -125,11 +125,13 @@ def resolve(spec: Spec, index: Index) -> Plan:
                                 python)
         return table[key]
 
-    for python in spec.axes["python"]:
-        per_axis = {p: [v for s in spec.axes[p] for v in versions(python, p, s, f"{spec.path}: [matrix] {p}")]
+    for python, device in itertools.product(spec.axes["python"], spec.axes["device"]):
+        # cuda cells install onnxruntime-gpu, whose releases are its own: select among them
+        package = {"onnxruntime": "onnxruntime-gpu"} if device == "cuda" else {}
+        per_axis = {p: [v for s in spec.axes[p]
+                        for v in versions(python, package.get(p, p), s, f"{spec.path}: [matrix] {p}")]
                     for p in PACKAGES}
-        for torch, onnx, ort, script, device in itertools.product(
-                *(dict.fromkeys(per_axis[p]) for p in PACKAGES), spec.axes["device"]):
+        for torch, onnx, ort, script in itertools.product(*(dict.fromkeys(per_axis[p]) for p in PACKAGES)):
             cells.append(Cell(python, torch, onnx, ort, script, device))
     for entry in spec.exclude:
         cells = [c for c in cells if not _matches(entry, c, versions)]

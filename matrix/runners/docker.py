@@ -50,21 +50,26 @@ def inside(path: str, results_dir: Path, cases_from: List[str]) -> str:
     raise ValueError(f"{path} is not mounted into the container")
 
 
+def options(results_dir: Path, cases_from: List[str], run_id: str, gpu: bool) -> Dict[str, Any]:
+    """How every cell container runs: least privilege, bounded resources, labelled."""
+    import docker
+
+    return {"network_mode": "none", "user": "65534:65534", "read_only": True,
+            "tmpfs": {"/tmp": "rw,size=2g,mode=1777"}, "mem_limit": "6g",
+            "nano_cpus": int((os.cpu_count() or 1) * 1e9), "pids_limit": 1024,
+            "volumes": mounts(results_dir, cases_from), "environment": {"HOME": "/tmp"},
+            "labels": {f"{LABEL}.run": run_id}, "security_opt": ["no-new-privileges"], "cap_drop": ["ALL"],
+            "device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpu else []}
+
+
 def run(docker_client: Any, image: str, probe_args: List[str], results_dir: Path, cases_from: List[str],
         on_event: Callable[[Dict[str, Any]], None], run_id: str, gpu: bool, wall_clock_s: float,
         stderr_path: Optional[Path] = None) -> int:
     """Run the probe in a fresh container; its stdout is the event stream."""
-    import docker
-
     results_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(results_dir, 0o777)  # the container's user (65534) writes the cell's results here
-    requests = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpu else []
-    container = docker_client.containers.run(
-        image, command=probe_args, detach=True, network_mode="none", user="65534:65534", read_only=True,
-        tmpfs={"/tmp": "rw,size=2g,mode=1777"}, mem_limit="6g", nano_cpus=int((os.cpu_count() or 1) * 1e9),
-        pids_limit=1024, volumes=mounts(results_dir, cases_from), environment={"HOME": "/tmp"},
-        labels={f"{LABEL}.run": run_id}, device_requests=requests, security_opt=["no-new-privileges"],
-        cap_drop=["ALL"])
+    container = docker_client.containers.run(image, command=probe_args, detach=True,
+                                             **options(results_dir, cases_from, run_id, gpu))
     killer = threading.Timer(wall_clock_s, lambda: _kill(container))
     killer.start()
     try:

@@ -1,0 +1,187 @@
+"""Cell images with the real Docker engine: rendering, hadolint, least privilege probed from
+inside a container, and the same statuses as the venv runner for the same versions."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import CASES, ROOT, read_results, run_module
+from matrix import image
+from matrix.index import Index
+from matrix.lock import compile_lock
+from matrix.plan import resolve
+from matrix.runners import docker as docker_runner
+from matrix.spec import load
+
+WHEELS = os.environ.get("PIP_FIND_LINKS", "/opt/wheels")
+SPEC = f'''
+[matrix]
+torch = ["2.13.0+cpu"]       # the CPU build from a local wheel folder: the image needs no CUDA libraries
+onnx = ["1.23.2"]
+onnxruntime = ["1.32.0"]
+python = ["3.11"]            # Debian bookworm's python3, the offline base image's
+
+[index.torch]
+find-links = ["{WHEELS}"]
+
+[run]
+cases = "operators/*,dtypes/*,blocks/mlp_layernorm_gelu,staged/*"
+timeout = 10                 # staged/sleep sleeps 60 s: a timeout either way
+'''
+
+
+def ensure_engine():
+    """Start Debian's dockerd where none answers (installed by .ci/run, or here if missing)."""
+    if docker_runner.client() is not None:
+        return docker_runner.client()
+    if os.geteuid() != 0:
+        pytest.fail("a Docker daemon is needed (as root, this test starts Debian's dockerd)")
+    if not shutil.which("dockerd"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "docker.io", "debootstrap"], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    subprocess.Popen(["dockerd"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(60):
+        time.sleep(1)
+        if docker_runner.client() is not None:
+            return docker_runner.client()
+    pytest.fail("dockerd did not start")
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    client = ensure_engine()
+    if not image.local_base_exists(client):
+        image.build_base(client, tmp_path_factory.mktemp("base"))
+    return client
+
+
+@pytest.fixture(scope="module")
+def spec_path(tmp_path_factory):
+    if not any(f.startswith("torch-2.13.0+cpu") for f in os.listdir(WHEELS)):
+        pytest.fail(f"the torch 2.13.0 CPU wheel is expected in {WHEELS}")
+    path = tmp_path_factory.mktemp("spec") / "spec.toml"
+    path.write_text(SPEC)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cell_and_lock(spec_path):
+    spec = load(str(spec_path))
+    plan = resolve(spec, Index(find_links={"torch": [WHEELS]}))
+    (cell,) = plan.cells
+    return spec, cell, compile_lock(cell, spec.indexes)
+
+
+def render_tree(spec, cell, lock):
+    context = image.render(cell, lock, spec.indexes, base_image=image.LOCAL_BASE, ca_bundle=image.HOST_CA_BUNDLE,
+                           wheelhouse=[WHEELS])
+    return {str(p.relative_to(context)): p.read_bytes() for p in sorted(context.rglob("*")) if p.is_file()}
+
+
+def test_same_lock_renders_byte_identical_files_that_pass_hadolint(cell_and_lock):
+    spec, cell, lock = cell_and_lock
+    first, second = render_tree(spec, cell, lock), render_tree(spec, cell, lock)
+    assert first == second
+    dockerfile = first["Dockerfile"].decode()
+    assert dockerfile.startswith("# Generated from images/cpu.Dockerfile.j2")
+    assert dockerfile.index("1-torch.txt") < dockerfile.index("2-onnx.txt") < dockerfile.index("3-onnxruntime.txt") \
+        < dockerfile.index("COPY matrix/")
+    assert "USER 65534:65534" in dockerfile and 'io.onnx-matrix.torch="2.13.0+cpu"' in dockerfile
+    done = subprocess.run(["hadolint", str(image.BUILD / cell.id / "Dockerfile")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cuda_variant_renders_onnxruntime_gpu_and_its_self_check(tmp_path):
+    path = tmp_path / "cuda.toml"
+    path.write_text('[matrix]\ntorch = ["2.15.0"]\nonnx = ["1.23.2"]\nonnxruntime = ["latest"]\n'
+                    'device = ["cuda"]\npython = ["3.11"]\n')
+    spec = load(str(path))
+    (cell,) = resolve(spec, Index(snapshot=str(ROOT / "tests" / "data" / "index"))).cells
+    assert cell.onnxruntime == "1.31.1"  # onnxruntime-gpu's newest, not onnxruntime's 1.32.0
+    context = image.render(cell, compile_lock(cell, spec.indexes), spec.indexes, base_image=image.LOCAL_BASE)
+    dockerfile = (context / "Dockerfile").read_text()
+    assert dockerfile.startswith("# Generated from images/cuda.Dockerfile.j2")
+    assert "assert torch.version.cuda" in dockerfile
+    assert "onnxruntime-gpu==1.31.1" in (context / "layers" / "3-onnxruntime.txt").read_text()
+
+
+@pytest.fixture(scope="module")
+def built(engine, cell_and_lock):
+    spec, cell, lock = cell_and_lock
+    context = image.render(cell, lock, spec.indexes, base_image=image.LOCAL_BASE, ca_bundle=image.HOST_CA_BUNDLE,
+                           wheelhouse=[WHEELS])
+    return image.build(engine, context, lock, lambda line: None)
+
+
+PROBE_INSIDE = r"""
+import json, os, socket
+out = {"uid": os.getuid(), "interfaces": sorted(os.listdir("/sys/class/net"))}
+for path in ("/opt/probe-write", "/results/probe-write", "/cases/0/probe-write", "/tmp/probe-write"):
+    try:
+        open(path, "w").write("x")
+        out[path] = "written"
+    except OSError as exc:
+        out[path] = exc.strerror
+try:
+    socket.create_connection(("127.0.0.1", 9), timeout=2)
+    out["connect"] = "connected"
+except OSError as exc:
+    out["connect"] = exc.strerror or str(exc)
+print(json.dumps(out))
+"""
+
+
+def test_container_has_no_network_runs_as_non_root_and_writes_only_its_mounts(engine, built, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    os.chmod(results, 0o777)
+    options = docker_runner.options(results, [str(CASES / "staged.py")], "test-run", gpu=False)
+    output = engine.containers.run(built, entrypoint=["python", "-c", PROBE_INSIDE], remove=True, **options)
+    seen = json.loads(output)
+    assert seen["uid"] == 65534
+    assert seen["interfaces"] == ["lo"]
+    assert seen["/opt/probe-write"] == "Read-only file system"
+    assert seen["/results/probe-write"] == "written" and (results / "probe-write").exists()
+    assert seen["/cases/0/probe-write"] == "Read-only file system"
+    assert seen["/tmp/probe-write"] == "written"
+    assert seen["connect"] != "connected"
+
+
+def statuses(folder):
+    return {(r["case"], r["exporter"], r["opset"]): r["status"]
+            for f in folder.glob("*.jsonl") for r in read_results(f)}
+
+
+def test_docker_runner_statuses_equal_venv_runner(engine, built, spec_path, tmp_path):
+    found = {}
+    for runner in ("docker", "venv"):
+        done = run_module("matrix", "run", "--spec", spec_path, "--runner", runner, "--results",
+                          tmp_path / runner, "--cases-from", CASES / "staged.py", "--base-image", image.LOCAL_BASE)
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert f"runner: {runner}" in done.stdout
+        found[runner] = statuses(tmp_path / runner / "latest")
+    assert found["docker"] == found["venv"]
+    assert found["docker"][("staged/segfault", "torchscript", None)] == "crash"
+    assert set(found["docker"].values()) >= {"pass", "mismatch", "crash", "timeout", "export_error"}
+    assert not engine.containers.list(all=True, filters={"label": "io.onnx-matrix.run"})
+
+
+def test_missing_base_image_is_env_error_and_leaves_nothing(engine, cell_and_lock, spec_path, tmp_path):
+    before = {i.id for i in engine.images.list(all=True)}
+    done = run_module("matrix", "run", "--spec", spec_path, "--runner", "docker", "--results", tmp_path,
+                      "--base-image", "onnx-matrix-no-such-base:1", "--cases", "operators/tril", "--fresh")
+    assert done.returncode == 0, done.stderr
+    (result,) = [r for f in (tmp_path / "latest").glob("*.jsonl") for r in read_results(f)][:1]
+    assert result["status"] == "env_error" and "image build failed" in result["error"]["message"]
+    assert {i.id for i in engine.images.list(all=True)} == before
+    assert not engine.containers.list(all=True, filters={"label": "io.onnx-matrix.run"})
+
+
+def test_no_daemon_is_one_clear_line(spec_path):
+    done = run_module("matrix", "run", "--spec", spec_path, "--runner", "docker",
+                      env_extra={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert done.returncode == 2 and "no Docker daemon answers" in done.stderr and "Traceback" not in done.stderr
