@@ -119,6 +119,8 @@ class MatrixRun:
             record.update(lock_hash=lock.hash, pinned=lock.pinned())
             environment = self._prepare(cell, lock)
             record["env_s"] = round(time.time() - started, 2)
+            if self.runner == "docker":
+                record["image"] = environment
             code, stderr_tail = self._probe(cell, lock, environment, out)
             if code == 2:
                 with self.lock:
@@ -192,7 +194,10 @@ class MatrixRun:
         wall_clock = float(o.timeout) * 4 * max(1, len(self.plan.exporters)) * 50  # generous: the probe times cases
         code = docker_runner.run(self.docker, name, args, self.dir, cases_from,
                                  lambda event: self.progress.event(cell.id, event), self.run_id,
-                                 gpu=cell.device == "cuda", wall_clock_s=wall_clock, stderr_path=log)
+                                 # without the NVIDIA runtime no GPU is asked for: the probe then records
+                                 # the cuda results as skipped ("no CUDA device")
+                                 gpu=cell.device == "cuda" and docker_runner.gpus_available(self.docker),
+                                 wall_clock_s=wall_clock, stderr_path=log)
         return code, results_tail(log)
 
     def _write_run_json(self, started: float, finished: Optional[float]) -> None:

@@ -157,14 +157,20 @@ def statuses(folder):
 
 
 def test_docker_runner_statuses_equal_venv_runner(engine, built, spec_path, tmp_path):
+    private = tmp_path / "private"  # a folder only its owner may enter: the container must still read the file
+    private.mkdir(mode=0o700)
+    shutil.copy(CASES / "staged.py", private / "staged.py")
     found = {}
     for runner in ("docker", "venv"):
         done = run_module("matrix", "run", "--spec", spec_path, "--runner", runner, "--results",
-                          tmp_path / runner, "--cases-from", CASES / "staged.py", "--base-image", image.LOCAL_BASE)
+                          tmp_path / runner, "--cases-from", private / "staged.py", "--base-image", image.LOCAL_BASE)
         assert done.returncode == 0, done.stderr + done.stdout
         assert f"runner: {runner}" in done.stdout
         found[runner] = statuses(tmp_path / runner / "latest")
     assert found["docker"] == found["venv"]
+    site = tmp_path / "site"
+    assert run_module("matrix", "report", "--results", tmp_path / "docker", "--out", site).returncode == 0
+    assert any("docker run --rm --network none" in p.read_text() for p in (site / "cases").glob("*.html"))
     assert found["docker"][("staged/segfault", "torchscript", None)] == "crash"
     assert set(found["docker"].values()) >= {"pass", "mismatch", "crash", "timeout", "export_error"}
     assert not engine.containers.list(all=True, filters={"label": "io.onnx-matrix.run"})
@@ -185,3 +191,36 @@ def test_no_daemon_is_one_clear_line(spec_path):
     done = run_module("matrix", "run", "--spec", spec_path, "--runner", "docker",
                       env_extra={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert done.returncode == 2 and "no Docker daemon answers" in done.stderr and "Traceback" not in done.stderr
+
+
+CUDA_SPEC = '''
+[matrix]
+torch = ["2.15.0"]            # PyPI's Linux torch is a CUDA build
+onnx = ["1.23.2"]
+onnxruntime = ["latest"]      # onnxruntime-gpu's newest, for a cuda cell
+device = ["cuda"]
+python = ["3.11"]
+
+[run]
+cases = "operators/tril,blocks/mlp_layernorm_gelu"
+timeout = 60
+'''
+
+
+def test_cuda_image_builds_here_and_its_results_are_skipped_without_a_gpu(engine, tmp_path):
+    """Building needs no GPU; running needs one, so here every cuda result is skipped with the reason."""
+    (tmp_path / "spec.toml").write_text(CUDA_SPEC)
+    done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--runner", "docker", "--results",
+                      tmp_path / "results", "--base-image", image.LOCAL_BASE, timeout=1800)
+    assert done.returncode == 0, done.stderr + done.stdout
+    run = json.loads((tmp_path / "results" / "latest" / "run.json").read_text())
+    (cell,) = run["cells"]
+    assert cell["status"] == "ok", cell
+    built = engine.images.get(cell["image"])
+    assert built.labels["io.onnx-matrix.device"] == "cuda"
+    results = [r for f in (tmp_path / "results" / "latest").glob("*.jsonl") for r in read_results(f)]
+    if docker_runner.gpus_available(engine):
+        assert all(r["status"] != "skipped" for r in results)
+    else:
+        assert results and all((r["status"], r["reason"]) == ("skipped", "no CUDA device") for r in results)
+    engine.images.remove(built.id, force=True)  # several GB: do not keep it on CI machines

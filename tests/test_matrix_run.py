@@ -23,7 +23,7 @@ BAD = "torch2.15.0-onnx1.23.2-ort1.9.0-py3.11-cpu"
 
 def matrix(tmp_path, *extra):
     done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--results", tmp_path / "results",
-                      "--cases-from", tmp_path / "staged.py", "-j", "2", *extra)
+                      "--cases-from", tmp_path / "staged.py", "-j", "2", "--runner", "venv", *extra)
     assert done.returncode == 0, done.stderr + done.stdout
     latest = tmp_path / "results" / "latest"
     return done, json.loads((latest / "run.json").read_text()), latest

@@ -41,15 +41,21 @@ def _js(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def reproduce(rec: Dict[str, Any], spec: Optional[str]) -> List[str]:
+def reproduce(rec: Dict[str, Any], spec: Optional[str], image: Optional[str] = None) -> List[str]:
     """The commands that rerun exactly this result."""
     case, exporter = shlex.quote(rec["case"]), shlex.quote(rec["exporter"])
     opset = shlex.quote(rec["opset_label"])
     if spec:
         cell = rec["cell"]
         chosen = "" if spec == "default" else f"MATRIX_SPEC={shlex.quote(spec)} "
-        return [f"{chosen}nox -s {shlex.quote(f'cell({cell})')} -- --cases {case} --fresh",
-                f"python -m matrix run --spec {shlex.quote(spec)} --cell {shlex.quote(cell)} --cases {case} --fresh"]
+        commands = [f"{chosen}nox -s {shlex.quote(f'cell({cell})')} -- --cases {case} --fresh",
+                    f"python -m matrix run --spec {shlex.quote(spec)} --cell {shlex.quote(cell)} --cases {case} "
+                    "--fresh"]
+        if image:
+            commands.append(f"docker run --rm --network none --read-only --tmpfs /tmp --user 65534:65534 "
+                            f"{shlex.quote(image)} --cases {case} --exporter {exporter} --opset {opset} "
+                            f"--device {shlex.quote(rec['device'])} --out /tmp/results.jsonl")
+        return commands
     return [f"python -m matrix run --here --cases {case} --exporter {exporter} --opset {opset} "
             f"--device {shlex.quote(rec['device'])}"]
 
@@ -84,6 +90,7 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
         grid.append([(i, records[i]["status"] if i is not None else None, c) for i, c in zip(found, cols)])
     statuses = list(STATUSES)
     cell_page = {cell: safe_name(cell) for cell in frame["cell"].unique()}
+    images = {c["id"]: c["image"] for c in run.meta.get("cells", []) if c.get("image")}
     spec = (run.meta.get("spec") or {}).get("path")
     spec_name = Path(spec).stem if spec and Path(spec).parent.name == "specs" else spec
     hover = [[statuses.index(r["status"]), r["stage"], r["error_message"], r["max_abs_err"], page_of[r["case"]],
@@ -120,7 +127,8 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
         for row in case_rows:
             part = by_case[row["case"]]
             results = sorted(({**records[i], "index": i, "column_index": position[records[i]["column"]],
-                               "reproduce": reproduce(records[i], spec_name)} for i in part.index),
+                               "reproduce": reproduce(records[i], spec_name, images.get(records[i]["cell"]))}
+                              for i in part.index),
                              key=lambda r: r["column_index"])
             (tmp / "cases" / f"{page_of[row['case']]}.html").write_text(env.get_template("case.html.j2").render(
                 **common, root="../", row=row, results=results, history=histories.get(row["case"], []),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -32,11 +34,36 @@ def client() -> Any:
         return None
 
 
-def mounts(results_dir: Path, cases_from: List[str]) -> Dict[str, Dict[str, str]]:
+def gpus_available(docker_client: Any) -> bool:
+    """Whether this daemon can hand GPUs to containers (the NVIDIA runtime is registered)."""
+    try:
+        return "nvidia" in (docker_client.info().get("Runtimes") or {})
+    except Exception:  # noqa: BLE001 -- an unreadable info means no
+        return False
+
+
+def mounts(results_dir: Path, cases_from: List[str], staged: Optional[Path] = None) -> Dict[str, Dict[str, str]]:
+    """The results folder read-write; each --cases-from folder read-only (from `staged` copies when given)."""
     volumes = {str(results_dir.resolve()): {"bind": RESULTS, "mode": "rw"}}
     for n, source in enumerate(cases_from):
-        volumes[str(Path(source).resolve().parent)] = {"bind": f"{CASES}/{n}", "mode": "ro"}
+        folder = staged / str(n) if staged else Path(source).resolve().parent
+        volumes[str(folder)] = {"bind": f"{CASES}/{n}", "mode": "ro"}
     return volumes
+
+
+def stage_cases(cases_from: List[str], into: Path) -> Path:
+    """Copies of the users' case folders that the container's user (65534) may read: the
+    originals may sit in folders only their owner can enter."""
+    for n, source in enumerate(cases_from):
+        target = into / str(n)
+        shutil.copytree(Path(source).resolve().parent, target,
+                        ignore=shutil.ignore_patterns("__pycache__", ".git", "*.pyc"))
+        for folder, _dirs, files in os.walk(target):
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+    os.chmod(into, 0o755)
+    return into
 
 
 def inside(path: str, results_dir: Path, cases_from: List[str]) -> str:
@@ -50,14 +77,15 @@ def inside(path: str, results_dir: Path, cases_from: List[str]) -> str:
     raise ValueError(f"{path} is not mounted into the container")
 
 
-def options(results_dir: Path, cases_from: List[str], run_id: str, gpu: bool) -> Dict[str, Any]:
+def options(results_dir: Path, cases_from: List[str], run_id: str, gpu: bool,
+            staged: Optional[Path] = None) -> Dict[str, Any]:
     """How every cell container runs: least privilege, bounded resources, labelled."""
     import docker
 
     return {"network_mode": "none", "user": "65534:65534", "read_only": True,
             "tmpfs": {"/tmp": "rw,size=2g,mode=1777"}, "mem_limit": "6g",
             "nano_cpus": int((os.cpu_count() or 1) * 1e9), "pids_limit": 1024,
-            "volumes": mounts(results_dir, cases_from), "environment": {"HOME": "/tmp"},
+            "volumes": mounts(results_dir, cases_from, staged), "environment": {"HOME": "/tmp"},
             "labels": {f"{LABEL}.run": run_id}, "security_opt": ["no-new-privileges"], "cap_drop": ["ALL"],
             "device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpu else []}
 
@@ -68,8 +96,14 @@ def run(docker_client: Any, image: str, probe_args: List[str], results_dir: Path
     """Run the probe in a fresh container; its stdout is the event stream."""
     results_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(results_dir, 0o777)  # the container's user (65534) writes the cell's results here
-    container = docker_client.containers.run(image, command=probe_args, detach=True,
-                                             **options(results_dir, cases_from, run_id, gpu))
+    staged = stage_cases(cases_from, Path(tempfile.mkdtemp(prefix="matrix-cases-"))) if cases_from else None
+    try:
+        container = docker_client.containers.run(image, command=probe_args, detach=True,
+                                                 **options(results_dir, cases_from, run_id, gpu, staged))
+    except BaseException:
+        if staged:
+            shutil.rmtree(staged, ignore_errors=True)
+        raise
     killer = threading.Timer(wall_clock_s, lambda: _kill(container))
     killer.start()
     try:
@@ -89,6 +123,8 @@ def run(docker_client: Any, image: str, probe_args: List[str], results_dir: Path
     finally:
         killer.cancel()
         container.remove(force=True)
+        if staged:
+            shutil.rmtree(staged, ignore_errors=True)
 
 
 def _kill(container: Any) -> None:
