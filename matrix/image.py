@@ -7,9 +7,10 @@ image by the lock's hash and reuses it; a failed build is the cell's EnvError wi
 from __future__ import annotations
 
 import hashlib
-import os
+import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -30,9 +31,12 @@ PROBE_FILES = ["__init__.py", "case.py", "status.py", "probe", "cases"]
 
 
 def tag(lock: Lock, context: Path) -> str:
-    """Named by the lock and by the Dockerfile (base image, CA, variant): same inputs, same image."""
-    recipe = hashlib.sha256((context / "Dockerfile").read_bytes()).hexdigest()[:8]
-    return f"onnx-matrix-cell:{lock.hash}-{recipe}"
+    """Named by the lock and by the recipe (Dockerfile, CA bundle): same inputs, same image."""
+    recipe = hashlib.sha256()
+    for name in ("Dockerfile", "ca.crt"):
+        if (context / name).exists():
+            recipe.update((context / name).read_bytes())
+    return f"onnx-matrix-cell:{lock.hash}-{recipe.hexdigest()[:8]}"
 
 
 def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
@@ -44,30 +48,16 @@ def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
              ("3-onnxruntime.txt", [r for r in wanted if r.startswith("onnxruntime")])]
     done: set = set()
     files: Dict[str, str] = {}
-    with _tmp_file(lock.text) as constraints:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as constraints:
+        constraints.write(lock.text)
+        constraints.flush()
         for name, requirements in steps:
-            text = _compile(requirements + sorted(done), constraints, cell, indexes)
+            text = _compile(requirements + sorted(done), constraints.name, cell, indexes)
             kept = _without(text, done)
             done |= {line.split("==")[0] + "==" + line.split("==")[1].split()[0]
                      for line in text.splitlines() if "==" in line and not line.startswith((" ", "#"))}
             files[name] = kept
     return files
-
-
-class _tmp_file:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __enter__(self) -> str:
-        import tempfile
-
-        fd, self.path = tempfile.mkstemp(suffix=".txt")
-        os.write(fd, self.text.encode())
-        os.close(fd)
-        return self.path
-
-    def __exit__(self, *exc: Any) -> None:
-        os.unlink(self.path)
 
 
 def _compile(requirements: List[str], constraints: str, cell: Cell, indexes: Dict[str, Dict]) -> str:
@@ -140,6 +130,7 @@ def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None]
     except Exception:  # noqa: BLE001 -- docker.errors.ImageNotFound: build it
         pass
     log: List[str] = []
+    before = {i.id for i in client.images.list(all=True)}
     for chunk in client.api.build(path=str(context), tag=name, rm=True, forcerm=True, network_mode="host",
                                   decode=True, labels={f"{LABEL}.lock": lock.hash}):
         line = (chunk.get("stream") or chunk.get("status") or "").rstrip()
@@ -148,8 +139,22 @@ def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None]
             on_line(line)
         if "error" in chunk:
             log.append(chunk["error"])
+            _remove_new_images(client, before, log)
             raise EnvError(f"image build failed: {chunk['error'].strip()}\n" + "\n".join(log[-15:]))
     return name
+
+
+def _remove_new_images(client: Any, before: set, log: List[str]) -> None:
+    """The step images this failed build made (newest first), so that nothing half-built
+    remains; steps taken from the cache, and other builds' images, are left alone."""
+    made = [m.group(1) for m in (re.match(r"^ ---> ([0-9a-f]{12})$", line) for line in log) if m]
+    for short in reversed(made):
+        try:
+            found = client.images.get(short)
+            if found.id not in before:
+                client.images.remove(found.id, force=True)
+        except Exception:  # noqa: BLE001 -- already gone with its child
+            pass
 
 
 def prune(client: Any) -> int:

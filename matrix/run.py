@@ -31,6 +31,8 @@ from matrix.probe.environment import cpu_name
 from matrix.runners import docker as docker_runner
 from matrix.runners import venv
 
+WALL_CLOCK_RESULTS = 200  # per exporter × opset: more cases than a cell is expected to hold
+
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
@@ -117,11 +119,18 @@ class MatrixRun:
                 else compile_lock(cell, self.plan.spec.indexes)
             (self.dir / "lock" / f"{cell.id}.txt").write_text(lock.text)
             record.update(lock_hash=lock.hash, pinned=lock.pinned())
-            environment = self._prepare(cell, lock)
-            record["env_s"] = round(time.time() - started, 2)
-            if self.runner == "docker":
-                record["image"] = environment
-            code, stderr_tail = self._probe(cell, lock, environment, out)
+            try:
+                environment = self._prepare(cell, lock)
+                record["env_s"] = round(time.time() - started, 2)
+                if self.runner == "docker":
+                    record["image"] = environment
+                code, stderr_tail = self._probe(cell, lock, environment, out)
+            except (EnvError, BadInput):
+                raise
+            except Exception as exc:  # noqa: BLE001 -- e.g. the Docker daemon stopped: this cell's env_error
+                if self.runner != "docker":
+                    raise
+                raise EnvError(f"docker: {type(exc).__name__}: {exc}") from exc
             if code == 2:
                 with self.lock:
                     self.bad_input = self.bad_input or stderr_tail.strip().splitlines()[-1]
@@ -191,7 +200,8 @@ class MatrixRun:
             shutil.copyfile(earlier["file"], copy)
             args += ["--reuse", docker_runner.inside(str(copy), self.dir, cases_from)]
         log = self.dir / "logs" / f"{cell.id}.log"
-        wall_clock = float(o.timeout) * 4 * max(1, len(self.plan.exporters)) * 50  # generous: the probe times cases
+        # The probe times each result itself; this only stops a container that hangs outside any result.
+        wall_clock = float(o.timeout) * WALL_CLOCK_RESULTS * len(self.plan.exporters) * len(self.plan.opsets)
         code = docker_runner.run(self.docker, name, args, self.dir, cases_from,
                                  lambda event: self.progress.event(cell.id, event), self.run_id,
                                  # without the NVIDIA runtime no GPU is asked for: the probe then records

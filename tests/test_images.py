@@ -224,3 +224,18 @@ def test_cuda_image_builds_here_and_its_results_are_skipped_without_a_gpu(engine
     else:
         assert results and all((r["status"], r["reason"]) == ("skipped", "no CUDA device") for r in results)
     engine.images.remove(built.id, force=True)  # several GB: do not keep it on CI machines
+
+
+def test_failing_pip_step_is_env_error_and_leaves_no_image(engine, spec_path, tmp_path):
+    """A CA bundle that is not one makes pip's first download fail inside the build."""
+    empty = tmp_path / "broken.crt"
+    empty.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    before = {i.id for i in engine.images.list(all=True)}
+    done = run_module("matrix", "run", "--spec", spec_path, "--runner", "docker", "--results", tmp_path / "r",
+                      "--base-image", image.LOCAL_BASE, "--ca-bundle", empty, "--cases", "operators/tril")
+    assert done.returncode == 0, done.stderr
+    (result,) = [r for f in (tmp_path / "r" / "latest").glob("*.jsonl") for r in read_results(f)][:1]
+    assert result["status"] == "env_error" and "image build failed" in result["error"]["message"]
+    assert "pip install" in result["error"]["traceback"]
+    assert {i.id for i in engine.images.list(all=True)} == before  # nothing half-built left
+    assert not engine.containers.list(all=True, filters={"status": "exited"})  # no build container left
