@@ -62,3 +62,19 @@ def test_invalid_utf8_is_shown_replaced(tmp_path):
     done = report(run, tmp_path / "site")
     assert done.returncode == 0, done.stderr
     assert "bad \ufffd\ufffd bytes" in next((tmp_path / "site" / "cases").glob("*.html")).read_text()
+
+
+def test_env_error_covers_only_the_cases_a_cell_did_not_finish(tmp_path):
+    from report_fixtures import OLD
+
+    from matrix.report.load import load_run
+
+    broken = result(NEW, "*", "dynamo", "env_error", category="*")
+    run = tmp_path / "run"
+    write_run(run, "r", [result(NEW, "blocks/mlp", "dynamo", "pass"), broken,
+                         result(OLD, "blocks/mlp", "dynamo", "pass"), result(OLD, "blocks/lstm", "dynamo", "pass")], 1.0)
+    frame = load_run(run).frame
+    statuses = {(r.cell, r.case): r.status for r in frame.itertuples()}
+    assert statuses[(NEW, "blocks/mlp")] == "pass"
+    assert statuses[(NEW, "blocks/lstm")] == "env_error"
+    assert len(frame) == 4

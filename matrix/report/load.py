@@ -77,15 +77,20 @@ def load_run(path: Path) -> Run:
 
 
 def _expand_env_errors(frame: pd.DataFrame) -> pd.DataFrame:
-    """An env_error result stands for every case of its cell (case "*"): give each case its row."""
+    """An env_error result stands for every case of its cell (case "*") that has no result of
+    its own (a cell whose environment failed part-way keeps what it finished): give each its row."""
     whole = frame[frame["case"] == "*"]
     if whole.empty:
         return frame
-    cases = frame.loc[frame["case"] != "*", ["case", "category", "description", "fixes"]].drop_duplicates("case")
+    rest = frame[frame["case"] != "*"]
+    cases = rest[["case", "category", "description", "fixes"]].drop_duplicates("case")
     if cases.empty:
         return frame
     expanded = whole.drop(columns=["case", "category", "description", "fixes"]).merge(cases, how="cross")
-    return pd.concat([frame[frame["case"] != "*"], expanded[frame.columns]], ignore_index=True)
+    key = ["cell", "case", "exporter", "opset"]
+    have = set(map(tuple, rest[key].astype(str).values))
+    expanded = expanded[[tuple(k) not in have for k in expanded[key].astype(str).values]]
+    return pd.concat([rest, expanded[frame.columns]], ignore_index=True)
 
 
 def previous_runs(folder: Path, limit: int = 20) -> List[Path]:
