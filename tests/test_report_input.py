@@ -71,8 +71,9 @@ def test_env_error_covers_only_the_cases_a_cell_did_not_finish(tmp_path):
 
     broken = result(NEW, "*", "dynamo", "env_error", category="*")
     run = tmp_path / "run"
-    write_run(run, "r", [result(NEW, "blocks/mlp", "dynamo", "pass"), broken,
-                         result(OLD, "blocks/mlp", "dynamo", "pass"), result(OLD, "blocks/lstm", "dynamo", "pass")], 1.0)
+    rows = [result(NEW, "blocks/mlp", "dynamo", "pass"), broken,
+            result(OLD, "blocks/mlp", "dynamo", "pass"), result(OLD, "blocks/lstm", "dynamo", "pass")]
+    write_run(run, "r", rows, 1.0)
     frame = load_run(run).frame
     statuses = {(r.cell, r.case): r.status for r in frame.itertuples()}
     assert statuses[(NEW, "blocks/mlp")] == "pass"
