@@ -161,49 +161,37 @@ class MatrixRun:
         return image.build(self.docker, context, lock, lambda line: self.progress.note(cell.id, line))
 
     def _probe(self, cell: Cell, lock: Lock, environment: Any, out: Path) -> tuple:
-        o = self.options
-        if self.runner == "docker":
-            return self._probe_in_container(cell, lock, environment, out)
-        args = ["--out", str(out), "--device", cell.device, "--exporter", ",".join(self.plan.exporters),
-                "--opset", ",".join("default" if x is None else str(x) for x in self.plan.opsets),
-                "--timeout", str(o.timeout), "--cell", cell.id, "--run-id", self.run_id,
-                "--keep-failed", str(self.dir / "models")]
-        if o.cases:
-            args += ["--cases", o.cases]
-        for source in o.cases_from:
-            args += ["--cases-from", str(Path(source).resolve())]
-        earlier = self.previous.get(cell.id)
-        if earlier and earlier.get("lock_hash") == lock.hash and Path(earlier["file"]).exists():
-            args += ["--reuse", earlier["file"]]
-        log = self.dir / "logs" / f"{cell.id}.log"
-        with open(log, "w") as stderr:
-            code = venv.run(environment, args, lambda event: self.progress.event(cell.id, event), stderr=stderr)
-        return code, results_tail(log)
-
-    def _probe_in_container(self, cell: Cell, lock: Lock, name: str, out: Path) -> tuple:
-        """The same probe arguments, with paths as the container sees them."""
+        """Run the probe in the cell's environment; paths are given as the environment sees them."""
         o = self.options
         cases_from = [str(Path(s).resolve()) for s in o.cases_from]
-        args = ["--out", f"{docker_runner.RESULTS}/{out.name}", "--device", cell.device,
-                "--exporter", ",".join(self.plan.exporters),
+        in_container = self.runner == "docker"
+
+        def where(path: Path) -> str:
+            return docker_runner.inside(str(path), self.dir, cases_from) if in_container else str(path)
+
+        args = ["--out", where(out), "--device", cell.device, "--exporter", ",".join(self.plan.exporters),
                 "--opset", ",".join("default" if x is None else str(x) for x in self.plan.opsets),
                 "--timeout", str(o.timeout), "--cell", cell.id, "--run-id", self.run_id,
-                "--keep-failed", f"{docker_runner.RESULTS}/models"]
+                "--keep-failed", where(self.dir / "models")]
         if o.cases:
             args += ["--cases", o.cases]
         for source in cases_from:
-            args += ["--cases-from", docker_runner.inside(source, self.dir, cases_from)]
+            args += ["--cases-from", where(Path(source))]
         earlier = self.previous.get(cell.id)
         if earlier and earlier.get("lock_hash") == lock.hash and Path(earlier["file"]).exists():
+            # a copy inside this run's folder, which is all a container can see
             (self.dir / "reuse").mkdir(exist_ok=True)
             copy = self.dir / "reuse" / f"{cell.id}.jsonl"
             shutil.copyfile(earlier["file"], copy)
-            args += ["--reuse", docker_runner.inside(str(copy), self.dir, cases_from)]
+            args += ["--reuse", where(copy)]
         log = self.dir / "logs" / f"{cell.id}.log"
+        on_event = lambda event: self.progress.event(cell.id, event)  # noqa: E731
+        if not in_container:
+            with open(log, "w") as stderr:
+                return venv.run(environment, args, on_event, stderr=stderr), results_tail(log)
         # The probe times each result itself; this only stops a container that hangs outside any result.
         wall_clock = float(o.timeout) * WALL_CLOCK_RESULTS * len(self.plan.exporters) * len(self.plan.opsets)
-        code = docker_runner.run(self.docker, name, args, self.dir, cases_from,
-                                 lambda event: self.progress.event(cell.id, event), self.run_id,
+        code = docker_runner.run(self.docker, environment, args, self.dir, cases_from, on_event, self.run_id,
                                  # without the NVIDIA runtime no GPU is asked for: the probe then records
                                  # the cuda results as skipped ("no CUDA device")
                                  gpu=cell.device == "cuda" and docker_runner.gpus_available(self.docker),
