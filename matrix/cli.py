@@ -85,6 +85,15 @@ def _bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default="bench.json", help="where to write the figures")
 
 
+def _cases_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cases", help="list the corpus, or write its table into the README",
+                       description="List the built-in corpus (and --cases-from cases) as a Markdown table.")
+    p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--write", metavar="FILE", help="replace the table between the corpus markers in FILE")
+    action.add_argument("--check", metavar="FILE", help="exit 1 when FILE's table is not what the code says")
+
+
 def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m matrix", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +102,7 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     _report_parser(sub)
     _images_parser(sub)
     _bench_parser(sub)
+    _cases_parser(sub)
     return parser.parse_args(argv)
 
 
@@ -110,6 +120,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from matrix.report.command import report_command
 
         return report_command(args)
+    if args.command == "cases":
+        from matrix.catalogue import cases_command
+
+        return cases_command(args)
     if args.command == "bench":
         from matrix.bench import bench
 

@@ -66,3 +66,22 @@ def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_r
     _, run, latest = matrix(tmp_path, "--fresh", "--locked", first_locks)
     assert not any(r.get("reused_from") for r in read_results(latest / f"{GOOD}.jsonl"))
     assert (latest / "lock" / f"{GOOD}.txt").read_text() == (first_locks / f"{GOOD}.txt").read_text()
+
+
+def test_users_case_file_and_its_package_run_in_a_matrix_cell_and_get_their_own_report_section(tmp_path):
+    """The README's example: a case file importing the user's own package beside it."""
+    (tmp_path / "spec.toml").write_text(SPEC.replace('"1.32.0", "1.9.0"', '"1.32.0"').replace(
+        'cases = "staged/pass,staged/parity"', 'cases = "mine/*,layers/custom_norm"'))
+    shutil.copytree(CASES / "user", tmp_path / "mine", ignore=shutil.ignore_patterns("__pycache__"))
+    done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--results", tmp_path / "results",
+                      "--cases-from", tmp_path / "mine" / "my_cases.py", "--runner", "venv")
+    assert done.returncode == 0, done.stderr + done.stdout
+    found = {r["case"]: r for r in read_results(tmp_path / "results" / "latest" / f"{GOOD}.jsonl")}
+    assert {c: (r["status"], r["origin"]) for c, r in found.items()} == {
+        "mine/encoder": ("pass", "user"), "mine/head": ("pass", "user"), "layers/custom_norm": ("pass", "builtin")}
+    site = tmp_path / "site"
+    assert run_module("matrix", "report", "--results", tmp_path / "results", "--out", site).returncode == 0
+    index = (site / "index.html").read_text()
+    # Built-in categories first, then the users' section holding only their cases.
+    section = index.index('id="user-cases"')
+    assert index.index("layers/custom_norm") < section < index.index("mine/encoder")

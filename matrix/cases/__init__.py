@@ -4,4 +4,4 @@ Case modules import torch, so only the probe (inside a cell) imports them; the
 orchestrator learns about cases from results and from `python -m matrix.probe --list`.
 """
 
-MODULES = ("layers", "dynamic", "dtypes", "attention", "blocks", "operators")
+MODULES = ("layers", "operators", "dynamic", "dtypes", "control", "numerics", "attention", "blocks")

@@ -76,8 +76,12 @@ def main(argv: list = None) -> int:
     if args.list:
         import json
 
+        from matrix.probe.cell import origin
+
         for c in cases:
-            print(json.dumps({"case": c.id, "category": c.category, "description": c.description, "fixes": c.fixes}))
+            print(json.dumps({"case": c.id, "category": c.category, "description": c.description, "fixes": c.fixes,
+                              "origin": origin(c), "dynamic": list(c.dim_names), "requires": list(c.requires),
+                              "devices": list(c.devices), "atol": c.atol, "rtol": c.rtol}), flush=True)
         return 0
     from matrix.probe.cell import run_cell
 

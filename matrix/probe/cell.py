@@ -36,6 +36,11 @@ def cell_id(versions: Dict[str, Optional[str]], device: str) -> str:
 _source_hashes: Dict[str, str] = {}
 
 
+def origin(case: Any) -> str:
+    """"builtin" for the corpus shipped here, "user" for cases loaded with --cases-from."""
+    return "builtin" if getattr(case.build, "__module__", "").startswith("matrix.cases.") else "user"
+
+
 def case_hash(case: Any) -> str:
     """Changes when the case's module source or its declaration changes."""
     try:
@@ -135,6 +140,7 @@ def run_cell(args: Any, cases: List[Any]) -> int:
             result = {
                 "schema": SCHEMA, "run_id": run_id, "cell": args.cell or cell_id(versions, device),
                 "case": case.id, "category": case.category, "description": case.description, "fixes": case.fixes,
+                "origin": origin(case),
                 "exporter": exporter, "opset": opset, "device": device,
                 "status": outcome["status"], "stage": outcome["stage"], "reason": reason,
                 "error": outcome["error"], "metrics": outcome["metrics"], "artifacts": outcome.get("artifacts", {}),

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 import pandas as pd
 from packaging.version import InvalidVersion, Version
 
-from matrix.report.load import Run
+from matrix.report.load import CASE_FIELDS, Run
 from matrix.status import STATUSES
 
 # Worst first: what an upgrade advisor lists first when a case changes.
@@ -64,10 +64,43 @@ def groups(cols: List[Dict[str, Any]], keys: List[str]) -> List[Dict[str, Any]]:
 
 
 def rows(frame: pd.DataFrame) -> List[Dict[str, Any]]:
-    """Cases grouped by category, each with its description and workaround link."""
-    cases = frame.drop_duplicates("case")[["case", "category", "description", "fixes"]]
-    cases = cases.sort_values(["category", "case"]).astype(object)
+    """Cases grouped by category, the built-in corpus first and users' own cases after it,
+    each with its description and workaround link."""
+    cases = frame.drop_duplicates("case")[list(CASE_FIELDS)]
+    cases = cases.assign(user=cases["origin"] != "builtin").sort_values(["user", "category", "case"])
+    cases = cases.drop(columns="user").astype(object)
     return cases.where(cases.notna(), None).to_dict("records")
+
+
+# What a workaround case's status next to its problem case's says, per column.
+VERDICTS = {"helps": "the problem fails, the workaround passes",
+            "not needed": "both pass",
+            "does not help": "both fail",
+            "worse": "the problem passes, the workaround fails"}
+
+
+def _verdict(problem: Optional[str], workaround: Optional[str]) -> Optional[str]:
+    if problem not in STATUSES or workaround not in STATUSES or "skipped" in (problem, workaround):
+        return None
+    return {(True, True): "does not help", (True, False): "helps", (False, False): "not needed",
+            (False, True): "worse"}[(problem in FAILING, workaround in FAILING)]
+
+
+def workarounds(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Each problem/workaround pair side by side in every column, with a verdict per column."""
+    status = frame.set_index(["case", "column"])["status"].to_dict()
+    pairs = frame.drop_duplicates("case")
+    pairs = pairs[pairs["fixes"].notna() & pairs["fixes"].isin(set(frame["case"]))].sort_values("case")
+    out = []
+    for workaround, problem in zip(pairs["case"], pairs["fixes"]):
+        per_column = []
+        for c in cols:
+            p, w = status.get((problem, c["column"])), status.get((workaround, c["column"]))
+            per_column.append({"problem": p, "workaround": w, "verdict": _verdict(p, w)})
+        tally = pd.Series([c["verdict"] for c in per_column if c["verdict"]], dtype=object).value_counts()
+        out.append({"problem": problem, "workaround": workaround, "columns": per_column,
+                    "tally": {v: int(tally.get(v, 0)) for v in VERDICTS if int(tally.get(v, 0))}})
+    return out
 
 
 def changes(current: pd.DataFrame, previous: Optional[Run]) -> Dict[str, Any]:

@@ -13,6 +13,7 @@ import pandas as pd
 from matrix.probe import results
 
 VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python")
+CASE_FIELDS = ("case", "category", "description", "fixes", "origin")
 
 
 class ReportError(Exception):
@@ -44,13 +45,14 @@ def _flatten(result: Dict[str, Any]) -> Dict[str, Any]:
     error = result.get("error") or {}
     metrics = result.get("metrics") or {}
     versions = result.get("versions") or {}
-    row = {k: result.get(k) for k in ("run_id", "cell", "case", "category", "description", "fixes", "exporter",
-                                      "opset", "device", "status", "stage", "reason", "seconds", "reused_from")}
+    row = {k: result.get(k) for k in ("run_id", "cell", *CASE_FIELDS, "exporter", "opset", "device", "status",
+                                      "stage", "reason", "seconds", "reused_from")}
     row.update({f"error_{k}": error.get(k) for k in ("type", "message", "signature", "kind", "hint", "traceback")})
     row.update({k: metrics.get(k) for k in ("max_abs_err", "max_rel_err", "atol", "rtol", "required_atol",
                                             "export_s", "eager_ms", "ort_ms", "model_bytes", "nodes",
                                             "model_opset", "ir_version", "provider")})
     row.update({k: versions.get(k) for k in VERSION_KEYS})
+    row["origin"] = result.get("origin") or "builtin"  # results from before the field was added
     row["model_file"] = (result.get("artifacts") or {}).get("model")
     row["environment"] = json.dumps(result.get("environment") or {}, sort_keys=True)
     return row
@@ -83,10 +85,10 @@ def _expand_env_errors(frame: pd.DataFrame) -> pd.DataFrame:
     if whole.empty:
         return frame
     rest = frame[frame["case"] != "*"]
-    cases = rest[["case", "category", "description", "fixes"]].drop_duplicates("case")
+    cases = rest[list(CASE_FIELDS)].drop_duplicates("case")
     if cases.empty:
         return frame
-    expanded = whole.drop(columns=["case", "category", "description", "fixes"]).merge(cases, how="cross")
+    expanded = whole.drop(columns=list(CASE_FIELDS)).merge(cases, how="cross")
     key = ["cell", "case", "exporter", "opset"]
     have = set(map(tuple, rest[key].astype(str).values))
     expanded = expanded[[tuple(k) not in have for k in expanded[key].astype(str).values]]

@@ -80,6 +80,7 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
     frame = aggregate.prepare(run.frame)
     cols = aggregate.columns(frame)
     case_rows = aggregate.rows(frame)
+    pairs = aggregate.workarounds(frame, cols)
     page_of = {r["case"]: n for n, r in enumerate(case_rows)}
     position = {c["column"]: c["index"] for c in cols}
     lookup = {(rec.case, rec.column): i for i, rec in enumerate(frame[["case", "column"]].itertuples(index=False))}
@@ -133,7 +134,8 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
             (tmp / "cases" / f"{page_of[row['case']]}.html").write_text(env.get_template("case.html.j2").render(
                 **common, root="../", row=row, results=results, history=histories.get(row["case"], []),
                 fixes_page=page_of.get(row["fixes"]), fixed_by=[r for r in case_rows if r["fixes"] == row["case"]],
-                page_of=page_of, cell_page=cell_page))
+                page_of=page_of, cell_page=cell_page, columns=cols, verdicts=aggregate.VERDICTS,
+                pairs=[p for p in pairs if row["case"] in (p["problem"], p["workaround"])]))
         for cell, part in frame.groupby("cell"):
             name = safe_name(cell)
             (tmp / "data" / "junit" / f"{name}.xml").write_bytes(junit(cell, part))
@@ -141,6 +143,8 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
             (tmp / "cells" / f"{name}.html").write_text(env.get_template("cell.html.j2").render(
                 **common, root="../", cell=cell, first=first.to_dict(), environment=json.loads(first["environment"]),
                 counts=part["status"].value_counts().to_dict(), junit=f"../data/junit/{name}.xml"))
+        (tmp / "workarounds.html").write_text(env.get_template("workarounds.html.j2").render(
+            **common, root="", pairs=pairs, columns=cols, page_of=page_of, verdicts=aggregate.VERDICTS))
         (tmp / "advisor.html").write_text(env.get_template("advisor.html.j2").render(**common, root=""))
         public = [c for c in frame.columns if c not in ("column", "environment")]
         frame[public].to_csv(tmp / "data" / "results.csv", index=False)

@@ -1,0 +1,80 @@
+"""`python -m matrix cases`: the corpus as a Markdown table, written into the README
+from the code so the two cannot drift apart (a test checks it is current).
+
+The case modules import torch, so the list comes from `python -m matrix.probe --list`
+run by this interpreter, which needs torch installed (the tests session has it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+START = "<!-- corpus:start (written by `python -m matrix cases --write README.md`) -->"
+END = "<!-- corpus:end -->"
+
+
+def listed(cases_from: List[str]) -> List[Dict]:
+    command = [sys.executable, "-m", "matrix.probe", "--list"]
+    for source in cases_from:
+        command += ["--cases-from", source]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise SystemExit(f"matrix cases: error: {lines[-1] if lines else 'the probe failed to list cases'}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def table(cases: List[Dict]) -> str:
+    categories = sorted({c["category"] for c in cases})
+    pairs = sum(1 for c in cases if c["fixes"])
+    lines = [f"{len(cases)} cases in {len(categories)} categories ({', '.join(categories)}); "
+             f"{pairs} of them are workarounds for another case.", "",
+             "| case | the situation it stands for | dynamic | needs | workaround for |",
+             "|---|---|---|---|---|"]
+    for c in cases:
+        needs = list(c["requires"]) + ([f"devices: {', '.join(c['devices'])}"] if c["devices"] != ["cpu", "cuda"]
+                                       else [])
+        lines.append("| `{}` | {} | {} | {} | {} |".format(
+            c["case"], _cell(c["description"]), ", ".join(c["dynamic"]) or "—", _cell("; ".join(needs)) or "—",
+            f"`{c['fixes']}`" if c["fixes"] else "—"))
+    return "\n".join(lines) + "\n"
+
+
+def replaced(text: str, new_table: str, where: str) -> str:
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise SystemExit(f"matrix cases: error: {where}: no corpus markers ({START} … {END})")
+    return text[:start + len(START)] + "\n" + new_table + text[end:]
+
+
+def cases_command(args: argparse.Namespace) -> int:
+    new_table = table(listed(args.cases_from))
+    target = args.write or args.check
+    if target is None:
+        print(new_table, end="")
+        return 0
+    path = Path(target)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"matrix cases: error: {target}: {exc.strerror}", file=sys.stderr)
+        return 2
+    wanted = replaced(text, new_table, target)
+    if args.check:
+        if wanted != text:
+            print(f"matrix cases: {target} lists a different corpus than the code; "
+                  f"run `python -m matrix cases --write {target}`", file=sys.stderr)
+            return 1
+        print(f"{target}: corpus table is current")
+        return 0
+    path.write_text(wanted, encoding="utf-8")
+    print(f"{target}: corpus table written")
+    return 0
