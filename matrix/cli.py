@@ -26,6 +26,8 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ca-bundle", default=os.environ.get("MATRIX_CA_BUNDLE"),
                    help="docker: an extra CA bundle for image builds behind a TLS-inspecting proxy")
     p.add_argument("--cell", default=None, metavar="ID", help="run only this cell of the spec (see `plan`)")
+    p.add_argument("--run-id", default=None, metavar="ID",
+                   help="name the run (fan-out: every machine gets the id from `plan --json`, then `merge`)")
     p.add_argument("--fresh", action="store_true", help="rerun everything; reuse nothing from the previous run")
     p.add_argument("--locked", default=None, metavar="DIR",
                    help="install each cell from DIR/<cell>.txt (a run's lock folder) instead of resolving anew")
@@ -94,6 +96,37 @@ def _cases_parser(sub: argparse._SubParsersAction) -> None:
     action.add_argument("--check", metavar="FILE", help="exit 1 when FILE's table is not what the code says")
 
 
+def _service_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("merge", help="merge per-cell results of many machines into one run",
+                       description="Merge the run folders (or results roots) of machines that each ran some cells "
+                                   "of one run into a single run, and record it in the history.")
+    p.add_argument("sources", nargs="+", metavar="DIR")
+    p.add_argument("--results", required=True, help="results root the merged run is written into")
+    p = sub.add_parser("history", help="list recorded runs, or a run's regressions",
+                       description="The run history (SQLite, <results>/history.sqlite).")
+    p.add_argument("--results", default="results", help="results root holding history.sqlite")
+    p.add_argument("--db", default=None, help="the history database (default: <results>/history.sqlite)")
+    p.add_argument("--add", action="append", metavar="RUN_DIR", help="record a run folder first")
+    p.add_argument("--regressions", nargs="?", const="latest", default=None, metavar="RUN",
+                   help="list a run's regressions (default: the latest run)")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit 1 when a result regressed in its cell, or on a package release new in this run")
+    p = sub.add_parser("bisect", help="find the release where a case changed status",
+                       description="Binary-search the releases of one package between a good and a bad version "
+                                   "(other packages held fixed) for the first release where a case's status changes.")
+    p.add_argument("--case", required=True)
+    p.add_argument("--package", required=True, choices=("torch", "onnx", "onnxruntime", "onnxscript"))
+    p.add_argument("--good", required=True, metavar="VERSION")
+    p.add_argument("--bad", required=True, metavar="VERSION")
+    p.add_argument("--exporter", default="torchscript", choices=("torchscript", "dynamo"))
+    p.add_argument("--opset", default="default")
+    p.add_argument("--with", dest="held", action="append", default=[], metavar="PACKAGE==VERSION",
+                   help="hold another package at this version (default: its newest release that fits)")
+    p.add_argument("--python", default=None, help="python of the environments (default: this one)")
+    p.add_argument("--cases-from", action="append", default=[], metavar="PATH")
+    p.add_argument("--results", default="results", help="results root whose history records the finding")
+
+
 def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m matrix", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +136,7 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     _images_parser(sub)
     _bench_parser(sub)
     _cases_parser(sub)
+    _service_parsers(sub)
     return parser.parse_args(argv)
 
 
@@ -120,6 +154,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         from matrix.report.command import report_command
 
         return report_command(args)
+    if args.command == "merge":
+        from matrix.merge import merge_command
+
+        return merge_command(args)
+    if args.command == "history":
+        from matrix.history import history_command
+
+        return history_command(args)
+    if args.command == "bisect":
+        from matrix.bisect import bisect_command
+
+        return bisect_command(args)
     if args.command == "cases":
         from matrix.catalogue import cases_command
 

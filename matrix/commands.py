@@ -5,19 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
-from matrix import image
+from matrix import history, image
 from matrix.index import Index, IndexUnavailable
 from matrix.lock import EnvError, compile_lock
 from matrix.plan import Plan, resolve
 from matrix.probe import results
 from matrix.probe.corpus import BadInput
 from matrix.progress import MatrixProgress, cell_summary, make_console
-from matrix.run import MatrixRun, default_jobs
+from matrix.run import MatrixRun, default_jobs, new_run_id
 from matrix.runners import docker as docker_runner
 from matrix.spec import SpecError, load
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -33,7 +36,8 @@ def plan_command(args: argparse.Namespace) -> int:
         print(f"matrix plan: error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(plan.as_json(), indent=1))
+        # a fresh run id for a fan-out: every machine runs its cell with it, so `merge` joins them
+        print(json.dumps(dict(plan.as_json(), run_id=new_run_id()), indent=1))
     else:
         for cell in plan.cells:
             print(cell.id)
@@ -70,6 +74,14 @@ def run_command(args: argparse.Namespace) -> int:
         print("matrix run: error: --out and --resume are for --here; a matrix run reuses unchanged results itself",
               file=sys.stderr)
         return 2
+    if args.run_id and not RUN_ID.match(args.run_id):
+        print(f"matrix run: error: --run-id {args.run_id!r}: use letters, digits, '.', '_' and '-' only",
+              file=sys.stderr)
+        return 2
+    if args.run_id and (Path(args.results) / args.run_id).exists():
+        print(f"matrix run: error: {Path(args.results) / args.run_id} exists: a run id names one run",
+              file=sys.stderr)
+        return 2
     if args.cell:
         plan.cells = [c for c in plan.cells if c.id == args.cell]
         if not plan.cells:
@@ -102,6 +114,7 @@ def run_command(args: argparse.Namespace) -> int:
     cell_summary(console, by_cell)
     reused = sum(1 for rs in by_cell.values() for r in rs if r.get("reused_from"))
     console.print(f"results: {run.dir} ({reused} results reused from the previous run; --fresh reruns them)")
+    history.record_from_command(Path(args.results), run.dir)
     return 0
 
 

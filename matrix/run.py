@@ -75,7 +75,7 @@ class MatrixRun:
         self.docker = docker_client
         self.options = options
         self.progress = progress
-        self.run_id = new_run_id()
+        self.run_id = getattr(options, "run_id", None) or new_run_id()
         self.root = results_root
         self.dir = results_root / self.run_id
         self.previous = self._previous_run()

@@ -140,7 +140,7 @@ embedding_positional = Case(
 
 grid_sample = Case(
     id="blocks/grid_sample",
-    description="F.grid_sample with a sampling grid (spatial transformers, optical flow), ONNX GridSample from opset 16",
+    description="F.grid_sample with a sampling grid (spatial transformers, flow), ONNX GridSample from opset 16",
     build=lambda: (Warp(), (torch.randn(2, 3, 12, 16), torch.rand(2, 8, 10, 2) * 2 - 1)),
 )
 

@@ -6,5 +6,5 @@ Python from 3.9 and torch from 2.0 that a cell may hold. Heavy modules are
 imported lazily, inside the functions that need them.
 """
 
-PROBE_VERSION = "1"
+PROBE_VERSION = "2"
 SCHEMA = 1

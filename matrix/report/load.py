@@ -41,7 +41,7 @@ def run_dir(path: Path) -> Path:
     return path
 
 
-def _flatten(result: Dict[str, Any]) -> Dict[str, Any]:
+def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
     error = result.get("error") or {}
     metrics = result.get("metrics") or {}
     versions = result.get("versions") or {}
@@ -67,15 +67,20 @@ def load_run(path: Path) -> Run:
     rows: List[Dict[str, Any]] = []
     for f in files:
         try:
-            rows.extend(_flatten(r) for r in results.read(str(f), warn=warnings.append))
+            rows.extend(flatten(r) for r in results.read(str(f), warn=warnings.append))
         except ValueError as exc:
             raise ReportError(str(exc)) from None
     if not rows:
         raise ReportError(f"{folder}: the results files hold no results")
     meta = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
+    return Run(folder, meta, frame_of(rows), warnings)
+
+
+def frame_of(rows: List[Dict[str, Any]]) -> pd.DataFrame:
+    """Flattened results as the report's table (rows from `flatten`)."""
     frame = _expand_env_errors(pd.DataFrame(rows))
     frame["opset"] = frame["opset"].astype("object").where(frame["opset"].notna(), None)
-    return Run(folder, meta, frame, warnings)
+    return frame
 
 
 def _expand_env_errors(frame: pd.DataFrame) -> pd.DataFrame:

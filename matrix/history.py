@@ -1,0 +1,244 @@
+"""The history of runs: an SQLite file beside the results (`<results>/history.sqlite`),
+holding runs, cells, results and bisect findings; readable with pandas
+(`pd.read_sql("select * from results", sqlite3.connect(path))`).
+
+Two kinds of regression are told apart:
+  cell     -- the same cell (same versions) passed a result last run and fails it now:
+              something in the environment, the corpus or the probe moved;
+  version  -- a release of a package fails a case that the previous release of that package
+              passes in this run, every other version the same: what an upgrade would break.
+A failure that was already failing in the same cell last run is known, not a regression.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pandas as pd
+from packaging.version import InvalidVersion, Version
+
+from matrix.probe import results
+from matrix.status import STATUSES
+
+SCHEMA_VERSION = 1
+FILE = "history.sqlite"
+FAILING = set(STATUSES) - {"pass", "skipped"}
+PACKAGES = ("torch", "onnx", "onnxruntime", "onnxscript")
+KEY = ["cell", "case_id", "exporter", "opset"]
+
+TABLES = """
+create table runs (run_id text primary key, started_at real, finished_at real, spec_path text, spec_hash text,
+                   git_revision text, recorded_at real, meta text);
+create table cells (run_id text, cell text, python text, torch text, onnx text, onnxruntime text,
+                    onnxscript text, device text, status text, primary key (run_id, cell));
+create table results (run_id text, cell text, case_id text, exporter text, opset text, status text, stage text,
+                      error_kind text, error_signature text, python text, torch text, onnx text, onnxruntime text,
+                      onnxscript text, device text, result text,
+                      primary key (run_id, cell, case_id, exporter, opset));
+create table bisects (id integer primary key, at real, case_id text, package text, exporter text, opset text,
+                      good text, bad text, good_status text, bad_status text, first_changed text,
+                      last_unchanged text, environments integer, steps text, fixed text);
+"""
+
+
+class HistoryError(Exception):
+    """A history database this version must not touch, or bad input: one line."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if new) a history database this version understands."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), timeout=60)
+    version = db.execute("pragma user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        db.close()
+        raise HistoryError(f"{path}: written by a newer version of this tool (history schema {version}, this "
+                           f"version knows {SCHEMA_VERSION}); left unaltered")
+    if version == 0:
+        if db.execute("select count(*) from sqlite_master").fetchone()[0]:
+            db.close()
+            raise HistoryError(f"{path}: an SQLite file that is not a history database; left unaltered")
+        with db:
+            db.executescript(TABLES + f"pragma user_version = {SCHEMA_VERSION};")
+    return db
+
+
+def _opset(value: Any) -> str:
+    return "default" if value is None else str(value)
+
+
+def record(db: sqlite3.Connection, folder: Path) -> int:
+    """Add (or replace) one run folder's results; returns how many results were recorded."""
+    meta = json.loads((folder / "run.json").read_text())
+    run_id = meta["run_id"]
+    rows = []
+    for cell in meta.get("cells", []):
+        path = folder / f"{cell['id']}.jsonl"
+        for r in results.read(str(path)) if path.exists() else ():
+            v = r.get("versions") or {}
+            rows.append((run_id, r["cell"], r["case"], r["exporter"], _opset(r.get("opset")), r["status"],
+                         r.get("stage"), (r.get("error") or {}).get("kind"), (r.get("error") or {}).get("signature"),
+                         v.get("python"), v.get("torch"), v.get("onnx"), v.get("onnxruntime"), v.get("onnxscript"),
+                         r.get("device"), json.dumps(r)))
+    with db:
+        for table in ("runs", "cells", "results"):
+            db.execute(f"delete from {table} where run_id = ?", (run_id,))
+        spec = meta.get("spec") or {}
+        from matrix.merge import spec_hash
+
+        db.execute("insert into runs values (?,?,?,?,?,?,?,?)",
+                   (run_id, meta.get("started_at"), meta.get("finished_at"), spec.get("path"), spec_hash(meta),
+                    meta.get("git_revision"), time.time(),
+                    json.dumps({k: v for k, v in meta.items() if k not in ("cells", "plan")})))
+        for c in meta.get("cells", []):
+            cell = c.get("cell") or {}
+            pinned = c.get("pinned") or {}
+            db.execute("insert into cells values (?,?,?,?,?,?,?,?,?)",
+                       (run_id, c["id"], cell.get("python"), cell.get("torch"), cell.get("onnx"),
+                        cell.get("onnxruntime"), pinned.get("onnxscript") or cell.get("onnxscript"),
+                        cell.get("device"), c.get("status")))
+        db.executemany("insert or replace into results values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    return len(rows)
+
+
+def runs(db: sqlite3.Connection) -> pd.DataFrame:
+    return pd.read_sql(
+        "select r.run_id, r.started_at, r.spec_path, count(distinct x.cell) as cells, count(x.case_id) as results, "
+        "sum(x.status = 'pass') as passed, sum(x.status not in ('pass', 'skipped')) as failing "
+        "from runs r left join results x on x.run_id = r.run_id group by r.run_id order by r.started_at", db)
+
+
+def previous_run_id(db: sqlite3.Connection, run_id: str) -> Optional[str]:
+    row = db.execute("select run_id from runs where started_at < (select started_at from runs where run_id = ?) "
+                     "order by started_at desc limit 1", (run_id,)).fetchone()
+    return row[0] if row else None
+
+
+def stored_results(db: sqlite3.Connection, run_id: str) -> List[Dict[str, Any]]:
+    return [json.loads(text) for (text,) in db.execute("select result from results where run_id = ?", (run_id,))]
+
+
+def _results(db: sqlite3.Connection, run_id: str) -> pd.DataFrame:
+    return pd.read_sql("select * from results where run_id = ? and case_id != '*'", db, params=(run_id,))
+
+
+def _version(text: Any) -> Version:
+    try:
+        return Version(str(text))
+    except InvalidVersion:
+        return Version("0")
+
+
+def regressions(db: sqlite3.Connection, run_id: str) -> List[Dict[str, Any]]:
+    """Both kinds of regression in `run_id`, each with the evidence."""
+    now = _results(db, run_id)
+    found: List[Dict[str, Any]] = []
+    before_id = previous_run_id(db, run_id)
+    if before_id is not None:
+        before = _results(db, before_id)[KEY + ["status"]]
+        joined = now.merge(before, on=KEY, suffixes=("", "_before"))
+        for r in joined[(joined["status_before"] == "pass") & joined["status"].isin(FAILING)].to_dict("records"):
+            found.append({"kind": "cell", "case": r["case_id"], "cell": r["cell"], "exporter": r["exporter"],
+                          "opset": r["opset"], "status": r["status"], "was": "pass", "since": before_id,
+                          "signature": r["error_signature"]})
+    seen_before = {p: set(v for (v,) in db.execute(
+        f"select distinct {p} from results where run_id in (select run_id from runs where started_at < "
+        "(select started_at from runs where run_id = ?))", (run_id,))) for p in PACKAGES}
+    for package in PACKAGES:
+        # onnxscript follows torch ("auto"), so a torch comparison lets it differ.
+        held = [p for p in PACKAGES if p != package and not (package == "torch" and p == "onnxscript")]
+        group = ["python", "device", *held, "case_id", "exporter", "opset"]
+        for _, part in now.groupby(group, dropna=False):
+            if part[package].nunique() < 2:
+                continue
+            ordered = sorted(part.to_dict("records"), key=lambda r: _version(r[package]))
+            for older, newer in zip(ordered, ordered[1:]):
+                if older["status"] == "pass" and newer["status"] in FAILING:
+                    found.append({"kind": "version", "case": newer["case_id"], "cell": newer["cell"],
+                                  "exporter": newer["exporter"], "opset": newer["opset"], "package": package,
+                                  "from": older[package], "to": newer[package], "status": newer["status"],
+                                  "was": "pass", "new_release": newer[package] not in seen_before[package],
+                                  "signature": newer["error_signature"]})
+    return found
+
+
+def record_bisect(db: sqlite3.Connection, finding: Dict[str, Any]) -> None:
+    with db:
+        db.execute("insert into bisects (at, case_id, package, exporter, opset, good, bad, good_status, bad_status, "
+                   "first_changed, last_unchanged, environments, steps, fixed) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   (time.time(), finding["case"], finding["package"], finding["exporter"], _opset(finding["opset"]),
+                    finding["good"], finding["bad"], finding["good_status"], finding["bad_status"],
+                    finding.get("first_changed"), finding.get("last_unchanged"), finding["environments"],
+                    json.dumps(finding["steps"]), json.dumps(finding["fixed"])))
+
+
+def bisects(db: sqlite3.Connection) -> List[Dict[str, Any]]:
+    return pd.read_sql("select * from bisects order by at", db).to_dict("records")
+
+
+def database(results_root: Path) -> Path:
+    return results_root / FILE
+
+
+def record_from_command(results_root: Path, folder: Path) -> None:
+    """After a run or a merge: add it to the history, saying so (or why not) in one line."""
+    try:
+        with closing(connect(database(results_root))) as db:
+            count = record(db, folder)
+        print(f"history: {count} results of {folder.name} recorded in {database(results_root)}")
+    except (HistoryError, sqlite3.Error) as exc:
+        print(f"warning: history not updated: {exc}", file=sys.stderr)
+
+
+def _describe(r: Dict[str, Any]) -> str:
+    where = f"{r['case']} ({r['exporter']}, opset {r['opset']})"
+    if r["kind"] == "cell":
+        return f"cell regression: {where} in {r['cell']}: pass in {r['since']}, now {r['status']}"
+    new = " (new release)" if r["new_release"] else ""
+    return (f"version regression: {where}: {r['package']} {r['from']} passes, {r['package']} {r['to']}{new} "
+            f"{r['status']}")
+
+
+def history_command(args: argparse.Namespace) -> int:
+    path = Path(args.db) if args.db else database(Path(args.results))
+    if not path.exists() and not args.add:
+        print(f"matrix history: error: {path}: no history yet (a matrix run or a merge records one)", file=sys.stderr)
+        return 2
+    try:
+        with closing(connect(path)) as db:
+            for folder in args.add or []:
+                count = record(db, Path(folder))
+                print(f"recorded {count} results of {Path(folder).name}")
+            listed = runs(db)
+            if not args.regressions:
+                for r in listed.to_dict("records"):
+                    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["started_at"] or 0))
+                    print(f"{r['run_id']}  {when}  {r['cells']} cells  {r['results']} results  "
+                          f"{int(r['passed'] or 0)} pass  {int(r['failing'] or 0)} failing  {r['spec_path']}")
+                return 0
+            run_id = args.regressions if args.regressions != "latest" else (
+                listed["run_id"].iloc[-1] if len(listed) else None)
+            if run_id is None or run_id not in set(listed["run_id"]):
+                print(f"matrix history: error: no run {args.regressions} in {path}", file=sys.stderr)
+                return 2
+            found = regressions(db, run_id)
+    except (HistoryError, sqlite3.DatabaseError) as exc:
+        print(f"matrix history: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"matrix history: error: cannot record {exc}", file=sys.stderr)
+        return 2
+    for r in found:
+        print(_describe(r))
+    failing = [r for r in found if r["kind"] == "cell" or r["new_release"]]
+    print(f"{run_id}: {sum(r['kind'] == 'cell' for r in found)} cell regressions, "
+          f"{sum(r['kind'] == 'version' for r in found)} version regressions "
+          f"({sum(r['kind'] == 'version' and r['new_release'] for r in found)} on new releases)")
+    return 1 if args.fail_on_regression and failing else 0

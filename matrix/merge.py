@@ -1,0 +1,117 @@
+"""`python -m matrix merge DIR... --results OUT`: the per-cell outputs of many machines
+joined into one run, as if one machine had run every cell.
+
+The fan-out gives every machine the same `--run-id`, so the merged results are the
+files the machines wrote, unchanged; run.json is rebuilt from theirs."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+from matrix.probe import SCHEMA, results
+
+
+class MergeError(Exception):
+    """Inputs that cannot be one run: one line for the user."""
+
+
+def spec_hash(meta: Dict[str, Any]) -> str:
+    return hashlib.sha256(((meta.get("spec") or {}).get("text") or "").encode()).hexdigest()[:16]
+
+
+def _run_folder(path: Path) -> Path:
+    folder = (path / "latest").resolve() if (path / "latest").exists() else path
+    if not (folder / "run.json").is_file():
+        raise MergeError(f"{path}: not a run (no run.json here or under latest/)")
+    return folder
+
+
+def _meta(folder: Path) -> Dict[str, Any]:
+    try:
+        meta = json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise MergeError(f"{folder / 'run.json'}: unreadable ({exc})") from None
+    if meta.get("schema") != SCHEMA:
+        raise MergeError(f"{folder}: results schema {meta.get('schema')!r}; this version merges schema {SCHEMA}")
+    return meta
+
+
+def merge(sources: List[Path], root: Path) -> Path:
+    folders = [_run_folder(p) for p in sources]
+    metas = [_meta(f) for f in folders]
+    first = metas[0]
+    for folder, meta in zip(folders[1:], metas[1:]):
+        if spec_hash(meta) != spec_hash(first):
+            raise MergeError(f"{folder} ran spec {meta['spec'].get('path')} ({spec_hash(meta)}), {folders[0]} ran "
+                             f"{first['spec'].get('path')} ({spec_hash(first)}): results of different specs "
+                             "are not one run")
+        if meta["run_id"] != first["run_id"]:
+            raise MergeError(f"{folder} is run {meta['run_id']}, {folders[0]} is run {first['run_id']}: "
+                             "give every machine the same --run-id (from `python -m matrix plan --json`)")
+        if (meta.get("plan") or {}).get("exporters") != (first.get("plan") or {}).get("exporters") or \
+                (meta.get("plan") or {}).get("opsets") != (first.get("plan") or {}).get("opsets"):
+            raise MergeError(f"{folder} ran other exporters or opsets than {folders[0]}")
+    cells: Dict[str, Dict[str, Any]] = {}
+    owner: Dict[str, Path] = {}
+    for folder, meta in zip(folders, metas):
+        for cell in meta.get("cells", []):
+            if cell["id"] in cells:
+                raise MergeError(f"cell {cell['id']} is in both {owner[cell['id']]} and {folder}")
+            for number, result in enumerate(results.read(str(folder / f"{cell['id']}.jsonl")), 1):
+                if result.get("run_id") != first["run_id"]:
+                    raise MergeError(f"{folder / (cell['id'] + '.jsonl')}:{number}: result of run "
+                                     f"{result.get('run_id')}, not {first['run_id']}")
+            cells[cell["id"]], owner[cell["id"]] = cell, folder
+
+    target = root / first["run_id"]
+    if target.exists():
+        raise MergeError(f"{target} exists: merge into another --results root")
+    tmp = root / f".{first['run_id']}-merging-{os.getpid()}"
+    tmp.mkdir(parents=True)
+    try:
+        for folder in folders:
+            for name in ("lock", "logs", "models", "reuse"):
+                if (folder / name).is_dir():
+                    shutil.copytree(folder / name, tmp / name, dirs_exist_ok=True)
+        for cell_id, folder in owner.items():
+            shutil.copyfile(folder / f"{cell_id}.jsonl", tmp / f"{cell_id}.jsonl")
+        finished = [m.get("finished_at") for m in metas]
+        merged = dict(first, cells=sorted(cells.values(), key=lambda c: c["id"]),
+                      started_at=min(m.get("started_at") or 0 for m in metas),
+                      finished_at=None if None in finished else max(finished),
+                      hosts=[m.get("host") for m in metas], merged_from=[str(f) for f in folders])
+        merged["plan"] = dict(first.get("plan") or {}, cells=sorted(
+            {c["id"]: c for m in metas for c in (m.get("plan") or {}).get("cells", [])}.values(),
+            key=lambda c: c["id"]))
+        (tmp / "run.json").write_text(json.dumps(merged, indent=1))
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    link = root / f".latest-{first['run_id']}"
+    os.symlink(first["run_id"], link)
+    os.replace(link, root / "latest")
+    return target
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    try:
+        target = merge([Path(p) for p in args.sources], Path(args.results))
+    except MergeError as exc:
+        print(f"matrix merge: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a results file of another schema, or not JSON
+        print(f"matrix merge: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"merged {len(args.sources)} results folders into {target}")
+    from matrix import history
+
+    history.record_from_command(Path(args.results), target)
+    return 0

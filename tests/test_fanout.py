@@ -1,0 +1,99 @@
+"""Fan-out: plan → one `run --cell` process per cell, each with its own results folder
+(as on separate CI machines) → merge; the merged run equals one process running them all.
+Real uv environments, real probe runs."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+from conftest import CASES, ROOT, read_results, run_module
+
+SPEC = '''
+[matrix]
+torch = ["2.15.0"]
+onnx = ["1.23.2"]
+onnxruntime = ["1.32.0", "1.31.1", "1.20.1"]
+exporter = ["torchscript"]
+python = ["3.11"]
+
+[run]
+cases = "staged/pass,staged/parity,staged/load"
+'''
+# What differs between two honest runs of the same thing: clocks.
+VOLATILE = {"seconds", "started_at", "export_s", "eager_ms", "ort_ms", "env_s"}
+
+
+def _steady(value):
+    if isinstance(value, dict):
+        return {k: _steady(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_steady(v) for v in value]
+    return value
+
+
+def _run(spec, results, run_id, *extra):
+    return [sys.executable, "-m", "matrix", "run", "--spec", str(spec), "--results", str(results),
+            "--run-id", run_id, "--runner", "venv", "--cases-from", str(CASES / "staged.py"), *extra]
+
+
+def test_runs_split_over_processes_and_merged_equal_one_run(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    planned = run_module("matrix", "plan", "--spec", spec, "--json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    cells, run_id = [c["id"] for c in plan["cells"]], plan["run_id"]
+    assert len(cells) == 3
+
+    env = {"PYTHONPATH": str(ROOT), "PATH": __import__("os").environ["PATH"]}
+    machines = [subprocess.Popen(_run(spec, tmp_path / f"machine-{n}", run_id, "--cell", cell), cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 env=dict(__import__("os").environ, **env))
+                for n, cell in enumerate(cells)]
+    for machine in machines:
+        out, _ = machine.communicate(timeout=900)
+        assert machine.returncode == 0, out
+    merged = run_module("matrix", "merge", *(tmp_path / f"machine-{n}" for n in range(3)),
+                        "--results", tmp_path / "merged")
+    assert merged.returncode == 0, merged.stderr
+
+    single = subprocess.run(_run(spec, tmp_path / "single", run_id, "-j", "2"), cwd=ROOT, capture_output=True,
+                            text=True, timeout=900)
+    assert single.returncode == 0, single.stderr + single.stdout
+
+    one, many = tmp_path / "single" / run_id, tmp_path / "merged" / run_id
+    assert (tmp_path / "merged" / "latest").resolve() == many
+    for cell in cells:
+        assert _steady(read_results(many / f"{cell}.jsonl")) == _steady(read_results(one / f"{cell}.jsonl"))
+        assert (many / "lock" / f"{cell}.txt").read_text() == (one / "lock" / f"{cell}.txt").read_text()
+    statuses = {r["status"] for cell in cells for r in read_results(one / f"{cell}.jsonl")}
+    assert {"pass", "mismatch"} <= statuses  # the comparison is over real, differing outcomes
+    run_one, run_many = (json.loads((d / "run.json").read_text()) for d in (one, many))
+    assert _steady(run_many["cells"]) == _steady(run_one["cells"])
+    assert [c["id"] for c in run_many["plan"]["cells"]] == sorted(cells)
+
+    # The same report from either.
+    for name in ("single", "merged"):
+        assert run_module("matrix", "report", "--results", tmp_path / name, "--out",
+                          tmp_path / f"site-{name}").returncode == 0
+    rows = [_steady(json.loads((tmp_path / f"site-{n}" / "data" / "results.json").read_text()))
+            for n in ("single", "merged")]
+    assert rows[0] == rows[1] and len(rows[0]) == 9
+
+    # Bad input: another spec's results, or another schema's, are refused in one line.
+    other = tmp_path / "other.toml"
+    other.write_text(SPEC.replace('"1.20.1"', '"1.30.0"'))
+    third = _run(other, tmp_path / "machine-x", run_id, "--cell", cells[0])
+    assert subprocess.run(third, cwd=ROOT, capture_output=True, timeout=900).returncode == 0
+    refused = run_module("matrix", "merge", tmp_path / "machine-1", tmp_path / "machine-x",
+                         "--results", tmp_path / "refused")
+    assert refused.returncode == 2 and "results of different specs are not one run" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "refused").exists()
+
+    newer = tmp_path / "newer"
+    shutil.copytree(tmp_path / "machine-2", newer, symlinks=True)
+    meta = json.loads((newer / run_id / "run.json").read_text())
+    (newer / run_id / "run.json").write_text(json.dumps(dict(meta, schema=2)))
+    refused = run_module("matrix", "merge", tmp_path / "machine-0", newer, "--results", tmp_path / "refused")
+    assert refused.returncode == 2 and "results schema 2; this version merges schema 1" in refused.stderr
