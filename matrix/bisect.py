@@ -95,6 +95,7 @@ def _probe_status(cell: Cell, args: argparse.Namespace, log: Callable[[str], Non
     started = time.time()
     try:
         lock = compile_lock(cell, {})
+        cached = (venv.env_dir(lock) / venv.READY).exists()
         python = venv.ensure(lock, cell.python, {})
     except EnvError as exc:
         log(f"  env_error: {str(exc).splitlines()[0]}")
@@ -114,7 +115,8 @@ def _probe_status(cell: Cell, args: argparse.Namespace, log: Callable[[str], Non
             raise BisectError(lines[-1] if lines else f"the probe found no result for {args.case}")
     result = found[0]
     detail = (result.get("error") or {}).get("message") or ""
-    log(f"  {result['status']}{': ' + detail[:100] if detail else ''} (environment {built:.0f} s)")
+    how = "reused from an earlier run" if cached else f"built in {built:.0f} s"
+    log(f"  {result['status']}{': ' + detail[:100] if detail else ''} (environment {how})")
     return result["status"]
 
 

@@ -51,6 +51,9 @@ def _plan_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="resolve a spec into cells", description="Resolve a spec's selectors into cells.")
     p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"))
     p.add_argument("--json", action="store_true", help="print the plan as JSON (for CI fan-out)")
+    p.add_argument("--locks", metavar="DIR", help="also write each cell's lock to DIR/<cell>.txt (for run --locked)")
+    p.add_argument("--github-output", metavar="FILE",
+                   help="append `cells` (a job matrix) and `run_id` to FILE, GitHub Actions' $GITHUB_OUTPUT")
 
 
 def _report_parser(sub: argparse._SubParsersAction) -> None:

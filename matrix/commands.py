@@ -35,10 +35,22 @@ def plan_command(args: argparse.Namespace) -> int:
     except (SpecError, IndexUnavailable) as exc:
         print(f"matrix plan: error: {exc}", file=sys.stderr)
         return 2
+    # a fresh run id for a fan-out: every machine runs its cell with it, so `merge` joins them
+    planned = dict(plan.as_json(), run_id=new_run_id())
+    if args.locks:
+        Path(args.locks).mkdir(parents=True, exist_ok=True)
+        for cell in plan.cells:
+            try:
+                (Path(args.locks) / f"{cell.id}.txt").write_text(compile_lock(cell, plan.spec.indexes).text)
+            except EnvError as exc:  # the cell's own job records the env_error
+                print(f"warning: {cell.id}: no lock: {str(exc).splitlines()[0]}", file=sys.stderr)
+    if args.github_output:
+        jobs = [{"cell": c["id"], "device": c["device"], "gpu": c["runner_hints"]["gpu"]} for c in planned["cells"]]
+        with open(args.github_output, "a") as out:
+            out.write(f"cells={json.dumps(jobs)}\nrun_id={planned['run_id']}\n")
     if args.json:
-        # a fresh run id for a fan-out: every machine runs its cell with it, so `merge` joins them
-        print(json.dumps(dict(plan.as_json(), run_id=new_run_id()), indent=1))
-    else:
+        print(json.dumps(planned, indent=1))
+    elif not args.github_output:
         for cell in plan.cells:
             print(cell.id)
     return 0

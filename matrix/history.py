@@ -180,7 +180,11 @@ def record_bisect(db: sqlite3.Connection, finding: Dict[str, Any]) -> None:
 
 
 def bisects(db: sqlite3.Connection) -> List[Dict[str, Any]]:
-    return pd.read_sql("select * from bisects order by at", db).to_dict("records")
+    found = pd.read_sql("select * from bisects order by at", db).to_dict("records")
+    for b in found:
+        b["steps"], fixed = json.loads(b["steps"]), json.loads(b["fixed"])
+        b["fixed"] = ", ".join(f"{k} {v or 'auto'}" for k, v in fixed.items())
+    return found
 
 
 def database(results_root: Path) -> Path:
@@ -214,8 +218,8 @@ def history_command(args: argparse.Namespace) -> int:
     try:
         with closing(connect(path)) as db:
             for folder in args.add or []:
-                count = record(db, Path(folder))
-                print(f"recorded {count} results of {Path(folder).name}")
+                count = record(db, Path(folder).resolve())
+                print(f"recorded {count} results of {Path(folder).resolve().name}")
             listed = runs(db)
             if not args.regressions:
                 for r in listed.to_dict("records"):

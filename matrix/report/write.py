@@ -76,7 +76,8 @@ def junit(cell: str, part: pd.DataFrame) -> bytes:
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 
 
-def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
+def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[List[Dict[str, Any]]] = None,
+                 bisects: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     frame = aggregate.prepare(run.frame)
     cols = aggregate.columns(frame)
     case_rows = aggregate.rows(frame)
@@ -122,7 +123,8 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
             onnx_groups=aggregate.groups(cols, ["torch", "onnxruntime", "onnx", "device", "cell"]),
             cell_page=cell_page, exporters=sorted({c["exporter"] for c in cols}),
             devices=sorted({c["device"] for c in cols}),
-            changes=aggregate.changes(frame, earlier[0] if earlier else None), spec=spec_name))
+            changes=aggregate.changes(frame, earlier[0] if earlier else None), spec=spec_name,
+            regressions=regressions or []))
         histories = aggregate.history([run, *earlier])
         by_case = {case: part for case, part in frame.groupby("case")}
         for row in case_rows:
@@ -135,7 +137,8 @@ def write_report(run: Run, earlier: List[Run], out: Path) -> Dict[str, Any]:
                 **common, root="../", row=row, results=results, history=histories.get(row["case"], []),
                 fixes_page=page_of.get(row["fixes"]), fixed_by=[r for r in case_rows if r["fixes"] == row["case"]],
                 page_of=page_of, cell_page=cell_page, columns=cols, verdicts=aggregate.VERDICTS,
-                pairs=[p for p in pairs if row["case"] in (p["problem"], p["workaround"])]))
+                pairs=[p for p in pairs if row["case"] in (p["problem"], p["workaround"])],
+                bisects=[b for b in bisects or [] if b["case_id"] == row["case"]]))
         for cell, part in frame.groupby("cell"):
             name = safe_name(cell)
             (tmp / "data" / "junit" / f"{name}.xml").write_bytes(junit(cell, part))
