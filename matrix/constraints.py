@@ -13,6 +13,12 @@ ONNXSCRIPT_MINIMUM = [((2, 11), "0.6.0"), ((2, 9), "0.4.0"), ((2, 8), "0.3.1"), 
 # torch 2.1–2.4 export through torch.onnx.dynamo_export, which onnxscript dropped in
 # 0.4.0 ("Support for dynamo_export has been dropped since onnxscript 0.4.0", seen with torch 2.4.1).
 DYNAMO_EXPORT_ONNXSCRIPT_BELOW = "0.4.0"
+# onnx's weekly builds are a separate distribution of the same `onnx` module; onnx itself
+# publishes no dev releases, so a dev version in a cell means onnx-weekly.
+WEEKLY = "onnx-weekly"
+# onnxscript depends on `onnx`, which would install over onnx-weekly's files: an override
+# with a marker no interpreter satisfies drops it from the resolution.
+DROP_ONNX = 'onnx; python_version < "0"'
 # torch releases before 2.3 were built against numpy 1.x and fail to import with numpy 2.
 NUMPY_2_FROM_TORCH = Version("2.3")
 
@@ -32,12 +38,21 @@ def onnxscript_requirement(torch: str, pinned: Optional[str]) -> Optional[str]:
     return "onnxscript"
 
 
+def is_weekly(onnx: str) -> bool:
+    return Version(onnx).is_devrelease
+
+
+def overrides(onnx: str) -> List[str]:
+    """uv overrides a cell's resolution needs (see DROP_ONNX)."""
+    return [DROP_ONNX] if is_weekly(onnx) else []
+
+
 def requirements(python: str, torch: str, onnx: str, onnxruntime: str, onnxscript: Optional[str],
                  device: str) -> List[str]:
     """The top-level install set of one cell; the lock pins everything beneath it."""
     # cuda cells need onnxruntime-gpu, which provides the same `onnxruntime` module.
     runtime = "onnxruntime-gpu" if device == "cuda" else "onnxruntime"
-    wanted = [f"torch=={torch}", f"onnx=={onnx}", f"{runtime}=={onnxruntime}"]
+    wanted = [f"torch=={torch}", f"{WEEKLY if is_weekly(onnx) else 'onnx'}=={onnx}", f"{runtime}=={onnxruntime}"]
     script = onnxscript_requirement(torch, onnxscript)
     if script:
         wanted.append(script)

@@ -13,8 +13,10 @@ import re
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -80,10 +82,14 @@ class Index:
 
     def _answer(self, package: str) -> dict:
         if self.snapshot:
-            path = Path(self.snapshot) / f"{package}.json"
-            if not path.exists():
+            # a recorded answer (JSON, or an index's HTML page) of this package's own index, else of PyPI
+            url = self.urls.get(package)
+            path = Path(self.snapshot) / (f"{_slug(url.rstrip('/'))}/{package}" if url else package)
+            if path.with_suffix(".html").exists():
+                return index_page(package, url or DEFAULT_URL, path.with_suffix(".html").read_text(), html=True)
+            if not path.with_suffix(".json").exists():
                 raise IndexUnavailable(f"{package}: not in the index snapshot {self.snapshot}")
-            return json.loads(path.read_text())
+            return json.loads(path.with_suffix(".json").read_text())
         url = self.urls.get(package, DEFAULT_URL).rstrip("/")
         path = self.cache / _slug(url) / f"{package}.json"
         cached = json.loads(path.read_text()) if path.exists() else None
@@ -109,18 +115,44 @@ class Index:
     def _fetch(url: str, package: str) -> dict:
         request = urllib.request.Request(f"{url}/{package}/", headers={"Accept": ACCEPT})
         with urllib.request.urlopen(request, timeout=30) as response:
-            data = json.load(response)
-        versions: Dict[str, List[str]] = {}
-        for f in data.get("files", []):
-            name = f["filename"]
-            if f.get("yanked") or not name.endswith(".whl"):
-                continue
-            try:
-                _, version, _, _ = parse_wheel_filename(name)
-            except (InvalidWheelFilename, InvalidVersion):
-                continue
-            versions.setdefault(str(version), []).append(name)
-        return {"package": package, "url": url, "fetched_at": time.time(), "versions": versions}
+            kind = response.headers.get_content_type()
+            body = response.read()
+        return index_page(package, url, body.decode("utf-8", "replace"), html=kind == "text/html")
+
+
+def index_page(package: str, url: str, body: str, html: bool) -> dict:
+    """The cached form of an index page: PEP 691 JSON, or PEP 503 HTML (what static indexes
+    such as download.pytorch.org's nightly channels serve)."""
+    if html:
+        parser = _Anchors()
+        parser.feed(body)
+        files = parser.files
+    else:
+        files = [(f["filename"], bool(f.get("yanked"))) for f in json.loads(body).get("files", [])]
+    versions: Dict[str, List[str]] = {}
+    for name, yanked in files:
+        if yanked or not name.endswith(".whl"):
+            continue
+        try:
+            _, version, _, _ = parse_wheel_filename(name)
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        versions.setdefault(str(version), []).append(name)
+    return {"package": package, "url": url, "fetched_at": time.time(), "versions": versions}
+
+
+class _Anchors(HTMLParser):
+    """File links of a PEP 503 page: (file name, yanked)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: List[tuple] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "a":
+            found = dict(attrs)
+            href = urllib.parse.unquote((found.get("href") or "").split("#")[0])
+            self.files.append((href.rsplit("/", 1)[-1], "data-yanked" in found))
 
 
 def fits(wheel: str, python: str, machine: str = "x86_64") -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from typing import Dict, List
 
@@ -63,7 +64,12 @@ def tail(text: str, lines: int = 15) -> str:
 def compile_lock(cell: Cell, indexes: Dict[str, Dict]) -> Lock:
     command = [uv_bin(), "pip", "compile", "-", "--python-version", cell.python, "--python-platform",
                PLATFORM, "--generate-hashes", "--no-header", "--quiet", *index_options(indexes, list(indexes))]
-    done = subprocess.run(command, input="\n".join(cell.requirements()) + "\n", capture_output=True, text=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as overrides:
+        if cell.overrides():
+            overrides.write("\n".join(cell.overrides()) + "\n")
+            overrides.flush()
+            command += ["--override", overrides.name]
+        done = subprocess.run(command, input="\n".join(cell.requirements()) + "\n", capture_output=True, text=True)
     if done.returncode != 0:
         raise EnvError(f"cannot resolve {' '.join(cell.requirements())}:\n{tail(done.stderr)}")
     return Lock(cell.id, done.stdout)

@@ -10,6 +10,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from matrix import constraints
+from matrix.constraints import WEEKLY
 from matrix.index import Index, Release, fits
 from matrix.spec import PACKAGES, Spec, SpecError
 
@@ -29,6 +30,9 @@ class Cell:
     def id(self) -> str:
         script = f"-onnxscript{self.onnxscript}" if self.onnxscript else ""
         return f"torch{self.torch}-onnx{self.onnx}-ort{self.onnxruntime}{script}-py{self.python}-{self.device}"
+
+    def overrides(self) -> List[str]:
+        return constraints.overrides(self.onnx)
 
     def requirements(self) -> List[str]:
         return constraints.requirements(self.python, self.torch, self.onnx, self.onnxruntime, self.onnxscript,
@@ -64,6 +68,8 @@ def select(where: str, selector: str, package: str, releases: List[Release], pyt
     final = [r for r in usable if not r.version.is_prerelease and not r.version.is_devrelease]
     if selector == "latest":
         chosen = final[-1:]
+    elif selector == "weekly":  # onnx-weekly publishes dev releases only
+        chosen = usable[-1:]
     elif selector == "pre":
         chosen = [r for r in usable if r.version.is_prerelease][-1:]
     elif selector.startswith("latest-minors:"):
@@ -84,7 +90,7 @@ def select(where: str, selector: str, package: str, releases: List[Release], pyt
     return [str(r.version) for r in chosen]
 
 
-KEYWORDS = ("latest", "pre", "auto")
+KEYWORDS = ("latest", "pre", "auto", "weekly")
 
 
 def _version_matches(selector: str, value: Optional[str], named: Callable[[], List[Optional[str]]]) -> bool:
@@ -121,7 +127,8 @@ def resolve(spec: Spec, index: Index) -> Plan:
         key = f"{package}:{selector}"
         table = resolved.setdefault(python, {})
         if key not in table:
-            table[key] = select(where, selector, package, index.releases(package) if selector != "auto" else [],
+            source = WEEKLY if selector == "weekly" else package
+            table[key] = select(where, selector, source, index.releases(source) if selector != "auto" else [],
                                 python)
         return table[key]
 

@@ -28,7 +28,7 @@ CHOICES = {"device": ("cpu", "cuda"), "exporter": ("torchscript", "dynamo")}
 DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript", "dynamo"], "opset": ["default"]}
 TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run"}
 RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list}
-SELECTOR = re.compile(r"^(latest|pre|auto|latest-minors:[1-9][0-9]*)$")
+SELECTOR = re.compile(r"^(latest|pre|auto|weekly|latest-minors:[1-9][0-9]*)$")
 
 
 class SpecError(Exception):
@@ -73,6 +73,8 @@ def check_selector(where: str, axis: str, value: Any) -> str:
     if SELECTOR.match(value):
         if value == "auto" and axis != "onnxscript":
             raise SpecError(f"{where}: 'auto' is only for onnxscript")
+        if value == "weekly" and axis != "onnx":
+            raise SpecError(f"{where}: 'weekly' is only for onnx (the onnx-weekly package)")
         return value
     try:
         Version(value)
@@ -84,7 +86,7 @@ def check_selector(where: str, axis: str, value: Any) -> str:
         return value
     except InvalidSpecifier:
         raise SpecError(f"{where}: expected a version, a range such as '>=2.4,<2.7', 'latest', "
-                        f"'latest-minors:N' or 'pre', got {value!r}") from None
+                        f"'latest-minors:N', 'pre' or (onnx) 'weekly', got {value!r}") from None
 
 
 def _entries(path: str, data: Dict[str, Any], key: str) -> List[Dict[str, Any]]:

@@ -154,3 +154,33 @@ def test_per_package_indexes_become_uv_options():
     options = index_options({"torch": {"url": "https://example.invalid/whl/cpu", "find-links": ["/wheels"]}}, ["torch"])
     assert options == ["--extra-index-url", "https://example.invalid/whl/cpu", "--index-strategy", "unsafe-best-match",
                        "--find-links", "/wheels"]
+
+
+def test_weekly_selects_onnx_weekly_and_keeps_plain_onnx_out(tmp_path):
+    plan = plan_of(tmp_path, '[matrix]\ntorch = ["2.15.0"]\nonnx = ["weekly", "1.23.2"]\nonnxruntime = ["1.32.0"]\n'
+                             'python = ["3.11"]\n')
+    weekly, release = plan.cells
+    assert weekly.onnx == "1.24.0.dev20261026" and release.onnx == "1.23.2"
+    assert "onnx-weekly==1.24.0.dev20261026" in weekly.requirements()
+    assert weekly.overrides() == [constraints.DROP_ONNX] and release.overrides() == []
+    assert "onnx==1.23.2" in release.requirements()
+
+
+def test_weekly_is_only_for_onnx(tmp_path):
+    with pytest.raises(SpecError, match=r"\[matrix\] torch\[0\]: 'weekly' is only for onnx"):
+        plan_of(tmp_path, '[matrix]\ntorch = ["weekly"]\n')
+
+
+def test_torch_nightlies_from_an_html_index(tmp_path):
+    """A PEP 503 index (what download.pytorch.org serves), unreachable here: a hand-written page in its format
+    stands in for it (tests/data/index/https_download_pytorch_org_whl_nightly_cpu/torch.html)."""
+    from matrix.lock import index_options
+
+    spec = load(spec_file(tmp_path, '[matrix]\ntorch = ["pre"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.32.0"]\n'
+                                    'python = ["3.11"]\n\n[index.torch]\nurl = "https://download.pytorch.org/whl/nightly/cpu"\n'))
+    plan = resolve(spec, Index(urls={"torch": spec.indexes["torch"]["url"]}, snapshot=INDEX.snapshot))
+    (cell,) = plan.cells
+    assert cell.torch == "2.16.0.dev20261125+cpu"  # newest; the win_amd64-only build does not fit Linux
+    assert "torch==2.16.0.dev20261125+cpu" in cell.requirements()
+    assert index_options(plan.spec.indexes, ["torch"])[:2] == ["--extra-index-url",
+                                                                "https://download.pytorch.org/whl/nightly/cpu"]
