@@ -80,9 +80,9 @@ def run_here(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks whose figures go in the README: nox -s bench -- isolation."""
+    """Every performance figure beside its baseline (bench.json, bench.md): nox -s bench [-- FIGURE...]."""
     session.install("-e", ".", *TEST_CELL, env=_env())
-    session.run("python", "-m", "matrix", "bench", *(session.posargs or ["isolation"]))
+    session.run("python", "-m", "matrix", "bench", *session.posargs)
 
 
 @nox.session(default=False)

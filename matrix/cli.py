@@ -76,18 +76,23 @@ def _images_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _bench_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmarks (figures for the README)")
-    p.add_argument("what", choices=("isolation", "envs", "matrix", "report"),
-                   help="isolation: per-result cost of forking vs in-process; envs: environment creation vs "
-                        "venv + pip; matrix: the spec's matrix cold, then warm; report: rendering at scale")
-    p.add_argument("--synthetic-cells", type=int, default=500, help="report: synthetic cells")
-    p.add_argument("--synthetic-cases", type=int, default=40, help="report: synthetic cases per cell")
+    p = sub.add_parser("bench", help="benchmarks, each beside its baseline (figures for the README)",
+                       description="Measure every performance figure (or those named) beside the way people do "
+                                   "it by hand; write bench.json and bench.md.")
+    p.add_argument("what", nargs="*", metavar="FIGURE",
+                   help="isolation, envs, image, matrix, report, scaling (default: all)")
     p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"))
     p.add_argument("--cell", default=None, help="envs: the cell whose environment is built (default: the last)")
-    p.add_argument("--cases", default="", help="case patterns (default: the whole corpus)")
+    p.add_argument("--cases", default="", help="isolation: case patterns (default: the whole corpus)")
     p.add_argument("--exporter", default="torchscript,dynamo")
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--json", default="bench.json", help="where to write the figures")
+    p.add_argument("--repeat", type=int, default=3, help="repetitions of each timed figure (medians, spread)")
+    p.add_argument("--synthetic-cells", type=int, default=500, help="report: synthetic cells")
+    p.add_argument("--synthetic-cases", type=int, default=40, help="report: synthetic cases per cell")
+    p.add_argument("--jobs", default="1,2,4", help="scaling: the -j values")
+    p.add_argument("--scaling-cases", default="blocks/*,dynamic/*", help="scaling: the cases each cell reruns")
+    p.add_argument("--case-counts", type=lambda t: [int(n) for n in t.split(",")], default=[15, 30, 60],
+                   help="scaling: numbers of cases run in one cell")
+    p.add_argument("--json", default="bench.json", help="where to write the figures (and the table, as .md)")
 
 
 def _cases_parser(sub: argparse._SubParsersAction) -> None:

@@ -16,7 +16,7 @@ from matrix.plan import Plan, resolve
 from matrix.probe import results
 from matrix.probe.corpus import BadInput
 from matrix.progress import MatrixProgress, cell_summary, make_console
-from matrix.run import MatrixRun, default_jobs, new_run_id
+from matrix.run import Busy, MatrixRun, claim, default_jobs, new_run_id
 from matrix.runners import docker as docker_runner
 from matrix.spec import SpecError, load
 
@@ -108,9 +108,16 @@ def run_command(args: argparse.Namespace) -> int:
     if runner is None:
         print(f"matrix run: error: {why}", file=sys.stderr)
         return 2
+    try:
+        held = claim(Path(args.results))  # noqa: F841 -- held until this process exits
+    except Busy as exc:
+        print(f"matrix run: error: {exc}", file=sys.stderr)
+        return 2
     console.print(f"spec {plan.spec.path}: {len(plan.cells)} cells × exporters {', '.join(plan.exporters)}; "
                   f"runner: {runner} ({why}); {jobs} at a time")
     run = MatrixRun(plan, Path(args.results), args, None, runner=runner, docker_client=docker_client)
+    if run.continued:
+        console.print(f"continuing run {run.run_id}, killed before it finished (--fresh starts anew)")
     try:
         with MatrixProgress(console, len(plan.cells)) as progress:
             run.progress = progress
@@ -121,6 +128,10 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.print(f"interrupted; finished results are kept under {run.dir}")
         return 130
+    except OSError as exc:  # the results disk is full or gone: say so; what was written stays
+        print(f"matrix run: error: {exc.filename or run.dir}: {exc.strerror or exc}; finished results are kept "
+              f"under {run.dir} (make room, then run the same command again to continue)", file=sys.stderr)
+        return 1
     by_cell = {cid: list(results.read(str(run.dir / f"{cid}.jsonl"))) for cid in cells
                if (run.dir / f"{cid}.jsonl").exists()}
     cell_summary(console, by_cell)

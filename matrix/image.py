@@ -31,11 +31,14 @@ PROBE_FILES = ["__init__.py", "case.py", "status.py", "probe", "cases"]
 
 
 def tag(lock: Lock, context: Path) -> str:
-    """Named by the lock and by the recipe (Dockerfile, CA bundle): same inputs, same image."""
+    """Named by the lock and by the recipe (Dockerfile, CA bundle, the probe's own code): same
+    inputs, same image; a changed probe gets a new image rather than running stale code."""
     recipe = hashlib.sha256()
     for name in ("Dockerfile", "ca.crt"):
         if (context / name).exists():
             recipe.update((context / name).read_bytes())
+    for path in sorted((context / "matrix").rglob("*.py")):
+        recipe.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
     return f"onnx-matrix-cell:{lock.hash}-{recipe.hexdigest()[:8]}"
 
 

@@ -10,12 +10,15 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
 from matrix.probe import SCHEMA, results
+
+CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 
 
 class MergeError(Exception):
@@ -62,6 +65,9 @@ def merge(sources: List[Path], root: Path) -> Path:
     owner: Dict[str, Path] = {}
     for folder, meta in zip(folders, metas):
         for cell in meta.get("cells", []):
+            if not isinstance(cell.get("id"), str) or not CELL_ID.match(cell["id"]):
+                # a cell id names files here: one that could leave the folder is not a cell of ours
+                raise MergeError(f"{folder / 'run.json'}: cell id {str(cell.get('id'))[:80]!r} is not a cell id")
             if cell["id"] in cells:
                 raise MergeError(f"cell {cell['id']} is in both {owner[cell['id']]} and {folder}")
             for number, result in enumerate(results.read(str(folder / f"{cell['id']}.jsonl")), 1):
@@ -69,6 +75,8 @@ def merge(sources: List[Path], root: Path) -> Path:
                     raise MergeError(f"{folder / (cell['id'] + '.jsonl')}:{number}: result of run "
                                      f"{result.get('run_id')}, not {first['run_id']}")
             cells[cell["id"]], owner[cell["id"]] = cell, folder
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$", str(first["run_id"])):
+        raise MergeError(f"{folders[0] / 'run.json'}: run id {str(first['run_id'])[:80]!r} is not a run id")
 
     target = root / first["run_id"]
     if target.exists():

@@ -75,27 +75,33 @@ class MatrixRun:
         self.docker = docker_client
         self.options = options
         self.progress = progress
-        self.run_id = getattr(options, "run_id", None) or new_run_id()
         self.root = results_root
+        # A run killed part-way is continued by the same command: its finished results are kept.
+        self.continued = None if getattr(options, "run_id", None) or options.fresh else unfinished(results_root, plan)
+        self.run_id = getattr(options, "run_id", None) or (self.continued or {}).get("run_id") or new_run_id()
         self.dir = results_root / self.run_id
         self.previous = self._previous_run()
         self.cells: Dict[str, Dict[str, Any]] = {}
         self.bad_input: Optional[str] = None
         self.lock = threading.Lock()
+        self.jobs = 1
 
     def _previous_run(self) -> Dict[str, Any]:
         latest = self.root / "latest" / "run.json"
-        if self.options.fresh or not latest.exists():
+        if self.options.fresh or not latest.exists() or latest.resolve().parent == self.dir:
             return {}
         previous = json.loads(latest.read_text())
         return {c["id"]: dict(c, file=str(self.root / previous["run_id"] / f"{c['id']}.jsonl"))
                 for c in previous.get("cells", [])}
 
     def execute(self, jobs: int) -> Dict[str, Any]:
+        self.jobs = jobs
         uv_bin()  # before the threads start (see lock.uv_bin)
-        (self.dir / "lock").mkdir(parents=True)
-        (self.dir / "logs").mkdir()
-        started = time.time()
+        (self.dir / "lock").mkdir(parents=True, exist_ok=bool(self.continued))
+        (self.dir / "logs").mkdir(exist_ok=bool(self.continued))
+        started = (self.continued or {}).get("started_at") or time.time()
+        if self.runner == "docker":  # containers a killed run or a stopped daemon left behind
+            docker_runner.sweep(self.docker, self.run_id if self.continued else None, stopped_only=not self.continued)
         self._write_run_json(started, None)
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             for future in [pool.submit(self._cell, cell) for cell in self.plan.cells]:
@@ -140,11 +146,14 @@ class MatrixRun:
             else:
                 record["status"] = "ok"
         except EnvError as exc:
-            writer = results.Writer(str(out))
-            for result in env_error_results(self.run_id, cell, self.plan, str(exc)):
-                writer.write(result)
-            writer.close()
             record.update(status="env_error", error=str(exc).splitlines()[0])
+            try:
+                writer = results.Writer(str(out))
+                for result in env_error_results(self.run_id, cell, self.plan, str(exc)):
+                    writer.write(result)
+                writer.close()
+            except (results.WriteFailed, OSError) as failed:  # a full disk: run.json still says why
+                record["error"] += f" (and its env_error results could not be written: {failed})"
         record["seconds"] = round(time.time() - started, 2)
         with self.lock:
             self.cells[cell.id] = record
@@ -172,11 +181,22 @@ class MatrixRun:
         args = ["--out", where(out), "--device", cell.device, "--exporter", ",".join(self.plan.exporters),
                 "--opset", ",".join("default" if x is None else str(x) for x in self.plan.opsets),
                 "--timeout", str(o.timeout), "--cell", cell.id, "--run-id", self.run_id,
-                "--keep-failed", where(self.dir / "models")]
+                "--keep-failed", where(self.dir / "models"), "--memory-limit", str(self._memory_mib(in_container))]
         if o.cases:
             args += ["--cases", o.cases]
         for source in cases_from:
             args += ["--cases-from", where(Path(source))]
+        if out.exists():  # continuing a killed run: keep what the cell finished, drop its env_error stand-ins
+            found = list(results.read(str(out)))
+            kept = [r for r in found if r.get("case") != "*"]
+            if len(kept) != len(found):
+                writer = results.Writer(str(out.with_suffix(".tmp")))
+                for result in kept:
+                    writer.write(result)
+                writer.close()
+                os.replace(out.with_suffix(".tmp"), out)
+            if kept:
+                args.append("--resume")
         earlier = self.previous.get(cell.id)
         if earlier and earlier.get("lock_hash") == lock.hash and Path(earlier["file"]).exists():
             # a copy inside this run's folder, which is all a container can see
@@ -198,6 +218,16 @@ class MatrixRun:
                                  wall_clock_s=wall_clock, stderr_path=log)
         return code, results_tail(log)
 
+    def _memory_mib(self, in_container: bool) -> int:
+        """Per result: 3/4 of the machine's memory shared by the cells running at once; in a
+        container, within its memory limit (docker_runner.MEMORY_MIB)."""
+        try:
+            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (ValueError, OSError):
+            total = 8192.0
+        share = int(total * 0.75 / max(1, self.jobs))
+        return min(share, int(docker_runner.MEMORY_MIB * 0.75)) if in_container else share
+
     def _write_run_json(self, started: float, finished: Optional[float]) -> None:
         spec = self.plan.spec
         data = {
@@ -217,6 +247,48 @@ class MatrixRun:
         tmp = self.root / f".latest-{self.run_id}"
         os.symlink(self.run_id, tmp)
         os.replace(tmp, link)
+
+
+class Busy(Exception):
+    """Another run holds the results folder."""
+
+
+def claim(root: Path) -> Any:
+    """Hold the results folder for this run (released when the process ends, however it ends)."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    handle = open(root / ".run.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise Busy(f"{root} is in use by another run ({holder}); wait for it, or use another --results") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}")
+    handle.flush()
+    return handle
+
+
+def unfinished(root: Path, plan: Plan) -> Optional[Dict[str, Any]]:
+    """The newest run under root that was killed before it finished, if it ran this same spec."""
+    from matrix.merge import spec_hash
+
+    if not root.is_dir():
+        return None
+    for folder in sorted((p for p in root.iterdir() if (p / "run.json").is_file()), reverse=True):
+        try:
+            meta = json.loads((folder / "run.json").read_text())
+        except ValueError:
+            continue
+        if meta.get("finished_at"):
+            return None  # the newest run finished: nothing to continue
+        same = spec_hash(meta) == spec_hash({"spec": {"text": Path(plan.spec.path).read_text()}})
+        return meta if same and meta.get("run_id") == folder.name else None
+    return None
 
 
 def results_tail(path: Path, lines: int = 20) -> str:

@@ -104,6 +104,13 @@ def _entries(path: str, data: Dict[str, Any], key: str) -> List[Dict[str, Any]]:
     return entries
 
 
+def _table(path: str, data: Dict[str, Any], key: str) -> Dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise SpecError(f"{path}: [{key}]: expected a table, got {type(value).__name__}")
+    return value
+
+
 def load(name_or_path: str) -> Spec:
     path = str(find(name_or_path))
     try:
@@ -133,16 +140,27 @@ def load(name_or_path: str) -> Spec:
     for axis, default in DEFAULTS.items():
         axes.setdefault(axis, list(default))
     axes.setdefault("python", [f"{sys.version_info.major}.{sys.version_info.minor}"])
-    indexes = data.get("index", {})
+    if not isinstance(data.get("description", ""), str):
+        raise SpecError(f"{path}: description: expected a string")
+    indexes = _table(path, data, "index")
     for package, options in indexes.items():
         if package not in (*PACKAGES, "numpy", "onnxruntime-gpu"):
             raise SpecError(f"{path}: [index.{package}]: unknown package; expected one of {', '.join(PACKAGES)}")
         if not isinstance(options, dict) or set(options) - {"url", "find-links"}:
             raise SpecError(f"{path}: [index.{package}]: expected keys url and find-links")
-    run = data.get("run", {})
+        if not isinstance(options.get("url", ""), str):
+            raise SpecError(f"{path}: [index.{package}] url: expected a string")
+        links = options.get("find-links", [])
+        if not isinstance(links, list) or not all(isinstance(link, str) for link in links):
+            raise SpecError(f"{path}: [index.{package}] find-links: expected a list of folders")
+    run = _table(path, data, "run")
     for key, value in run.items():
-        if key not in RUN_KEYS or not isinstance(value, RUN_KEYS[key]):
+        if key not in RUN_KEYS or not isinstance(value, RUN_KEYS[key]) or isinstance(value, bool):
             raise SpecError(f"{path}: [run] {key}: unknown key or wrong type; expected timeout (seconds), "
                             "cases (patterns), cases_from (list of paths)")
+    if "timeout" in run and not run["timeout"] > 0:
+        raise SpecError(f"{path}: [run] timeout: must be positive (seconds per result)")
+    if not all(isinstance(p, str) for p in run.get("cases_from", [])):
+        raise SpecError(f"{path}: [run] cases_from: expected a list of paths")
     return Spec(path=path, axes=axes, include=_entries(path, data, "include"), exclude=_entries(path, data, "exclude"),
                 indexes=indexes, run=run, description=str(data.get("description", "")))

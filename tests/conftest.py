@@ -29,3 +29,46 @@ def staged_results(tmp_path_factory):
                       "--exporter", "torchscript", "--timeout", "5", "--out", out)
     assert done.returncode == 0, done.stderr
     return {r["case"]: r for r in read_results(out)}
+
+
+# The fault-injection ledger: tests that inject a fault (ids in fault_registry.FAULTS) record
+# it, with how many results should survive it and how many did; the session ends with one line.
+_FAULTS = []
+
+
+class _Fault:
+    def __init__(self, nodeid):
+        self.nodeid = nodeid
+
+    def inject(self, fault_id, expected=0):
+        from fault_registry import FAULTS
+
+        assert fault_id in FAULTS, f"unknown fault {fault_id!r}: add it to tests/fault_registry.py"
+        entry = {"id": fault_id, "nodeid": self.nodeid, "expected": expected, "kept": None}
+        _FAULTS.append(entry)
+        return entry
+
+    @staticmethod
+    def kept(entry, count):
+        entry["kept"] = count
+
+
+@pytest.fixture
+def fault(request):
+    return _Fault(request.node.nodeid)
+
+
+_OUTCOMES = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.outcome != "passed":
+        _OUTCOMES[report.nodeid] = _OUTCOMES.get(report.nodeid, "passed") if report.passed else report.outcome
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FAULTS:
+        return
+    survived = sum(1 for f in _FAULTS if _OUTCOMES.get(f["nodeid"]) == "passed")
+    lost = sum(f["expected"] - (f["kept"] if f["kept"] is not None else 0) for f in _FAULTS)
+    terminalreporter.write_line(f"faults: {len(_FAULTS)} injected, {survived} survived, {lost} results lost")

@@ -4,13 +4,32 @@ import json
 
 from conftest import run_module
 
+SPEC = '''
+[matrix]
+torch = ["2.15.0"]
+onnx = ["1.23.2"]
+onnxruntime = ["1.32.0"]
+python = ["3.11"]
+'''
 
-def test_bench_isolation_smoke(tmp_path):
+
+def test_bench_smoke(tmp_path):
+    (tmp_path / "spec.toml").write_text(SPEC)
     out = tmp_path / "bench.json"
-    done = run_module("matrix", "bench", "isolation", "--cases", "operators/tril", "--exporter", "torchscript",
-                      "--repeat", "1", "--json", out)
+    done = run_module("matrix", "bench", "isolation", "report", "scaling", "--spec", tmp_path / "spec.toml",
+                      "--cases", "operators/tril", "--exporter", "torchscript", "--repeat", "1",
+                      "--synthetic-cells", "2", "--synthetic-cases", "3", "--scaling-cases", "operators/tril",
+                      "--jobs", "1,2", "--case-counts", "1,2", "--json", out, timeout=900)
     assert done.returncode == 0, done.stderr
-    figures = json.loads(out.read_text())["isolation"]
-    assert figures["results_per_run"] == 1 and figures["same_statuses"] is True
-    assert figures["machine"]["cores"] >= 1
-    assert "extra per result" in done.stdout
+    figures = json.loads(out.read_text())
+    assert figures["machine"]["cores"] >= 1 and done.stdout.startswith("machine: ")
+    assert figures["isolation"]["results_per_run"] == 1 and figures["isolation"]["same_statuses"] is True
+    assert figures["report"]["results"] == 2 * 3 * 2
+    assert set(figures["scaling"]["by_jobs"]) == {"1", "2"} and set(figures["scaling"]["by_cases"]) == {"1", "2"}
+    table = (tmp_path / "bench.md").read_text()
+    assert table.count("\n| ") == 4  # header + isolation, report, scaling
+
+
+def test_bench_unknown_figure_is_one_line():
+    done = run_module("matrix", "bench", "speed")
+    assert done.returncode == 2 and done.stderr.startswith("matrix bench: error: unknown figure 'speed'")

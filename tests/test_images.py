@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -120,6 +121,17 @@ def built(engine, cell_and_lock):
 PROBE_INSIDE = r"""
 import json, os, socket
 out = {"uid": os.getuid(), "interfaces": sorted(os.listdir("/sys/class/net"))}
+# the container's own limits, as cgroup v2 or v1 shows them
+for limit, v2, v1 in (("memory", "memory.max", "memory/memory.limit_in_bytes"), ("pids", "pids.max", "pids/pids.max"),
+                      ("cpu", "cpu.max", "cpu/cpu.cfs_quota_us")):
+    for path in (v2, v1):
+        try:
+            out[limit] = open("/sys/fs/cgroup/" + path).read().split()[0]
+            break
+        except OSError as exc:
+            out[limit] = exc.strerror
+out["no_new_privs"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("NoNewPrivs")][0]
+out["cap_eff"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
 for path in ("/opt/probe-write", "/results/probe-write", "/cases/0/probe-write", "/tmp/probe-write"):
     try:
         open(path, "w").write("x")
@@ -135,7 +147,8 @@ print(json.dumps(out))
 """
 
 
-def test_container_has_no_network_runs_as_non_root_and_writes_only_its_mounts(engine, built, tmp_path):
+def test_container_has_no_network_runs_as_non_root_and_writes_only_its_mounts(engine, built, tmp_path, fault):
+    entry = fault.inject("container_escape", expected=1)
     results = tmp_path / "results"
     results.mkdir()
     os.chmod(results, 0o777)
@@ -149,6 +162,10 @@ def test_container_has_no_network_runs_as_non_root_and_writes_only_its_mounts(en
     assert seen["/cases/0/probe-write"] == "Read-only file system"
     assert seen["/tmp/probe-write"] == "written"
     assert seen["connect"] != "connected"
+    assert seen["memory"] == str(docker_runner.MEMORY_MIB * 2**20) and seen["pids"] == "1024"
+    assert seen["cpu"] not in ("max", "-1")  # a CPU quota is set
+    assert seen["no_new_privs"] == "1" and int(seen["cap_eff"], 16) == 0  # no capabilities at all
+    fault.kept(entry, 1)
 
 
 def statuses(folder):
@@ -176,7 +193,8 @@ def test_docker_runner_statuses_equal_venv_runner(engine, built, spec_path, tmp_
     assert not engine.containers.list(all=True, filters={"label": "io.onnx-matrix.run"})
 
 
-def test_missing_base_image_is_env_error_and_leaves_nothing(engine, cell_and_lock, spec_path, tmp_path):
+def test_missing_base_image_is_env_error_and_leaves_nothing(engine, cell_and_lock, spec_path, tmp_path, fault):
+    fault.inject("image_build_fails")
     before = {i.id for i in engine.images.list(all=True)}
     done = run_module("matrix", "run", "--spec", spec_path, "--runner", "docker", "--results", tmp_path,
                       "--base-image", "onnx-matrix-no-such-base:1", "--cases", "operators/tril", "--fresh")
@@ -226,8 +244,9 @@ def test_cuda_image_builds_here_and_its_results_are_skipped_without_a_gpu(engine
     engine.images.remove(built.id, force=True)  # several GB: do not keep it on CI machines
 
 
-def test_failing_pip_step_is_env_error_and_leaves_no_image(engine, spec_path, tmp_path):
+def test_failing_pip_step_is_env_error_and_leaves_no_image(engine, spec_path, tmp_path, fault):
     """A CA bundle that is not one makes pip's first download fail inside the build."""
+    fault.inject("image_build_fails")
     empty = tmp_path / "broken.crt"
     empty.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
     before = {i.id for i in engine.images.list(all=True)}
@@ -239,3 +258,42 @@ def test_failing_pip_step_is_env_error_and_leaves_no_image(engine, spec_path, tm
     assert "pip install" in result["error"]["traceback"]
     assert {i.id for i in engine.images.list(all=True)} == before  # nothing half-built left
     assert not engine.containers.list(all=True, filters={"status": "exited"})  # no build container left
+
+
+def test_daemon_stopping_mid_run_is_env_error_and_keeps_results(engine, built, spec_path, tmp_path, fault):
+    """dockerd stops while a cell runs: that cell's unfinished cases are env_error, what it finished is kept,
+    and the same command again (daemon back) completes the run."""
+    command = [sys.executable, "-m", "matrix", "run", "--spec", str(spec_path), "--runner", "docker", "--results",
+               str(tmp_path / "r"), "--base-image", image.LOCAL_BASE, "--cases-from", str(CASES / "slow.py"),
+               "--cases", "slow/*"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        files = list((tmp_path / "r").glob("*/*.jsonl"))
+        if files and len(read_results(files[0])) >= 3:
+            break
+        time.sleep(0.05)
+    subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
+    out, _ = process.communicate(timeout=300)
+    for _ in range(120):  # the daemon takes a while to stop its containers and exit
+        if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode != 0:
+            break
+        time.sleep(0.5)
+    ensure_engine()  # back, for this test's second half and the tests after it
+    assert process.returncode == 0, out
+    (path,) = files
+    found = read_results(path)
+    kept = [r for r in found if r["case"] != "*"]
+    entry = fault.inject("daemon_stops", expected=len(kept))
+    assert 3 <= len(kept) < 16 and all(r["status"] == "pass" for r in kept)  # 8 cases × 2 exporters
+    stand_in = [r for r in found if r["case"] == "*"]
+    assert stand_in and stand_in[0]["status"] == "env_error" and stand_in[0]["error"]["message"].startswith("docker:")
+
+    done = run_module("matrix", "run", *command[4:], timeout=600)
+    assert done.returncode == 0, done.stderr + done.stdout
+    after = [r for f in (tmp_path / "r" / "latest").glob("*.jsonl") for r in read_results(f)]
+    assert sorted((r["case"], r["exporter"]) for r in after) == sorted(
+        (f"slow/case_{i}", e) for i in range(8) for e in ("dynamo", "torchscript"))
+    fault.kept(entry, sum(1 for r in after if r.get("reused_from") == path.parent.name))
+    assert not engine.containers.list(all=True, filters={"label": "io.onnx-matrix.run"})

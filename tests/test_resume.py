@@ -33,7 +33,8 @@ def test_sigkill_then_resume_records_every_result_once(tmp_path):
     assert after[: len(before)] == before  # finished results are kept as they were
 
 
-def test_truncated_last_line_is_skipped_with_warning_and_redone(tmp_path):
+def test_truncated_last_line_is_skipped_with_warning_and_redone(tmp_path, fault):
+    entry = fault.inject("truncated_line", expected=2)
     out = tmp_path / "r.jsonl"
     assert run_module("matrix.probe", *PROBE, "--cases", "slow/case_0,slow/case_1", "--out", out).returncode == 0
     with open(out, "ab") as f:
@@ -42,6 +43,7 @@ def test_truncated_last_line_is_skipped_with_warning_and_redone(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "skipped a truncated last line" in done.stderr
     assert [r["case"] for r in read_results(out)] == [f"slow/case_{i}" for i in range(4)]
+    fault.kept(entry, 2)
 
 
 def test_existing_results_need_resume(tmp_path):

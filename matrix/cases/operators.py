@@ -15,12 +15,10 @@ class CausalMask(nn.Module):
     def forward(self, scores):
         if self.trilu:
             # torch.tril/triu map to ONNX Trilu, which exists from opset 14 on.
-            upper = torch.triu(torch.ones_like(scores), diagonal=1)
-        else:
-            n = scores.shape[-1]
-            index = torch.arange(n, device=scores.device)
-            upper = (index[None, :] > index[:, None]).to(scores.dtype).expand_as(scores)
-        return torch.softmax(scores - 1e4 * upper, dim=-1)
+            return torch.softmax(torch.tril(scores) - 1e4 * torch.triu(torch.ones_like(scores), diagonal=1), dim=-1)
+        index = torch.arange(scores.shape[-1], device=scores.device)
+        upper = (index[None, :] > index[:, None]).to(scores.dtype)
+        return torch.softmax(scores * (1 - upper) - 1e4 * upper, dim=-1)
 
 
 class Spectrum(nn.Module):

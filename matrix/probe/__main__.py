@@ -32,6 +32,9 @@ def parse(argv: list) -> argparse.Namespace:
                    help="comma-separated opsets; 'default' = each exporter's own (e.g. default,17)")
     p.add_argument("--device", default="cpu", help="comma-separated: cpu,cuda")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per result before it is killed")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="MiB",
+                   help="memory one cpu result may allocate before it fails as out_of_memory "
+                        "(default: 3/4 of this machine's memory; 0: no limit)")
     p.add_argument("--out", default="results.jsonl", help="JSONL file results are appended to")
     p.add_argument("--resume", action="store_true", help="skip results already in --out")
     p.add_argument("--reuse", default=None, metavar="FILE",
@@ -61,10 +64,16 @@ def validate(args: argparse.Namespace) -> None:
         raise BadInput(f"--opset {args.opset}: expected 'default' or whole numbers such as 17,18") from None
     if args.timeout <= 0:
         raise BadInput(f"--timeout {args.timeout:g}: must be positive")
+    if args.memory_limit is not None and args.memory_limit < 0:
+        raise BadInput(f"--memory-limit {args.memory_limit:g}: must be a number of MiB, or 0 for no limit")
 
 
 def main(argv: list = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("MATRIX_PARENT_PID", "").isdigit():  # started by the orchestrator: end with it
+        from matrix.probe.isolation import die_with_parent
+
+        die_with_parent(int(os.environ["MATRIX_PARENT_PID"]))
     try:
         validate(args)
         from matrix.probe import corpus
@@ -84,12 +93,17 @@ def main(argv: list = None) -> int:
                               "devices": list(c.devices), "atol": c.atol, "rtol": c.rtol}), flush=True)
         return 0
     from matrix.probe.cell import run_cell
+    from matrix.probe.results import WriteFailed
 
     try:
         return run_cell(args, cases)
     except BadInput as exc:
         print(f"matrix.probe: error: {exc}", file=sys.stderr)
         return 2
+    except WriteFailed as exc:
+        print(f"matrix.probe: error: {exc}; the results written before it are kept (make room, then rerun with "
+              "--resume)", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
 

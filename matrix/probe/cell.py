@@ -103,6 +103,7 @@ def run_cell(args: Any, cases: List[Any]) -> int:
                         reason = skip_reason(case, exporter, opset, device, api, versions, has_cuda)
                     tasks.append((device, case, exporter, opset, reason))
     isolate = args.isolation == "fork"
+    isolation.limit_memory(args.memory_limit)
     gpu = None
     if has_cuda and not isolate:
         gpu = environment.gpu_info()
@@ -176,7 +177,9 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         def work(enter: Any) -> Dict[str, Any]:
             return run_stages(case, exporter, opset, device, workdir, enter)
 
-        outcome = isolation.forked(work, workdir, args.timeout) if isolate else isolation.in_process(work, workdir)
+        # A CUDA context maps large private regions of its own: the limit is for cpu results.
+        outcome = isolation.forked(work, workdir, args.timeout, limit=device == "cpu") if isolate \
+            else isolation.in_process(work, workdir)
         model = os.path.join(workdir, "model.onnx")
         if args.keep_failed and outcome["status"] not in ("pass", "skipped") and os.path.exists(model):
             outcome["artifacts"] = {"model": _keep(model, args.keep_failed, case.id, exporter, opset, device)}

@@ -45,10 +45,12 @@ PATTERNS: List[Tuple[str, re.Pattern[str]]] = [(kind, re.compile(p, re.S)) for k
     ("scripting_error", r"torch\.jit\.frontend|Tried to access nonexistent attribute|Expected a value of type"),
     ("checker", r"ValidationError|onnx\.checker|\[ShapeInferenceError\]|\[TypeInferenceError\]"),
     ("dtype_error", r"must have the same dtype|expected scalar type \w+ but found \w+|expected m1 and m2 to have the same dtype"),
-    ("out_of_memory", r"out of memory|MemoryError|bad_alloc"),
+    ("out_of_memory", r"out of memory|MemoryError|bad_alloc|can't allocate memory|Cannot allocate memory"),
 ]]
 
 HINTS: Dict[str, str] = {
+    "out_of_memory": "the result needed more memory than it may use (the probe's --memory-limit, per result, or the "
+                     "device's): shrink the example inputs, or raise the limit if the model really needs it",
     "incompatible_versions": "the installed packages do not work together: pin the versions the message names",
     "missing_dependency": "the dynamo exporter needs onnxscript: pip install onnxscript (a version that fits this torch)",
     "unsupported_operator": "rewrite the construct with supported ops, raise the opset, or register a translation "

@@ -30,6 +30,36 @@ Work = Callable[[Callable[[str], None]], Dict[str, Any]]
 # (torch's OpenMP) is not fork-safe once it has started a thread team, and a child
 # forked after that hangs in its first parallel region.
 _child_threads: Optional[int] = None
+# Bytes of private memory (RLIMIT_DATA: heap and anonymous mappings) a child may hold, so
+# that one runaway case fails as out_of_memory instead of starving the machine.
+_memory_limit: Optional[int] = None
+_probe_pid: Optional[int] = None
+
+
+def die_with_parent(parent: Optional[int]) -> None:
+    """Be killed when `parent` ends (Linux: PR_SET_PDEATHSIG), so that a killed orchestrator
+    or probe leaves no worker running on, writing to files the next run uses."""
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it ended before the call above took effect
+        os._exit(1)
+
+
+def limit_memory(mib: Optional[float]) -> None:
+    """Set the per-result memory limit for children forked from now on (None: 3/4 of RAM; 0: none)."""
+    global _memory_limit
+    if mib is None:
+        try:
+            mib = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20 * 0.75
+        except (ValueError, OSError):
+            mib = 0
+    _memory_limit = int(mib * 2**20) or None
 
 
 def hide_gpus() -> None:
@@ -140,14 +170,16 @@ def in_process(work: Work, workdir: str) -> Dict[str, Any]:
         os.chdir(here)
 
 
-def forked(work: Work, workdir: str, timeout: float) -> Dict[str, Any]:
+def forked(work: Work, workdir: str, timeout: float, limit: bool = True) -> Dict[str, Any]:
     """Run `work` in a child; its dict comes back over a pipe, line-delimited JSON."""
     sys.stdout.flush()
     sys.stderr.flush()
+    global _probe_pid
+    _probe_pid = os.getpid()
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns
-        _child(work, workdir, read_fd, write_fd)
+        _child(work, workdir, read_fd, write_fd, _memory_limit if limit else None)
     os.close(write_fd)
     with contextlib.suppress(OSError):
         os.setpgid(pid, pid)  # also done by the child; whichever runs first wins the race
@@ -204,10 +236,15 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _child(work: Work, workdir: str, read_fd: int, write_fd: int) -> None:
+def _child(work: Work, workdir: str, read_fd: int, write_fd: int, memory: Optional[int]) -> None:
     code = 0
     try:
+        die_with_parent(_probe_pid)
         os.close(read_fd)
+        if memory:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
         os.setpgid(0, 0)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.chdir(workdir)

@@ -69,12 +69,22 @@ class Writer:
         f.seek(0, os.SEEK_END)
 
     def write(self, result: Dict[str, Any]) -> None:
-        self._file.write((json.dumps(result, default=str, ensure_ascii=False) + "\n").encode("utf-8", "replace"))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.write((json.dumps(result, default=str, ensure_ascii=False) + "\n").encode("utf-8", "replace"))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:  # a full disk, most often: what was written before stays intact
+            raise WriteFailed(f"cannot write results to {self.path}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass  # the write that failed has been reported; closing cannot lose more
+
+
+class WriteFailed(Exception):
+    """The results file cannot take another result (disk full, read-only): one line for the user."""
 
 
 def existing(path: str) -> List[Dict[str, Any]]:

@@ -20,6 +20,7 @@ from matrix.image import LABEL
 
 RESULTS = "/results"
 CASES = "/cases"
+MEMORY_MIB = 6144  # each cell container's memory limit
 
 
 def client() -> Any:
@@ -83,7 +84,7 @@ def options(results_dir: Path, cases_from: List[str], run_id: str, gpu: bool,
     import docker
 
     return {"network_mode": "none", "user": "65534:65534", "read_only": True,
-            "tmpfs": {"/tmp": "rw,size=2g,mode=1777"}, "mem_limit": "6g",
+            "tmpfs": {"/tmp": "rw,size=2g,mode=1777"}, "mem_limit": f"{MEMORY_MIB}m",
             "nano_cpus": int((os.cpu_count() or 1) * 1e9), "pids_limit": 1024,
             "volumes": mounts(results_dir, cases_from, staged), "environment": {"HOME": "/tmp"},
             "labels": {f"{LABEL}.run": run_id}, "security_opt": ["no-new-privileges"], "cap_drop": ["ALL"],
@@ -134,10 +135,14 @@ def _kill(container: Any) -> None:
         pass
 
 
-def sweep(docker_client: Any) -> int:
-    """Remove containers left by killed runs (labelled by run)."""
+def sweep(docker_client: Any, run_id: Optional[str] = None, stopped_only: bool = False) -> int:
+    """Remove cell containers left behind by killed runs or a daemon that stopped: all of them, one
+    run's, or only those no longer running (a live run removes its own when they end)."""
     gone = 0
-    for container in docker_client.containers.list(all=True, filters={"label": f"{LABEL}.run"}):
+    label = f"{LABEL}.run={run_id}" if run_id else f"{LABEL}.run"
+    for container in docker_client.containers.list(all=True, filters={"label": label}):
+        if stopped_only and container.status == "running":
+            continue
         container.remove(force=True)
         gone += 1
     return gone

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import IO, Any, Callable, Dict, List, Optional
@@ -17,6 +18,7 @@ def probe_command(probe_args: List[str], python: Optional[str] = None) -> List[s
 def run(probe_args: List[str], on_event: Callable[[Event], None], python: Optional[str] = None,
         env: Optional[Dict[str, str]] = None, stderr: Optional[IO[str]] = None) -> int:
     """Run the probe; its stdout is a stream of JSON events, its stderr passes through (or to `stderr`)."""
+    env = dict(os.environ if env is None else env, MATRIX_PARENT_PID=str(os.getpid()))
     process = subprocess.Popen(probe_command(probe_args, python), stdout=subprocess.PIPE, text=True, bufsize=1,
                                env=env, stderr=stderr)
     assert process.stdout is not None

@@ -1,0 +1,119 @@
+"""`python -m matrix bench` (nox -s bench): every performance figure, each side by side with
+the way people do it by hand, as medians with their spread. Writes bench.json (the figures
+and the machine) and bench.md (the table the README carries).
+
+  isolation  isolation.py     forked child per result vs one process vs fresh interpreters
+  envs       envs.py          venv runner vs python -m venv + pip install
+  image      envs.py          image rebuild, torch layer reused vs not
+  matrix     matrix_run.py    the whole matrix cold and warm, run + report
+  report     report_scale.py the report over 40,000 synthetic results
+  scaling    matrix_run.py    -j 1/2/4 and a growing number of cases
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable, Dict, List, Tuple
+
+from rich.table import Table
+
+from matrix.bench.common import machine
+from matrix.bench.envs import envs, image
+from matrix.bench.isolation import isolation
+from matrix.bench.matrix_run import scaling, whole_matrix
+from matrix.bench.report_scale import report_scale
+from matrix.progress import make_console
+
+FIGURES: Dict[str, Callable] = {"isolation": isolation, "envs": envs, "image": image, "matrix": whole_matrix,
+                                "report": report_scale, "scaling": scaling}
+
+
+def _s(spread: Dict[str, float]) -> str:
+    return f"{spread['median']} s ({spread['min']} … {spread['max']}, n={spread['n']})"
+
+
+def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
+    """(figure, this project, baseline, target, verdict) for each figure present."""
+    out = []
+    if "isolation" in figures:
+        f = figures["isolation"]
+        out.append((f"isolation: {f['results_per_run']} results, {f['repeats']} repeats",
+                    f"forked child per result {_s(f['forked_s'])}",
+                    f"one process {_s(f['one_process_s'])}; "
+                    f"a fresh interpreter per result {f['fresh_interpreters_s']} s",
+                    "≤ 1.15 × one process; ≥ 10 × faster than fresh interpreters",
+                    f"{f['forked_over_floor']} ×, {f['fresh_over_forked']} × faster: "
+                    + ("met" if f["forked_over_floor"] <= 1.15 and f["fresh_over_forked"] >= 10 else "missed")))
+    if "envs" in figures:
+        f = figures["envs"]
+        out.append((f"environment, warm cache: {f['cell']} ({f['packages']} packages)",
+                    f"venv runner {_s(f['venv_runner_s'])}", f"python -m venv + pip install {_s(f['venv_pip_s'])}",
+                    "≤ 5 s and ≥ 5 × faster", f"{f['speedup']} × faster: "
+                    + ("met" if f["venv_runner_s"]["median"] <= 5 and f["speedup"] >= 5 else "missed")))
+    if "image" in figures:
+        f = figures["image"]
+        out.append((f"image rebuild, only onnxruntime differs ({' → '.join(f['onnxruntime'])}, torch {f['torch']})",
+                    f"torch layer reused {_s(f['layer_reuse_s'])}", f"no layer reuse {_s(f['no_reuse_s'])}",
+                    "≤ 60 s", "met" if f["layer_reuse_s"]["median"] <= 60 else "missed"))
+    if "matrix" in figures:
+        f = figures["matrix"]
+        out.append((f"whole matrix, spec {f['spec']}: {f['cells']} cells, {f['cold']['results']} results",
+                    f"again with nothing changed: run {f['warm']['run_s']} s + report {f['warm']['report_s']} s "
+                    f"({f['warm']['reused']} of {f['warm']['results']} reused)",
+                    f"cold, empty caches: run {f['cold']['run_s']} s + report {f['cold']['report_s']} s",
+                    "warm ≤ 60 s", "met" if f["warm"]["total_s"] <= 60 else "missed"))
+    if "report" in figures:
+        f = figures["report"]
+        out.append((f"report of {f['results']} synthetic results", f"{f['seconds']} s, index.html {f['index_mib']} MiB "
+                    f"(site {f['site_mib']} MiB)", "—", "≤ 15 s, index.html ≤ 5 MB",
+                    "met" if f["seconds"] <= 15 and f["index_mib"] * 2**20 <= 5e6 else "missed"))
+    if "scaling" in figures:
+        f = figures["scaling"]
+        jobs = ", ".join(f"-j {j}: {v['wall_s']} s" for j, v in f["by_jobs"].items())
+        cases = ", ".join(f"{n} cases: {v['wall_s']} s" for n, v in f["by_cases"].items())
+        out.append((f"scaling: {f['cells']} cells × {f['results_per_cell']} results ({f['cases']}), rerun",
+                    jobs, f"one cell: {cases}", "shows where the machine saturates", "—"))
+    return out
+
+
+def markdown(figures: Dict[str, Any]) -> str:
+    m = figures.get("machine", {})
+    lines = [f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, Python {m.get('python')}.",
+             "", "| figure | this project | the usual way | target | verdict |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(figures)]
+    return "\n".join(lines) + "\n"
+
+
+def bench(args: argparse.Namespace) -> int:
+    console = make_console()
+    chosen = list(FIGURES) if not args.what or args.what == ["all"] else args.what
+    unknown = [w for w in chosen if w not in FIGURES]
+    if unknown:
+        print(f"matrix bench: error: unknown figure {unknown[0]!r}; expected {', '.join(FIGURES)} or all",
+              file=sys.stderr)
+        return 2
+    here = machine()
+    console.print(f"machine: {here['cpu']}, {here['cores']} cores, {here['memory_gib']} GiB, "
+                  f"Python {here['python']}, {here['platform']}")
+    figures: Dict[str, Any] = {}
+    if os.path.exists(args.json):
+        with open(args.json) as f:
+            figures = json.load(f)  # one file gathers every figure's latest value
+    figures["machine"] = here
+    for what in chosen:
+        figures[what] = FIGURES[what](args, console)
+        with open(args.json, "w") as f:  # after each figure: a long run interrupted keeps what it measured
+            json.dump(figures, f, indent=2)
+    table = Table(title=f"on {here['cpu']} ({here['cores']} cores)", title_justify="left")
+    for column in ("figure", "this project", "the usual way", "target", "verdict"):
+        table.add_column(column)
+    for row in rows({k: v for k, v in figures.items() if k in chosen}):
+        table.add_row(*row)
+    console.print(table)
+    with open(os.path.splitext(args.json)[0] + ".md", "w") as f:
+        f.write(markdown(figures))
+    console.print(f"figures: {args.json}, table: {os.path.splitext(args.json)[0]}.md")
+    return 0

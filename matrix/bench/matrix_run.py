@@ -1,0 +1,83 @@
+"""The whole matrix, as a user runs it: cold (empty caches, a fresh machine), then again with
+nothing changed; and how the wall time scales with concurrent cells (-j) and with cases."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List
+
+from rich.console import Console
+
+from matrix.probe import results
+
+
+def _matrix(spec: str, results_root: str, env: Dict[str, str], *extra: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "matrix", "run", "--spec", spec, "--results", results_root, *extra],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    return round(time.perf_counter() - start, 1)
+
+
+def _report(results_root: str, out: str, env: Dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "matrix", "report", "--results", results_root, "--out", out],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    return round(time.perf_counter() - start, 1)
+
+
+def _latest(root: str) -> List[Dict[str, Any]]:
+    latest = os.path.join(root, "latest")
+    return [r for name in sorted(os.listdir(latest)) if name.endswith(".jsonl")
+            for r in results.read(os.path.join(latest, name))]
+
+
+def whole_matrix(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="matrix-bench-cold-") as tmp:
+        env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"), UV_CACHE_DIR=os.path.join(tmp, "uv"))
+        root, site = os.path.join(tmp, "results"), os.path.join(tmp, "report")
+        figures: Dict[str, Any] = {"spec": args.spec}
+        for label in ("cold", "warm"):
+            run_s = _matrix(args.spec, root, env)
+            report_s = _report(root, site, env)
+            found = _latest(root)
+            figures[label] = {"run_s": run_s, "report_s": report_s, "total_s": round(run_s + report_s, 1),
+                              "results": len(found), "reused": sum(1 for r in found if r.get("reused_from"))}
+            console.print(f"matrix {label}: run {run_s} s + report {report_s} s, {len(found)} results, "
+                          f"{figures[label]['reused']} reused")
+        figures["cells"] = len(json.loads(open(os.path.join(root, "latest", "run.json")).read())["cells"])
+    return figures
+
+
+def scaling(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
+    """Every cell of the spec rerun (--fresh; environments already built) at -j 1, 2 and 4; then
+    one cell with a growing number of cases."""
+    jobs = [int(j) for j in args.jobs.split(",")]
+    by_jobs: Dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="matrix-bench-scale-") as tmp:
+        root = os.path.join(tmp, "results")
+        env = dict(os.environ)
+        _matrix(args.spec, root, env, "--cases", args.scaling_cases)  # builds (or finds) the environments
+        cells = len(json.loads(open(os.path.join(root, "latest", "run.json")).read())["cells"])
+        per_cell = len(_latest(root)) // max(cells, 1)
+        for j in jobs:
+            seconds = _matrix(args.spec, root, env, "--fresh", "-j", str(j), "--cases", args.scaling_cases)
+            by_jobs[str(j)] = {"wall_s": seconds, "s_per_result": round(seconds / (cells * per_cell), 3)}
+            console.print(f"scaling: {cells} cells × {per_cell} results at -j {j}: {seconds} s")
+        ids = [json.loads(line)["case"] for line in subprocess.run(
+            [sys.executable, "-m", "matrix.probe", "--list"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()]
+        first_cell = json.loads(open(os.path.join(root, "latest", "run.json")).read())["cells"][0]["id"]
+        by_cases: Dict[str, Any] = {}
+        for n in args.case_counts:
+            chosen = ",".join(ids[:n])
+            seconds = _matrix(args.spec, root, env, "--fresh", "--cell", first_cell, "--cases", chosen)
+            by_cases[str(n)] = {"wall_s": seconds, "s_per_case": round(seconds / n, 2)}
+            console.print(f"scaling: one cell, {n} cases × exporters: {seconds} s")
+    return {"spec": args.spec, "cells": cells, "results_per_cell": per_cell, "cases": args.scaling_cases,
+            "by_jobs": by_jobs, "one_cell": first_cell, "by_cases": by_cases}
