@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -25,6 +26,7 @@ from matrix.bench.envs import envs, image
 from matrix.bench.isolation import isolation
 from matrix.bench.matrix_run import scaling, whole_matrix
 from matrix.bench.report_scale import report_scale
+from matrix.lock import EnvError
 from matrix.progress import make_console
 
 FIGURES: Dict[str, Callable] = {"isolation": isolation, "envs": envs, "image": image, "matrix": whole_matrix,
@@ -103,17 +105,24 @@ def bench(args: argparse.Namespace) -> int:
         with open(args.json) as f:
             figures = json.load(f)  # one file gathers every figure's latest value
     figures["machine"] = here
+    failed = []
     for what in chosen:
-        figures[what] = FIGURES[what](args, console)
+        try:
+            figures[what] = FIGURES[what](args, console)
+        except (EnvError, SystemExit, subprocess.CalledProcessError) as exc:  # one figure failing spoils no other
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"matrix bench: {what}: {message}", file=sys.stderr)
+            failed.append(what)
+            continue
         with open(args.json, "w") as f:  # after each figure: a long run interrupted keeps what it measured
             json.dump(figures, f, indent=2)
     table = Table(title=f"on {here['cpu']} ({here['cores']} cores)", title_justify="left")
     for column in ("figure", "this project", "the usual way", "target", "verdict"):
         table.add_column(column)
-    for row in rows({k: v for k, v in figures.items() if k in chosen}):
+    for row in rows({k: v for k, v in figures.items() if k in chosen and k not in failed}):
         table.add_row(*row)
     console.print(table)
     with open(os.path.splitext(args.json)[0] + ".md", "w") as f:
         f.write(markdown(figures))
     console.print(f"figures: {args.json}, table: {os.path.splitext(args.json)[0]}.md")
-    return 0
+    return 1 if failed else 0

@@ -45,6 +45,9 @@ def isolation(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
     return {
         "results_per_run": len(per_result["fork"]), "repeats": args.repeat,
         "same_statuses": statuses["fork"] == statuses["none"],
+        # where sharing one process changes an outcome: what isolation is for
+        "differing": [[*k[:2], statuses["fork"][k], statuses["none"].get(k)] for k in statuses["fork"]
+                      if statuses["fork"][k] != statuses["none"].get(k)],
         "forked_s": spread(totals["fork"]), "one_process_s": spread(totals["none"]),
         "fresh_interpreters_s": round(fresh, 2),
         "forked_over_floor": round(fork / floor, 3), "fresh_over_forked": round(fresh / fork, 1),
