@@ -30,6 +30,10 @@ def test_signature_groups_the_same_failure_across_versions():
     ("No module named 'onnxscript'", "missing_dependency", {"module": "onnxscript"}),
     ("Support for dynamo_export has been dropped since onnxscript 0.4.0.", "incompatible_versions",
      {"package": "onnxscript", "version": "0.4.0"}),
+    ("No ONNX function found for <OpOverload(op='aten.masked_select', overload='default')>. Failure message",
+     "unsupported_operator", {"op": "aten.masked_select"}),
+    ("Unsupported: ONNX export of operator adaptive_avg_pool2d, output size that are not factor of input size",
+     "unsupported_operator", {"op": "adaptive_avg_pool2d"}),
     ("something nobody has seen", None, {}),
 ])
 def test_classify_known_patterns(message, kind, detail):

@@ -29,7 +29,8 @@ PATTERNS: List[Tuple[str, re.Pattern[str]]] = [(kind, re.compile(p, re.S)) for k
                               r"onnxscript\._framework_apis\.torch_\d+_\d+|requires (?:onnxscript|onnx|torch)\s*[<>=]"),
     ("unsupported_operator", r"Exporting the operator '?(?P<op>[\w:.]+)'? to ONNX opset version (?P<opset>\d+) is not supported"),
     ("unsupported_operator", r"(?:No decompositions registered for|Unsupported FX nodes|is not supported by the ONNX exporter|"
-                             r"not in the ONNX registry|no ONNX function)[^\n]*?(?P<op>(?:aten|prims|[\w]+)(?:::|\.)[\w.]+)"),
+                             r"not in the ONNX registry|[Nn]o ONNX function)[^\n]*?(?P<op>(?:aten|prims|[\w]+)(?:::|\.)[\w.]+)"),
+    ("unsupported_operator", r"Unsupported: ONNX export of operator (?P<op>\w+)"),
     ("unsupported_dtype", r"(?P<dtype>Complex\w*|complex\d*|BFloat16|Float8\w*)[^\n]*(?:is not supported|unexpected tensor scalar type|not supported)"),
     ("ir_too_new", r"Unsupported model IR version: (?P<ir>\d+), max supported IR version: (?P<max_ir>\d+)"),
     ("opset_too_new", r"(?:Opset|opset) (?P<opset>\d+) is under development|ai\.onnx[^\n]*?opset[^\n]*?(?P<opset2>\d+)[^\n]*?not (?:yet )?supported"),
