@@ -33,10 +33,12 @@ class BisectError(Exception):
 
 def releases_between(index: Index, package: str, good: str, bad: str, python: str) -> List[str]:
     """Final releases from good to bad (in that order, whichever is newer) installable on python."""
-    try:
-        ends = (Version(good), Version(bad))
-    except InvalidVersion as exc:
-        raise BisectError(f"{exc}") from None
+    ends = []
+    for option, text in (("--good", good), ("--bad", bad)):
+        try:
+            ends.append(Version(text))
+        except InvalidVersion:
+            raise BisectError(f"{option} {text!r}: not a version") from None
     low, high = sorted(ends)
     found = [r for r in index.releases(package)
              if low <= r.version <= high and not r.version.is_prerelease and any(fits(w, python) for w in r.wheels)]

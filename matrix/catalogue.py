@@ -24,7 +24,7 @@ def listed(cases_from: List[str]) -> List[Dict]:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
-        raise SystemExit(f"matrix cases: error: {lines[-1] if lines else 'the probe failed to list cases'}")
+        raise CatalogueError(lines[-1] if lines else "the probe failed to list cases")
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
@@ -51,11 +51,23 @@ def table(cases: List[Dict]) -> str:
 def replaced(text: str, new_table: str, where: str) -> str:
     start, end = text.find(START), text.find(END)
     if start < 0 or end < start:
-        raise SystemExit(f"matrix cases: error: {where}: no corpus markers ({START} … {END})")
+        raise CatalogueError(f"{where}: no corpus markers ({START} … {END})")
     return text[:start + len(START)] + "\n" + new_table + text[end:]
 
 
+class CatalogueError(Exception):
+    """Bad input: one line, exit 2."""
+
+
 def cases_command(args: argparse.Namespace) -> int:
+    try:
+        return _cases(args)
+    except CatalogueError as exc:
+        print(f"matrix cases: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _cases(args: argparse.Namespace) -> int:
     new_table = table(listed(args.cases_from))
     target = args.write or args.check
     if target is None:

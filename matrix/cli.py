@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 from typing import List, Optional
 
@@ -148,38 +149,17 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# Where each command lives, imported only when it runs: `--help` and the light commands
+# never pay for pandas, docker or jinja2.
+COMMANDS = {"run": "matrix.commands:run_command", "plan": "matrix.commands:plan_command",
+            "images": "matrix.commands:images_command", "report": "matrix.report.command:report_command",
+            "merge": "matrix.merge:merge_command", "history": "matrix.history:history_command",
+            "bisect": "matrix.bisect:bisect_command", "cases": "matrix.catalogue:cases_command",
+            "bench": "matrix.bench:bench"}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse(argv)
-    if args.command == "run" and args.here:
-        from matrix.here import run_here
-
-        return run_here(args)
-    if args.command in ("run", "plan", "images"):
-        from matrix.commands import images_command, plan_command, run_command
-
-        return {"run": run_command, "plan": plan_command, "images": images_command}[args.command](args)
-    if args.command == "report":
-        from matrix.report.command import report_command
-
-        return report_command(args)
-    if args.command == "merge":
-        from matrix.merge import merge_command
-
-        return merge_command(args)
-    if args.command == "history":
-        from matrix.history import history_command
-
-        return history_command(args)
-    if args.command == "bisect":
-        from matrix.bisect import bisect_command
-
-        return bisect_command(args)
-    if args.command == "cases":
-        from matrix.catalogue import cases_command
-
-        return cases_command(args)
-    if args.command == "bench":
-        from matrix.bench import bench
-
-        return bench(args)
-    return 2
+    where = "matrix.here:run_here" if args.command == "run" and args.here else COMMANDS[args.command]
+    module, function = where.split(":")
+    return getattr(importlib.import_module(module), function)(args)

@@ -124,8 +124,9 @@ def render(cell: Cell, lock: Lock, indexes: Dict[str, Dict], base_image: Optiona
     return context
 
 
-def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None]) -> str:
-    """Build (or reuse) the image; the log streams line by line into `on_line`."""
+def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None], nocache: bool = False) -> str:
+    """Build (or reuse) the image; the log streams line by line into `on_line`. nocache: reuse
+    no layer of earlier builds (the benchmark's baseline)."""
     name = tag(lock, context)
     try:
         client.images.get(name)
@@ -135,7 +136,7 @@ def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None]
     log: List[str] = []
     before = {i.id for i in client.images.list(all=True)}
     for chunk in client.api.build(path=str(context), tag=name, rm=True, forcerm=True, network_mode="host",
-                                  decode=True, labels={f"{LABEL}.lock": lock.hash}):
+                                  decode=True, labels={f"{LABEL}.lock": lock.hash}, nocache=nocache):
         line = (chunk.get("stream") or chunk.get("status") or "").rstrip()
         if line:
             log.append(line)

@@ -91,7 +91,7 @@ def image(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
             for cache, times in ((False, rebuilt), (True, reused)):
                 _remove(client, name)
                 start = time.perf_counter()
-                _build(client, context, name, nocache=not cache)
+                images.build(client, context, lock, lambda line: None, nocache=not cache)
                 times.append(time.perf_counter() - start)
             console.print(f"image {rep + 1}/{args.repeat}: onnxruntime {runtimes[0]} → {ort}: "
                           f"{reused[-1]:.1f} s with the torch layer reused, {rebuilt[-1]:.1f} s without")
@@ -106,10 +106,3 @@ def _remove(client: Any, name: str) -> None:
         client.images.remove(name, noprune=False)
     except Exception:  # noqa: BLE001 -- docker.errors.ImageNotFound: nothing to remove
         pass
-
-
-def _build(client: Any, context: Path, name: str, nocache: bool) -> None:
-    for chunk in client.api.build(path=str(context), tag=name, rm=True, forcerm=True, network_mode="host",
-                                  decode=True, nocache=nocache):
-        if "error" in chunk:
-            raise SystemExit(f"matrix bench image: build failed: {chunk['error'].strip()}")
