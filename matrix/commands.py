@@ -118,6 +118,8 @@ def run_command(args: argparse.Namespace) -> int:
     run = MatrixRun(plan, Path(args.results), args, None, runner=runner, docker_client=docker_client)
     if run.continued:
         console.print(f"continuing run {run.run_id}, killed before it finished (--fresh starts anew)")
+    if run.not_reused:
+        console.print(f"not reusing the previous run's results: {run.not_reused}")
     try:
         with MatrixProgress(console, len(plan.cells)) as progress:
             run.progress = progress

@@ -21,6 +21,10 @@ WEEKLY = "onnx-weekly"
 DROP_ONNX = 'onnx; python_version < "0"'
 # torch releases before 2.3 were built against numpy 1.x and fail to import with numpy 2.
 NUMPY_2_FROM_TORCH = Version("2.3")
+# onnxruntime releases before 1.19 were built against numpy 1.x: with numpy 2 the import prints
+# "A module that was compiled using NumPy 1.x cannot be run in NumPy 2.x" and goes on half-working
+# (seen: onnxruntime 1.16.3 beside numpy 2.4.6), so every result of such a cell would be suspect.
+NUMPY_2_FROM_ONNXRUNTIME = Version("1.19")
 
 
 def onnxscript_requirement(torch: str, pinned: Optional[str]) -> Optional[str]:
@@ -56,6 +60,6 @@ def requirements(python: str, torch: str, onnx: str, onnxruntime: str, onnxscrip
     script = onnxscript_requirement(torch, onnxscript)
     if script:
         wanted.append(script)
-    if Version(torch) < NUMPY_2_FROM_TORCH:
+    if Version(torch) < NUMPY_2_FROM_TORCH or Version(onnxruntime) < NUMPY_2_FROM_ONNXRUNTIME:
         wanted.append("numpy<2")
     return wanted

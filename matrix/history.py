@@ -19,12 +19,12 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pandas as pd
 from packaging.version import InvalidVersion, Version
 
-from matrix.probe import results
+from matrix import formats
 from matrix.status import STATUSES
 
 SCHEMA_VERSION = 1
@@ -76,17 +76,12 @@ def _opset(value: Any) -> str:
 
 def record(db: sqlite3.Connection, folder: Path) -> int:
     """Add (or replace) one run folder's results; returns how many results were recorded."""
-    meta = json.loads((folder / "run.json").read_text())
-    run_id = meta["run_id"]
-    rows = []
-    for cell in meta.get("cells", []):
-        path = folder / f"{cell['id']}.jsonl"
-        for r in results.read(str(path)) if path.exists() else ():
-            v = r.get("versions") or {}
-            rows.append((run_id, r["cell"], r["case"], r["exporter"], _opset(r.get("opset")), r["status"],
-                         r.get("stage"), (r.get("error") or {}).get("kind"), (r.get("error") or {}).get("signature"),
-                         v.get("python"), v.get("torch"), v.get("onnx"), v.get("onnxruntime"), v.get("onnxscript"),
-                         r.get("device"), json.dumps(r)))
+    try:  # every row is read and checked before the database is touched
+        meta = formats.read_run(folder)
+        run_id = meta["run_id"]
+        rows = list(_rows(folder, meta))
+    except formats.FormatError as exc:
+        raise HistoryError(f"{exc}; the history is left unaltered") from None
     with db:
         for table in ("runs", "cells", "results"):
             db.execute(f"delete from {table} where run_id = ?", (run_id,))
@@ -106,6 +101,17 @@ def record(db: sqlite3.Connection, folder: Path) -> int:
                         cell.get("device"), c.get("status")))
         db.executemany("insert or replace into results values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     return len(rows)
+
+
+def _rows(folder: Path, meta: Dict[str, Any]) -> Iterator[tuple]:
+    for cell in meta.get("cells", []):
+        path = folder / f"{cell['id']}.jsonl"
+        for r in formats.read_results(path) if path.exists() else ():
+            v = r.get("versions") or {}
+            error = r.get("error") or {}
+            yield (meta["run_id"], r["cell"], r["case"], r["exporter"], _opset(r.get("opset")), r["status"],
+                   r.get("stage"), error.get("kind"), error.get("signature"), v.get("python"), v.get("torch"),
+                   v.get("onnx"), v.get("onnxruntime"), v.get("onnxscript"), r.get("device"), json.dumps(r))
 
 
 def runs(db: sqlite3.Connection) -> pd.DataFrame:

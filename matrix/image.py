@@ -11,13 +11,16 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import jinja2
+from packaging.requirements import Requirement
 
 from matrix.lock import PLATFORM, EnvError, Lock, index_options, tail, uv_bin
 from matrix.plan import Cell
+from matrix.probe import selfcheck
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "images"
@@ -26,6 +29,7 @@ DEFAULT_BASE = {"cpu": "python:3.11-slim", "cuda": "python:3.11-slim"}
 LOCAL_BASE = "onnx-matrix-base:bookworm"
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 LABEL = "io.onnx-matrix"
+SHARED = "onnx-matrix-layer"  # images of the steps up to the torch layer, shared by the cells built from them
 # What the image carries of the project: the probe and what it imports, nothing else.
 PROBE_FILES = ["__init__.py", "case.py", "status.py", "probe", "cases"]
 
@@ -45,7 +49,9 @@ def tag(lock: Lock, context: Path) -> str:
 def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
     """The lock split into install steps (torch, then onnx + onnxscript, then onnxruntime), each
     pinned to the lock's own versions so that cells sharing a torch version share its layer."""
-    wanted = cell.requirements()
+    # Names only: the lock is the truth, the pins come from it as constraints (a lock given with
+    # --locked may pin what today's requirements would not choose).
+    wanted = [Requirement(r).name for r in cell.requirements()]
     steps = [("1-torch.txt", [r for r in wanted if r.startswith(("torch", "numpy"))]),
              ("2-onnx.txt", [r for r in wanted if r.startswith("onnx") and not r.startswith("onnxruntime")]),
              ("3-onnxruntime.txt", [r for r in wanted if r.startswith("onnxruntime")])]
@@ -121,22 +127,79 @@ def render(cell: Cell, lock: Lock, indexes: Dict[str, Dict], base_image: Optiona
         base_image=base_image or DEFAULT_BASE[variant], ca_bundle=bool(ca_bundle), wheels=bool(wheels),
         layers=sorted(split))
     (context / "Dockerfile").write_text(text)
+    (context / "Dockerfile.shared").write_text(shared_prefix(text))
     return context
 
 
-def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None], nocache: bool = False) -> str:
+def shared_prefix(dockerfile: str) -> str:
+    """The Dockerfile's steps up to and including the first layer's install (torch): what cells
+    with the same torch version have in common."""
+    lines = dockerfile.splitlines(keepends=True)
+    first = next(n for n, line in enumerate(lines) if line.startswith("RUN pip install"))
+    return "".join(lines[:first + 1])
+
+
+_prefix_locks: Dict[str, threading.Lock] = {}
+_prefix_guard = threading.Lock()
+
+
+def _prefix_key(context: Path) -> str:
+    """Names the shared steps by what they are made of: their instructions and the files they copy."""
+    text = (context / "Dockerfile.shared").read_text()
+    digest = hashlib.sha256(text.encode())
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            source = context / line.split()[1]
+            for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
+                if path.is_file():
+                    digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_shared(client: Any, context: Path, on_line: Callable[[str], None]) -> str:
+    """Build the shared steps as an image of their own, one build at a time per key. Docker's
+    classic builder finds a cached step only once the build that makes it has finished, so two
+    cells built at once would each make their own torch layer; built first, the prefix is
+    found in the cache by every cell that starts with it."""
+    key = _prefix_key(context)
+    name = f"{SHARED}:{key}"
+    with _prefix_guard:
+        held = _prefix_locks.setdefault(key, threading.Lock())
+    with held:
+        if not _exists(client, name):
+            _stream(client, on_line, path=str(context), dockerfile="Dockerfile.shared", tag=name,
+                    labels={f"{LABEL}.layer": key})
+    return name
+
+
+def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None], nocache: bool = False,
+          share: bool = True) -> str:
     """Build (or reuse) the image; the log streams line by line into `on_line`. nocache: reuse
-    no layer of earlier builds (the benchmark's baseline)."""
+    no layer of earlier builds (the benchmark's baseline); share: build the steps shared with
+    other cells first (see build_shared; off only for the benchmark's baseline)."""
     name = tag(lock, context)
+    if _exists(client, name):
+        return name
+    if share and not nocache:
+        build_shared(client, context, on_line)
+    _stream(client, on_line, path=str(context), tag=name, labels={f"{LABEL}.lock": lock.hash}, nocache=nocache)
+    return name
+
+
+def _exists(client: Any, name: str) -> bool:
     try:
         client.images.get(name)
-        return name
-    except Exception:  # noqa: BLE001 -- docker.errors.ImageNotFound: build it
-        pass
+        return True
+    except Exception:  # noqa: BLE001 -- docker.errors.ImageNotFound
+        return False
+
+
+def _stream(client: Any, on_line: Callable[[str], None], **build_args: Any) -> None:
+    """One build, its log streamed; a failure removes the step images it made and raises
+    EnvError whose first line is the self-check's own when that is the step that failed."""
     log: List[str] = []
     before = {i.id for i in client.images.list(all=True)}
-    for chunk in client.api.build(path=str(context), tag=name, rm=True, forcerm=True, network_mode="host",
-                                  decode=True, labels={f"{LABEL}.lock": lock.hash}, nocache=nocache):
+    for chunk in client.api.build(rm=True, forcerm=True, network_mode="host", decode=True, **build_args):
         line = (chunk.get("stream") or chunk.get("status") or "").rstrip()
         if line:
             log.append(line)
@@ -144,8 +207,9 @@ def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None]
         if "error" in chunk:
             log.append(chunk["error"])
             _remove_new_images(client, before, log)
-            raise EnvError(f"image build failed: {chunk['error'].strip()}\n" + "\n".join(log[-15:]))
-    return name
+            checked = [line for line in log if line.startswith(selfcheck.FAILED)]
+            first = checked[-1] if checked else f"image build failed: {chunk['error'].strip()}"
+            raise EnvError(first + "\n" + "\n".join(log[-15:]))
 
 
 def _remove_new_images(client: Any, before: set, log: List[str]) -> None:
@@ -162,23 +226,20 @@ def _remove_new_images(client: Any, before: set, log: List[str]) -> None:
 
 
 def prune(client: Any) -> int:
-    """Remove every cell image (they are rebuilt from their locks when needed)."""
+    """Remove every cell image and shared-steps image (they are rebuilt from their locks when needed)."""
     gone = 0
-    for found in client.images.list(filters={"label": f"{LABEL}.lock"}):
-        client.images.remove(found.id, force=True)
-        gone += 1
+    for label in (f"{LABEL}.lock", f"{LABEL}.layer"):
+        for found in client.images.list(filters={"label": label}):
+            client.images.remove(found.id, force=True)
+            gone += 1
     return gone
 
 
 def local_base_exists(client: Any) -> bool:
-    try:
-        client.images.get(LOCAL_BASE)
-        return True
-    except Exception:  # noqa: BLE001 -- docker.errors.ImageNotFound
-        return False
+    return _exists(client, LOCAL_BASE)
 
 
-def build_base(client: Any, workdir: Path) -> str:
+def build_base(client: Any, workdir: Path, name: str = LOCAL_BASE) -> str:
     """A Python base image from Debian packages (debootstrap + docker import), for places
     with no registry to pull from. Debian bookworm's python3 is 3.11."""
     rootfs = workdir / "rootfs"
@@ -187,10 +248,15 @@ def build_base(client: Any, workdir: Path) -> str:
                            "bookworm", str(rootfs), "http://deb.debian.org/debian"], capture_output=True, text=True)
     if done.returncode != 0:
         raise EnvError(f"debootstrap failed:\n{tail(done.stdout + done.stderr)}")
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-    assert tar.stdout is not None
-    client.images.import_image(src=tar.stdout.read(), repository=LOCAL_BASE.split(":")[0],
-                               tag=LOCAL_BASE.split(":")[1])
-    tar.wait()
+    archive = workdir / "rootfs.tar"
+    done = subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], capture_output=True, text=True)
     shutil.rmtree(rootfs, ignore_errors=True)
-    return LOCAL_BASE
+    if done.returncode != 0:
+        raise EnvError(f"cannot archive the root filesystem:\n{tail(done.stderr)}")
+    # The high-level client.images has no import; the low-level API's import_image is `docker import`.
+    repository, tag_name = name.rsplit(":", 1)
+    try:
+        client.api.import_image(src=str(archive), repository=repository, tag=tag_name)
+    finally:
+        archive.unlink(missing_ok=True)
+    return name

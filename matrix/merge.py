@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-from matrix.probe import SCHEMA, results
+from matrix import formats
 
 CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 
@@ -38,11 +38,9 @@ def _run_folder(path: Path) -> Path:
 
 def _meta(folder: Path) -> Dict[str, Any]:
     try:
-        meta = json.loads((folder / "run.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise MergeError(f"{folder / 'run.json'}: unreadable ({exc})") from None
-    if meta.get("schema") != SCHEMA:
-        raise MergeError(f"{folder}: results schema {meta.get('schema')!r}; this version merges schema {SCHEMA}")
+        meta = formats.read_run(folder)
+    except formats.FormatError as exc:
+        raise MergeError(str(exc)) from None
     return meta
 
 
@@ -70,7 +68,7 @@ def merge(sources: List[Path], root: Path) -> Path:
                 raise MergeError(f"{folder / 'run.json'}: cell id {str(cell.get('id'))[:80]!r} is not a cell id")
             if cell["id"] in cells:
                 raise MergeError(f"cell {cell['id']} is in both {owner[cell['id']]} and {folder}")
-            for number, result in enumerate(results.read(str(folder / f"{cell['id']}.jsonl")), 1):
+            for number, result in formats.read_numbered(folder / f"{cell['id']}.jsonl"):
                 if result.get("run_id") != first["run_id"]:
                     raise MergeError(f"{folder / (cell['id'] + '.jsonl')}:{number}: result of run "
                                      f"{result.get('run_id')}, not {first['run_id']}")

@@ -22,12 +22,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from matrix import image
+from matrix import formats, image
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
 from matrix.plan import Cell, Plan
 from matrix.probe import PROBE_VERSION, SCHEMA, results
 from matrix.probe.corpus import BadInput
 from matrix.probe.environment import cpu_name
+from matrix.probe.errors import scrub
 from matrix.runners import docker as docker_runner
 from matrix.runners import venv
 
@@ -55,6 +56,7 @@ def git_revision() -> Optional[str]:
 
 def env_error_results(run_id: str, cell: Cell, plan: Plan, message: str) -> List[Dict[str, Any]]:
     """A cell whose environment could not be built: one result per exporter × opset, case "*"."""
+    message = scrub(message)  # uv's and docker's messages name this machine's folders
     first = message.strip().splitlines()[0] if message.strip() else "environment error"
     error = {"type": "EnvError", "message": first, "signature": first[:300], "kind": "environment",
              "detail": {"requirements": cell.requirements()}, "hint": None, "traceback": message[-4000:]}
@@ -76,6 +78,7 @@ class MatrixRun:
         self.options = options
         self.progress = progress
         self.root = results_root
+        self.not_reused: Optional[str] = None
         # A run killed part-way is continued by the same command: its finished results are kept.
         self.continued = None if getattr(options, "run_id", None) or options.fresh else unfinished(results_root, plan)
         self.run_id = getattr(options, "run_id", None) or (self.continued or {}).get("run_id") or new_run_id()
@@ -90,7 +93,11 @@ class MatrixRun:
         latest = self.root / "latest" / "run.json"
         if self.options.fresh or not latest.exists() or latest.resolve().parent == self.dir:
             return {}
-        previous = json.loads(latest.read_text())
+        try:
+            previous = formats.read_run(latest.resolve().parent)
+        except formats.FormatError as exc:  # reuse is only a saving: run everything, and say why
+            self.not_reused = str(exc)
+            return {}
         return {c["id"]: dict(c, file=str(self.root / previous["run_id"] / f"{c['id']}.jsonl"))
                 for c in previous.get("cells", [])}
 
@@ -281,8 +288,8 @@ def unfinished(root: Path, plan: Plan) -> Optional[Dict[str, Any]]:
         return None
     for folder in sorted((p for p in root.iterdir() if (p / "run.json").is_file()), reverse=True):
         try:
-            meta = json.loads((folder / "run.json").read_text())
-        except ValueError:
+            meta = formats.read_run(folder)
+        except formats.FormatError:
             continue
         if meta.get("finished_at"):
             return None  # the newest run finished: nothing to continue

@@ -96,4 +96,4 @@ def test_runs_split_over_processes_and_merged_equal_one_run(tmp_path):
     meta = json.loads((newer / run_id / "run.json").read_text())
     (newer / run_id / "run.json").write_text(json.dumps(dict(meta, schema=2)))
     refused = run_module("matrix", "merge", tmp_path / "machine-0", newer, "--results", tmp_path / "refused")
-    assert refused.returncode == 2 and "results schema 2; this version merges schema 1" in refused.stderr
+    assert refused.returncode == 2 and "results schema 2; this version reads schema 1" in refused.stderr

@@ -167,8 +167,17 @@ def _reusable(path: Optional[str], versions: Dict[str, Optional[str]]) -> Dict[t
     except ValueError as exc:
         print(f"warning: not reusing {path}: {exc}", file=sys.stderr)
         return {}
-    return {results.key(r): r for r in earlier
-            if r.get("versions") == versions and r.get("probe_version") == PROBE_VERSION and r["status"] != "env_error"}
+    now = determining(versions)
+    return {results.key(r): r for r in earlier if determining(r.get("versions") or {}) == now
+            and r.get("probe_version") == PROBE_VERSION and r["status"] != "env_error"}
+
+
+def determining(versions: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
+    """What of an environment decides a result: every package version, and Python's minor release
+    only: a venv's 3.11.7 and the Debian image's 3.11.2 run the same locked wheels, so a result of
+    one runner holds for the other."""
+    python = ".".join((versions.get("python") or "").split(".")[:2])
+    return dict(versions, python=python)
 
 
 def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool) -> Dict[str, Any]:

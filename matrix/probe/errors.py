@@ -4,7 +4,9 @@ a hint where a workaround is known."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -89,6 +91,37 @@ _NORMALISE = [
 ]
 
 
+_PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_SITE_PACKAGES = re.compile(r"""(?<![\w.<>])/[^\s'"<>]*?/(?:site|dist)-packages(?=/|\b)""")
+_PYTHON_LIB = re.compile(r"""(?<![\w.<>])/[^\s'"<>]*?/lib/python3\.\d+(?=/)""")
+
+
+def _prefix(path: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w.<>])" + re.escape(path.rstrip("/")) + r"(?=/|\b|$)")
+
+
+def _machine_places() -> List[Tuple[re.Pattern[str], str]]:
+    """This machine's own folders, longest first: none of them may reach a result or the report."""
+    places = [(_PROJECT, "<project>"), (os.path.expanduser("~"), "<home>"), (tempfile.gettempdir(), "<tmp>")]
+    return [(_prefix(path), name) for path, name in sorted(places, key=lambda p: -len(p[0]))
+            if path and path.rstrip("/").count("/") >= 1 and len(path.rstrip("/")) > 1]
+
+
+_PLACES = _machine_places()
+
+
+def scrub(text: str, workdir: Optional[str] = None) -> str:
+    """Paths in a message or traceback as places, not as this machine's folders: the per-result
+    folder, installed packages, Python's own library, the project, the home and temp folders."""
+    if workdir:
+        text = text.replace(workdir, "<workdir>")
+    text = _SITE_PACKAGES.sub("<site-packages>", text)
+    text = _PYTHON_LIB.sub("<python>", text)
+    for pattern, name in _PLACES:
+        text = pattern.sub(name, text)
+    return text
+
+
 def signature(message: str) -> str:
     """The message with numbers, addresses, paths and shapes normalised."""
     for pattern, repl in _NORMALISE:
@@ -121,13 +154,14 @@ def classify(text: str) -> Tuple[Optional[str], Dict[str, str]]:
 
 
 def build(kind: Optional[str], type_name: str, message: str, text: str, tb: str = "",
-          detail: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The `error` object; `text` is what classification searches."""
+          detail: Optional[Dict[str, Any]] = None, workdir: Optional[str] = None) -> Dict[str, Any]:
+    """The `error` object; `text` is what classification searches; paths are scrubbed (the
+    per-result `workdir` differs on every run: results stay comparable)."""
     if kind is None:
         kind, found = classify(text)
         detail = {**found, **(detail or {})}
-    line = first_line(message) or type_name
-    lines = tb.strip().splitlines()[-TRACEBACK_LINES:]
+    line = scrub(first_line(message), workdir) or type_name
+    lines = scrub(tb, workdir).strip().splitlines()[-TRACEBACK_LINES:]
     return {
         "type": type_name,
         "message": line,
@@ -139,12 +173,12 @@ def build(kind: Optional[str], type_name: str, message: str, text: str, tb: str 
     }
 
 
-def from_exception(exc: BaseException) -> Dict[str, Any]:
+def from_exception(exc: BaseException, workdir: Optional[str] = None) -> Dict[str, Any]:
     if isinstance(exc, CheckFailed):
-        return build(exc.kind, "CheckFailed", str(exc), str(exc), detail=exc.detail)
+        return build(exc.kind, "CheckFailed", str(exc), str(exc), detail=exc.detail, workdir=workdir)
     chain = _chain(exc)
     # The deepest cause usually says what went wrong; wrappers add "step 1/3 failed".
     root = next((e for e in reversed(chain) if first_line(str(e))), chain[0])
     text = "\n".join(f"{type(e).__name__}: {e}" for e in chain)
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return build(None, type(root).__name__, str(root), text, tb)
+    return build(None, type(root).__name__, str(root), text, tb, workdir=workdir)

@@ -218,14 +218,15 @@ def forked(work: Work, workdir: str, timeout: float, limit: bool = True) -> Dict
         return outcome
     if timed_out:
         message = f"no result after {timeout:g} s (stage {stage})"
-        error = errors.build("timeout", "Timeout", message, message, log_tail(workdir))
+        error = errors.build("timeout", "Timeout", message, message, log_tail(workdir), workdir=workdir)
         return {"status": "timeout", "stage": stage, "error": error, "metrics": {}}
     if os.WIFSIGNALED(status):
         cause = signal.Signals(os.WTERMSIG(status)).name
     else:
         cause = f"exit code {os.WEXITSTATUS(status)}"
     message = f"process died ({cause}) in stage {stage}"
-    error = errors.build("crash", cause, message, message, log_tail(workdir), detail={"signal": cause})
+    error = errors.build("crash", cause, message, message, log_tail(workdir), detail={"signal": cause},
+                         workdir=workdir)
     return {"status": "crash", "stage": stage, "error": error, "metrics": {}}
 
 

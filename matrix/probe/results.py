@@ -24,6 +24,12 @@ def key(result: Dict[str, Any]) -> Key:
 def read(path: str, warn: Any = None) -> Iterator[Dict[str, Any]]:
     """Results in `path`. A last line cut short by a kill is skipped with a warning;
     a line of another schema version, or any other unreadable line, is an error."""
+    for _number, result in numbered(path, warn):
+        yield result
+
+
+def numbered(path: str, warn: Any = None) -> Iterator[Tuple[int, Dict[str, Any]]]:
+    """(line number, result) for each result in `path`, as `read` finds them."""
     warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
     with open(path, "rb") as f:
         lines = f.read().split(b"\n")
@@ -41,7 +47,7 @@ def read(path: str, warn: Any = None) -> Iterator[Dict[str, Any]]:
         if not isinstance(result, dict) or result.get("schema") != SCHEMA:
             found = result.get("schema") if isinstance(result, dict) else None
             raise ValueError(f"{path}:{number}: results schema {found!r}, this version reads schema {SCHEMA}")
-        yield result
+        yield number, result
 
 
 class Writer:

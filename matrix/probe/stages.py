@@ -223,12 +223,8 @@ def run_stages(case: Any, exporter: str, opset: Optional[int], device: str, work
             metrics["dynamic_checked"] = _dynamic(case, model, args, session, names, device)
         return {"status": "pass", "stage": stage, "error": None, "metrics": metrics}
     except Exception as exc:  # noqa: BLE001 -- every failure is data, classified by stage
-        error = errors.from_exception(exc)
+        error = errors.from_exception(exc, workdir)
         error["detail"].update(getattr(exc, "matrix_detail", {}))
-        for key in ("message", "signature", "traceback"):
-            # The per-result temporary folder differs on every run; keep results comparable.
-            if isinstance(error.get(key), str):
-                error[key] = error[key].replace(workdir, "<workdir>")
         return {"status": FAILURE_STATUS[stage], "stage": stage, "error": error, "metrics": metrics}
 
 

@@ -10,7 +10,8 @@ from typing import Any, Dict, List, Optional
 
 import pandas as pd
 
-from matrix.probe import results
+from matrix import formats
+from matrix.probe.errors import scrub
 
 VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python")
 CASE_FIELDS = ("case", "category", "description", "fixes", "origin")
@@ -47,7 +48,10 @@ def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
     versions = result.get("versions") or {}
     row = {k: result.get(k) for k in ("run_id", "cell", *CASE_FIELDS, "exporter", "opset", "device", "status",
                                       "stage", "reason", "seconds", "reused_from")}
-    row.update({f"error_{k}": error.get(k) for k in ("type", "message", "signature", "kind", "hint", "traceback")})
+    row.update({f"error_{k}": error.get(k) for k in ("type", "kind", "hint")})
+    # Results from elsewhere (older versions, other tools) may still name their machine's folders.
+    row.update({f"error_{k}": scrub(error[k]) if isinstance(error.get(k), str) else error.get(k)
+                for k in ("message", "signature", "traceback")})
     row.update({k: metrics.get(k) for k in ("max_abs_err", "max_rel_err", "atol", "rtol", "required_atol",
                                             "export_s", "eager_ms", "ort_ms", "model_bytes", "nodes",
                                             "model_opset", "ir_version", "provider")})
@@ -65,14 +69,14 @@ def load_run(path: Path) -> Run:
         raise ReportError(f"{folder}: no results (*.jsonl) in it")
     warnings: List[str] = []
     rows: List[Dict[str, Any]] = []
-    for f in files:
-        try:
-            rows.extend(flatten(r) for r in results.read(str(f), warn=warnings.append))
-        except ValueError as exc:
-            raise ReportError(str(exc)) from None
+    try:
+        meta = formats.read_run(folder) if (folder / "run.json").exists() else {}
+        for f in files:
+            rows.extend(flatten(r) for r in formats.read_results(f, warn=warnings.append))
+    except formats.FormatError as exc:
+        raise ReportError(str(exc)) from None
     if not rows:
         raise ReportError(f"{folder}: the results files hold no results")
-    meta = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     return Run(folder, meta, frame_of(rows), warnings)
 
 

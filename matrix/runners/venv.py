@@ -39,6 +39,7 @@ def ensure(lock: Lock, python: str, indexes: dict) -> Path:
         lock_file.write_text(lock.text)
         _run([uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "env" / "bin" / "python"), str(lock_file),
               *index_options(indexes, list(indexes))], "install the lock")
+        _self_check(tmp / "env" / "bin" / "python")
         (tmp / "env" / READY).write_text(lock.text)
         try:
             os.rename(tmp / "env", final)
@@ -50,6 +51,22 @@ def ensure(lock: Lock, python: str, indexes: dict) -> Path:
     return final / "bin" / "python"
 
 
+def _self_check(python: Path) -> None:
+    """The packages import cleanly (see matrix.probe.selfcheck); otherwise the environment is
+    not kept and the cell's env_error is the check's one line."""
+    done = subprocess.run([str(python), "-m", "matrix.probe.selfcheck"], capture_output=True, text=True,
+                          env=_probe_env())
+    if done.returncode != 0:
+        raise EnvError(done.stdout.strip() or f"the self-check exited with code {done.returncode}:\n"
+                       f"{tail(done.stderr)}")
+
+
+def _probe_env() -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
 def _run(command: List[str], what: str) -> None:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -59,6 +76,4 @@ def _run(command: List[str], what: str) -> None:
 def run(python: Path, probe_args: List[str], on_event: Callable[[host.Event], None],
         stderr: Optional[IO[str]] = None) -> int:
     """The probe in the environment; it imports the project from the checkout, nothing installed."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("VIRTUAL_ENV", None)
-    return host.run(probe_args, on_event, python=str(python), env=env, stderr=stderr)
+    return host.run(probe_args, on_event, python=str(python), env=_probe_env(), stderr=stderr)
