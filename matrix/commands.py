@@ -25,8 +25,7 @@ RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 def _plan(args: argparse.Namespace) -> Plan:
     spec = load(args.spec)
-    return resolve(spec, Index(urls={p: o["url"] for p, o in spec.indexes.items() if o.get("url")},
-                               find_links={p: o.get("find-links", []) for p, o in spec.indexes.items()}))
+    return resolve(spec, Index.for_spec(spec.indexes))
 
 
 def plan_command(args: argparse.Namespace) -> int:

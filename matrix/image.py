@@ -17,7 +17,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import jinja2
 from packaging.requirements import Requirement
+from packaging.version import Version
 
+from matrix import constraints
 from matrix.lock import PLATFORM, EnvError, Lock, index_options, tail, uv_bin
 from matrix.plan import Cell
 from matrix.probe import selfcheck
@@ -52,16 +54,19 @@ def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
     # Names only: the lock is the truth, the pins come from it as constraints (a lock given with
     # --locked may pin what today's requirements would not choose).
     wanted = [Requirement(r).name for r in cell.requirements()]
-    steps = [("1-torch.txt", [r for r in wanted if r.startswith(("torch", "numpy"))]),
+    # numpy joins torch's layer only when torch itself needs numpy 1.x; when onnxruntime does, it
+    # comes with the onnx layer, so the torch layer stays shared with the cells of newer runtimes.
+    with_torch = {"torch", "numpy"} if Version(cell.torch) < constraints.NUMPY_2_FROM_TORCH else {"torch"}
+    steps = [("1-torch.txt", [r for r in wanted if r in with_torch]),
              ("2-onnx.txt", [r for r in wanted if r.startswith("onnx") and not r.startswith("onnxruntime")]),
              ("3-onnxruntime.txt", [r for r in wanted if r.startswith("onnxruntime")])]
     done: set = set()
     files: Dict[str, str] = {}
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as constraints:
-        constraints.write(lock.text)
-        constraints.flush()
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as pins:
+        pins.write(lock.text)
+        pins.flush()
         for name, requirements in steps:
-            text = _compile(requirements + sorted(done), constraints.name, cell, indexes)
+            text = _compile(requirements + sorted(done), pins.name, cell, indexes)
             kept = _without(text, done)
             done |= {line.split("==")[0] + "==" + line.split("==")[1].split()[0]
                      for line in text.splitlines() if "==" in line and not line.startswith((" ", "#"))}

@@ -58,6 +58,12 @@ class Index:
         self.cache = cache or cache_dir() / "index"
         self._memo: Dict[str, List[Release]] = {}
 
+    @classmethod
+    def for_spec(cls, indexes: Dict[str, Dict], **kwargs: object) -> Index:
+        """The index a spec's [index.*] tables describe (extra URLs and local wheel folders)."""
+        return cls(urls={p: o["url"] for p, o in indexes.items() if o.get("url")},
+                   find_links={p: o.get("find-links", []) for p, o in indexes.items()}, **kwargs)
+
     def releases(self, package: str) -> List[Release]:
         """Every non-yanked version with at least one wheel, oldest first."""
         if package not in self._memo:

@@ -7,32 +7,39 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
-from conftest import CASES, ROOT, read_results, run_module
+from conftest import CASES, ROOT, read_results, run_module, torch_source
 from matrix import image
 from matrix.index import Index
-from matrix.lock import compile_lock
+from matrix.lock import PLATFORM, compile_lock, index_options, uv_bin
 from matrix.plan import resolve
 from matrix.runners import docker as docker_runner
 from matrix.spec import load
 
-WHEELS = os.environ.get("PIP_FIND_LINKS", "/opt/wheels")
-SPEC = f'''
+SPEC = '''
 [matrix]
-torch = ["2.13.0+cpu"]       # the CPU build from a local wheel folder: the image needs no CUDA libraries
+torch = ["{torch}"]          # a CPU build where one can be had: the image then needs no CUDA libraries
 onnx = ["1.23.2"]
 onnxruntime = ["1.32.0"]
 python = ["3.11"]            # Debian bookworm's python3, the offline base image's
-
-[index.torch]
-find-links = ["{WHEELS}"]
-
+{index}
 [run]
 cases = "operators/*,dtypes/*,blocks/mlp_layernorm_gelu,staged/*"
 timeout = 10                 # staged/sleep sleeps 60 s: a timeout either way
 '''
+
+
+def spec_text(**axes):
+    """The test spec, with torch from torch_source() and any axis replaced (a TOML list each)."""
+    torch, index, _ = torch_source()
+    text = SPEC.format(torch=torch, index=index)
+    for axis, values in axes.items():
+        text = "\n".join(f"{axis} = {json.dumps(values)}" if line.startswith(f"{axis} = ") else line
+                         for line in text.splitlines()) + "\n"
+    return text
 
 
 def ensure_engine():
@@ -54,32 +61,38 @@ def ensure_engine():
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
+    """The engine, and an offline base image built through the SDK in every run of this module
+    (under a temporary tag, so that the path cannot rot unseen while a local base image exists)."""
     client = ensure_engine()
+    fresh = f"onnx-matrix-base:test-{uuid.uuid4().hex[:8]}"
+    image.build_base(client, tmp_path_factory.mktemp("base"), name=fresh)
+    said = client.containers.run(fresh, ["python3", "-c", "import sys, venv; print(sys.version_info[:2])"],
+                                 remove=True, network_mode="none")
+    assert said.decode().strip() == "(3, 11)"
     if not image.local_base_exists(client):
-        image.build_base(client, tmp_path_factory.mktemp("base"))
-    return client
+        client.images.get(fresh).tag(*image.LOCAL_BASE.split(":"))
+    client.fresh_base = fresh
+    yield client
+    client.images.remove(fresh, force=True)  # the tag only, when it is also the local base
 
 
 @pytest.fixture(scope="module")
 def spec_path(tmp_path_factory):
-    if not any(f.startswith("torch-2.13.0+cpu") for f in os.listdir(WHEELS)):
-        pytest.fail(f"the torch 2.13.0 CPU wheel is expected in {WHEELS}")
     path = tmp_path_factory.mktemp("spec") / "spec.toml"
-    path.write_text(SPEC)
+    path.write_text(spec_text())
     return path
 
 
 @pytest.fixture(scope="module")
 def cell_and_lock(spec_path):
     spec = load(str(spec_path))
-    plan = resolve(spec, Index(find_links={"torch": [WHEELS]}))
-    (cell,) = plan.cells
+    (cell,) = resolve(spec, Index.for_spec(spec.indexes)).cells
     return spec, cell, compile_lock(cell, spec.indexes)
 
 
 def render_tree(spec, cell, lock):
     context = image.render(cell, lock, spec.indexes, base_image=image.LOCAL_BASE, ca_bundle=image.HOST_CA_BUNDLE,
-                           wheelhouse=[WHEELS])
+                           wheelhouse=torch_source()[2])
     return {str(p.relative_to(context)): p.read_bytes() for p in sorted(context.rglob("*")) if p.is_file()}
 
 
@@ -91,7 +104,7 @@ def test_same_lock_renders_byte_identical_files_that_pass_hadolint(cell_and_lock
     assert dockerfile.startswith("# Generated from images/cpu.Dockerfile.j2")
     assert dockerfile.index("1-torch.txt") < dockerfile.index("2-onnx.txt") < dockerfile.index("3-onnxruntime.txt") \
         < dockerfile.index("COPY matrix/")
-    assert "USER 65534:65534" in dockerfile and 'io.onnx-matrix.torch="2.13.0+cpu"' in dockerfile
+    assert "USER 65534:65534" in dockerfile and f'io.onnx-matrix.torch="{cell.torch}"' in dockerfile
     done = subprocess.run(["hadolint", str(image.BUILD / cell.id / "Dockerfile")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -106,15 +119,81 @@ def test_cuda_variant_renders_onnxruntime_gpu_and_its_self_check(tmp_path):
     context = image.render(cell, compile_lock(cell, spec.indexes), spec.indexes, base_image=image.LOCAL_BASE)
     dockerfile = (context / "Dockerfile").read_text()
     assert dockerfile.startswith("# Generated from images/cuda.Dockerfile.j2")
-    assert "assert torch.version.cuda" in dockerfile
+    assert "RUN python -m matrix.probe.selfcheck --cuda" in dockerfile  # fails the build without CUDA torch
     assert "onnxruntime-gpu==1.31.1" in (context / "layers" / "3-onnxruntime.txt").read_text()
+
+
+def layer_made_by(client, name, step):
+    """The id of the image layer a Dockerfile step made, from the image's history."""
+    return next(h["Id"] for h in client.api.history(name) if step in h["CreatedBy"])
+
+
+def test_cells_built_in_parallel_share_their_torch_layer(engine, tmp_path):
+    """Two cells alike but for onnxruntime, built at the same time (-j 2) on a base image no build
+    has used yet: one torch layer between them, not one each."""
+    (tmp_path / "spec.toml").write_text(spec_text(onnxruntime=["~=1.20.0", "~=1.21.0"]))
+    done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--runner", "docker", "-j", "2",
+                      "--results", tmp_path / "r", "--base-image", engine.fresh_base, "--cases", "operators/tril",
+                      timeout=1800)
+    assert done.returncode == 0, done.stderr + done.stdout
+    cells = json.loads((tmp_path / "r" / "latest" / "run.json").read_text())["cells"]
+    assert [c["status"] for c in cells] == ["ok", "ok"], cells
+    torch_layers = {layer_made_by(engine, c["image"], "1-torch.txt") for c in cells}
+    runtime_layers = {layer_made_by(engine, c["image"], "3-onnxruntime.txt") for c in cells}
+    assert len(torch_layers) == 1 and len(runtime_layers) == 2
+    for c in cells:
+        engine.images.remove(c["image"], force=True)
+
+
+def test_results_are_reused_across_runners(engine, built, spec_path, tmp_path):
+    """A venv run, then a docker run of the same cells: the same locked packages, so every result holds."""
+    args = ["--spec", spec_path, "--results", tmp_path, "--cases", "operators/tril,blocks/mlp_layernorm_gelu",
+            "--base-image", image.LOCAL_BASE]
+    first = run_module("matrix", "run", "--runner", "venv", *args)
+    assert first.returncode == 0, first.stderr + first.stdout
+    venv_run = json.loads((tmp_path / "latest" / "run.json").read_text())["run_id"]
+    second = run_module("matrix", "run", "--runner", "docker", *args)
+    assert second.returncode == 0, second.stderr + second.stdout
+    found = [r for f in (tmp_path / "latest").glob("*.jsonl") for r in read_results(f)]
+    assert len(found) == 4 and all(r["reused_from"] == venv_run for r in found), found
+    assert "4 results reused" in second.stdout
+
+
+def broken_numpy_lock(cell, indexes):
+    """The lock uv writes for an onnxruntime before 1.19 when nothing keeps numpy below 2 (as
+    it did before constraints.py had the rule): the environment the self-check must refuse."""
+    wanted = [r for r in cell.requirements() if not r.startswith("numpy")] + ["numpy>=2"]
+    command = [uv_bin(), "pip", "compile", "-", "--python-version", cell.python, "--python-platform", PLATFORM,
+               "--generate-hashes", "--no-header", "--quiet", *index_options(indexes, list(indexes))]
+    done = subprocess.run(command, input="\n".join(wanted) + "\n", capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def test_numpy_abi_mismatch_is_the_cells_env_error_in_both_runners(engine, tmp_path):
+    (tmp_path / "spec.toml").write_text(spec_text(onnxruntime=["1.16.3"]))
+    spec = load(str(tmp_path / "spec.toml"))
+    (cell,) = resolve(spec, Index.for_spec(spec.indexes)).cells
+    assert "numpy<2" in cell.requirements()  # the rule: a fresh lock is sound
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / f"{cell.id}.txt").write_text(broken_numpy_lock(cell, spec.indexes))
+    for runner in ("venv", "docker"):
+        done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--runner", runner, "--results",
+                          tmp_path / runner, "--locked", tmp_path / "locks", "--cases", "operators/tril",
+                          "--base-image", image.LOCAL_BASE, timeout=1800)
+        assert done.returncode == 0, done.stderr + done.stdout
+        (record,) = json.loads((tmp_path / runner / "latest" / "run.json").read_text())["cells"]
+        assert record["status"] == "env_error" and record["pinned"]["numpy"].startswith("2."), record
+        assert record["error"].startswith("matrix self-check failed: onnxruntime: A module that was compiled "
+                                          "using NumPy 1.x cannot be run in"), (runner, record["error"])
+        results = [r for f in (tmp_path / runner / "latest").glob("*.jsonl") for r in read_results(f)]
+        assert results and all(r["status"] == "env_error" and "NumPy 1.x" in r["error"]["message"] for r in results)
 
 
 @pytest.fixture(scope="module")
 def built(engine, cell_and_lock):
     spec, cell, lock = cell_and_lock
     context = image.render(cell, lock, spec.indexes, base_image=image.LOCAL_BASE, ca_bundle=image.HOST_CA_BUNDLE,
-                           wheelhouse=[WHEELS])
+                           wheelhouse=torch_source()[2])
     return image.build(engine, context, lock, lambda line: None)
 
 

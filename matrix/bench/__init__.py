@@ -5,6 +5,7 @@ and the machine) and bench.md (the table the README carries).
   isolation  isolation.py     forked child per result vs one process vs fresh interpreters
   envs       envs.py          venv runner vs python -m venv + pip install
   image      envs.py          image rebuild, torch layer reused vs not
+  disk       image_disk.py    the spec's images built in parallel: disk with and without shared steps
   matrix     matrix_run.py    the whole matrix cold and warm, run + report
   report     report_scale.py the report over 40,000 synthetic results
   scaling    matrix_run.py    -j 1/2/4 and a growing number of cases
@@ -23,14 +24,15 @@ from rich.table import Table
 
 from matrix.bench.common import machine
 from matrix.bench.envs import envs, image
+from matrix.bench.image_disk import image_disk
 from matrix.bench.isolation import isolation
 from matrix.bench.matrix_run import scaling, whole_matrix
 from matrix.bench.report_scale import report_scale
 from matrix.lock import EnvError
 from matrix.progress import make_console
 
-FIGURES: Dict[str, Callable] = {"isolation": isolation, "envs": envs, "image": image, "matrix": whole_matrix,
-                                "report": report_scale, "scaling": scaling}
+FIGURES: Dict[str, Callable] = {"isolation": isolation, "envs": envs, "image": image, "disk": image_disk,
+                                "matrix": whole_matrix, "report": report_scale, "scaling": scaling}
 
 
 def _s(spread: Dict[str, float]) -> str:
@@ -60,6 +62,16 @@ def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
         out.append((f"image rebuild, only onnxruntime differs ({' → '.join(f['onnxruntime'])}, torch {f['torch']})",
                     f"torch layer reused {_s(f['layer_reuse_s'])}", f"no layer reuse {_s(f['no_reuse_s'])}",
                     "≤ 60 s", "met" if f["layer_reuse_s"]["median"] <= 60 else "missed"))
+    if "disk" in figures:
+        f = figures["disk"]
+        ours, theirs = f["with_shared_steps"], f["without_shared_steps"]
+        out.append((f"image disk, spec {f['spec']}: {f['cells']} cell images built at once "
+                    f"({f['torch_versions']} torch versions)",
+                    f"shared steps built first: {ours['gb']} GB, {ours['torch_layers']} torch layers, "
+                    f"{ours['seconds']} s",
+                    f"each build on its own: {theirs['gb']} GB, {theirs['torch_layers']} torch layers, "
+                    f"{theirs['seconds']} s", "one torch layer per torch version",
+                    "met" if ours["torch_layers"] == f["torch_versions"] else "missed"))
     if "matrix" in figures:
         f = figures["matrix"]
         out.append((f"whole matrix, spec {f['spec']}: {f['cells']} cells, {f['cold']['results']} results",

@@ -40,6 +40,17 @@ def _js(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def spec_label(spec: Optional[str]) -> Optional[str]:
+    """How the report names the spec: a built-in one by name, another by the path it was given
+    as, but never an absolute path of the machine that ran it (its file name instead)."""
+    if not spec:
+        return spec
+    path = Path(spec)
+    if path.parent.name == "specs" and path.parent.parent.name == "matrix":
+        return path.stem
+    return path.name if path.is_absolute() else spec
+
+
 def reproduce(rec: Dict[str, Any], spec: Optional[str], image: Optional[str] = None) -> List[str]:
     """The commands that rerun exactly this result."""
     case, exporter = shlex.quote(rec["case"]), shlex.quote(rec["exporter"])
@@ -93,7 +104,7 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
     cell_page = {cell: safe_name(cell) for cell in frame["cell"].unique()}
     images = {c["id"]: c["image"] for c in run.meta.get("cells", []) if c.get("image")}
     spec = (run.meta.get("spec") or {}).get("path")
-    spec_name = Path(spec).stem if spec and Path(spec).parent.name == "specs" else spec
+    spec_name = spec_label(spec)
     hover = [[statuses.index(r["status"]), r["stage"], r["error_message"], r["max_abs_err"], page_of[r["case"]],
               position[r["column"]]] for r in records]
 

@@ -1,0 +1,39 @@
+"""What is published names no folder of the machine that made it: results and the report carry
+places (<site-packages>, <python>, <home>, <tmp>, <project>, <workdir>), never paths."""
+
+import os
+import sys
+import tempfile
+
+from conftest import CASES, ROOT, run_module, torch_source
+from matrix.index import cache_dir
+from matrix.probe.errors import scrub
+
+
+def test_scrub_turns_this_machines_folders_into_places():
+    home = os.path.expanduser("~")
+    text = (f'File "{sys.prefix}/lib/python3.11/site-packages/torch/onnx/x.py", line 3\n'
+            f"{home}/models/m.py {tempfile.gettempdir()}/matrix-case-1/model.onnx {ROOT}/matrix/probe/stages.py "
+            "/usr/lib/python3.11/concurrent/futures/thread.py /tmp/matrix-case-7/model.onnx")
+    assert scrub(text, workdir="/tmp/matrix-case-7") == (
+        'File "<site-packages>/torch/onnx/x.py", line 3\n<home>/models/m.py <tmp>/matrix-case-1/model.onnx '
+        "<project>/matrix/probe/stages.py <python>/concurrent/futures/thread.py <workdir>/model.onnx")
+
+
+def test_results_and_site_name_no_home_temp_or_environment_folder(tmp_path):
+    torch, index, _ = torch_source()
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[matrix]\ntorch = ["{torch}"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.32.0"]\npython = ["3.11"]\n'
+                    f'{index}\n[run]\ncases = "staged/*,operators/tril,dtypes/*"\ntimeout = 10\n')
+    done = run_module("matrix", "run", "--spec", spec, "--runner", "venv", "--results", tmp_path / "results",
+                      "--cases-from", CASES / "staged.py")
+    assert done.returncode == 0, done.stderr + done.stdout
+    site = tmp_path / "site"
+    assert run_module("matrix", "report", "--results", tmp_path / "results", "--out", site).returncode == 0
+    published = [*site.rglob("*"), *(tmp_path / "results" / "latest").glob("*.jsonl")]
+    texts = {p: p.read_text(errors="replace") for p in published if p.is_file() and p.suffix != ".onnx"}
+    assert any("<site-packages>/" in t for t in texts.values())  # tracebacks are there, as places
+    places = {os.path.expanduser("~") + "/", tempfile.gettempdir() + "/", sys.prefix + "/", str(cache_dir()),
+              str(ROOT) + "/", str(tmp_path)}
+    found = sorted((str(p.relative_to(tmp_path)), place) for p, t in texts.items() for place in places if place in t)
+    assert not found, found
