@@ -138,10 +138,11 @@ def render(cell: Cell, lock: Lock, indexes: Dict[str, Dict], base_image: Optiona
 
 def shared_prefix(dockerfile: str) -> str:
     """The Dockerfile's steps up to and including the first layer's install (torch): what cells
-    with the same torch version have in common."""
+    with the same torch version have in common. Without the comments, which name the cell."""
     lines = dockerfile.splitlines(keepends=True)
     first = next(n for n, line in enumerate(lines) if line.startswith("RUN pip install"))
-    return "".join(lines[:first + 1])
+    steps = [line for line in lines[:first + 1] if not line.startswith("#")]
+    return "# Generated with Dockerfile: the steps that every cell with this torch layer shares.\n" + "".join(steps)
 
 
 _prefix_locks: Dict[str, threading.Lock] = {}

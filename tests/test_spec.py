@@ -83,6 +83,8 @@ def test_constraints():
     assert constraints.requirements("3.11", "2.4.1", "1.16.2", "1.19.2", None, "cpu") == [
         "torch==2.4.1", "onnx==1.16.2", "onnxruntime==1.19.2", "onnxscript<0.4.0"]
     assert "numpy<2" in constraints.requirements("3.11", "2.2.2", "1.16.2", "1.19.2", None, "cpu")
+    assert "numpy<2" in constraints.requirements("3.11", "2.15.0", "1.23.2", "1.16.3", None, "cpu")  # onnxruntime's
+    assert "numpy<2" in constraints.requirements("3.11", "2.15.0", "1.23.2", "1.18.1", None, "cpu")
     assert "onnxruntime-gpu==1.32.0" in constraints.requirements("3.11", "2.15.0", "1.23.2", "1.32.0", None, "cuda")
     assert constraints.onnxscript_requirement("2.11.0", None) == "onnxscript>=0.6.0"
     assert constraints.onnxscript_requirement("2.10.0", None) == "onnxscript>=0.4.0"
