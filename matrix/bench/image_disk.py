@@ -37,7 +37,10 @@ def image_disk(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
     figures: Dict[str, Any] = {"spec": spec.path, "cells": len(cells), "base_image": base or "python:X-slim",
                                "torch_versions": len({c.torch for c, _, _ in cells})}
     for label, share in (("without_shared_steps", False), ("with_shared_steps", True)):
-        images.prune(client)  # every cell and shared-steps image, with the layers only they used
+        # Every cell and shared-steps image, with the layers only they used, and the untagged
+        # step images an interrupted build leaves: none of them may serve as a cache here.
+        images.prune(client)
+        client.images.prune(filters={"dangling": True})
         before = client.df()["LayersSize"]
         start = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(cells)) as pool:
