@@ -25,7 +25,7 @@ import pandas as pd
 from packaging.version import InvalidVersion, Version
 
 from matrix import formats
-from matrix.status import STATUSES
+from matrix.probe.status import STATUSES
 
 SCHEMA_VERSION = 1
 FILE = "history.sqlite"

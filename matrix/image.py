@@ -32,8 +32,10 @@ LOCAL_BASE = "onnx-matrix-base:bookworm"
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 LABEL = "io.onnx-matrix"
 SHARED = "onnx-matrix-layer"  # images of the steps up to the torch layer, shared by the cells built from them
-# What the image carries of the project: the probe and what it imports, nothing else.
-PROBE_FILES = ["__init__.py", "case.py", "status.py", "probe", "cases"]
+# What the image carries of the project, and all that ever runs inside a cell: the cell-side
+# package and the package's __init__ (the public Case API). tests/test_architecture.py holds
+# these files to an allow-list of imports.
+CELL_SIDE = ["__init__.py", "probe"]
 
 
 def tag(lock: Lock, context: Path) -> str:
@@ -119,7 +121,7 @@ def render(cell: Cell, lock: Lock, indexes: Dict[str, Dict], base_image: Optiona
         shutil.copyfile(ca_bundle, context / "ca.crt")
     shutil.copytree(ROOT / "matrix", context / "matrix",
                     ignore=lambda folder, names: [n for n in names if Path(folder) == ROOT / "matrix"
-                                                  and n not in PROBE_FILES or n == "__pycache__"])
+                                                  and n not in CELL_SIDE or n == "__pycache__"])
     variant = "cuda" if cell.device == "cuda" else "cpu"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(IMAGES), autoescape=False, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)

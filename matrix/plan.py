@@ -12,6 +12,7 @@ from packaging.version import InvalidVersion, Version
 from matrix import constraints
 from matrix.constraints import WEEKLY
 from matrix.index import Index, Release, fits
+from matrix.probe import records
 from matrix.spec import PACKAGES, Spec, SpecError
 
 
@@ -28,8 +29,7 @@ class Cell:
 
     @property
     def id(self) -> str:
-        script = f"-onnxscript{self.onnxscript}" if self.onnxscript else ""
-        return f"torch{self.torch}-onnx{self.onnx}-ort{self.onnxruntime}{script}-py{self.python}-{self.device}"
+        return records.cell_id(self.python, self.torch, self.onnx, self.onnxruntime, self.device, self.onnxscript)
 
     def overrides(self) -> List[str]:
         return constraints.overrides(self.onnx)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from matrix.status import STATUSES
+from matrix.probe.status import STATUSES
 
 
 def make_console() -> Console:

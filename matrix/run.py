@@ -20,15 +20,14 @@ import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from matrix import formats, image
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
 from matrix.plan import Cell, Plan
-from matrix.probe import PROBE_VERSION, SCHEMA, results
+from matrix.probe import PROBE_VERSION, SCHEMA, records, results
 from matrix.probe.corpus import BadInput
 from matrix.probe.environment import cpu_name
-from matrix.probe.errors import scrub
 from matrix.runners import docker as docker_runner
 from matrix.runners import venv
 
@@ -52,21 +51,6 @@ def default_jobs(cells: int) -> int:
 def git_revision() -> Optional[str]:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=venv.ROOT, capture_output=True, text=True)
     return done.stdout.strip() or None
-
-
-def env_error_results(run_id: str, cell: Cell, plan: Plan, message: str) -> List[Dict[str, Any]]:
-    """A cell whose environment could not be built: one result per exporter × opset, case "*"."""
-    message = scrub(message)  # uv's and docker's messages name this machine's folders
-    first = message.strip().splitlines()[0] if message.strip() else "environment error"
-    error = {"type": "EnvError", "message": first, "signature": first[:300], "kind": "environment",
-             "detail": {"requirements": cell.requirements()}, "hint": None, "traceback": message[-4000:]}
-    versions = {"python": cell.python, "torch": cell.torch, "onnx": cell.onnx, "onnxruntime": cell.onnxruntime,
-                "onnxscript": cell.onnxscript, "numpy": None}
-    return [{"schema": SCHEMA, "run_id": run_id, "cell": cell.id, "case": "*", "category": "*", "description": "",
-             "fixes": None, "exporter": exporter, "opset": opset, "device": cell.device, "status": "env_error",
-             "stage": None, "reason": None, "error": error, "metrics": {}, "artifacts": {}, "versions": versions,
-             "environment": {}, "case_hash": None, "probe_version": PROBE_VERSION, "started_at": time.time(),
-             "seconds": 0.0} for exporter in plan.exporters for opset in plan.opsets]
 
 
 class MatrixRun:
@@ -156,7 +140,10 @@ class MatrixRun:
             record.update(status="env_error", error=str(exc).splitlines()[0])
             try:
                 writer = results.Writer(str(out))
-                for result in env_error_results(self.run_id, cell, self.plan, str(exc)):
+                versions = {"python": cell.python, "torch": cell.torch, "onnx": cell.onnx,
+                            "onnxruntime": cell.onnxruntime, "onnxscript": cell.onnxscript, "numpy": None}
+                for result in records.env_errors(self.run_id, cell.id, cell.device, self.plan.exporters,
+                                                 self.plan.opsets, versions, str(exc), cell.requirements()):
                     writer.write(result)
                 writer.close()
             except (results.WriteFailed, OSError) as failed:  # a full disk: run.json still says why

@@ -3,20 +3,23 @@
 import copy
 import json
 
+from matrix.probe import records
+
 HOSTILE = '<script>window.PWNED=1</script>"\' onmouseover="window.PWNED=2" ../../etc/passwd'
 
 
 def result(cell, case, exporter, status, **extra):
-    base = {"schema": 1, "run_id": "run-b", "cell": cell, "case": case, "category": case.split("/")[0],
-            "description": f"{case} described", "fixes": None, "exporter": exporter, "opset": None, "device": "cpu",
-            "status": status, "stage": "parity" if status == "pass" else "export", "reason": None,
-            "error": None if status == "pass" else {"type": "RuntimeError", "message": f"{case} failed",
-                                                    "signature": f"RuntimeError: {case} failed", "kind": "other",
-                                                    "detail": {}, "hint": None, "traceback": "tb"},
-            "metrics": {"max_abs_err": 1e-7} if status == "pass" else {}, "artifacts": {},
-            "versions": {"python": "3.11", "torch": cell.split("-")[0][5:], "onnx": "1.23.2",
-                         "onnxruntime": cell.split("-")[2][3:], "onnxscript": "0.7.2", "numpy": "2.0"},
-            "environment": {"cpu": "test"}, "case_hash": "h", "probe_version": "1", "started_at": 0, "seconds": 0.1}
+    failed = status != "pass"
+    base = records.result(
+        run_id="run-b", cell=cell, exporter=exporter, opset=None, device="cpu", status=status,
+        case={"case": case, "category": case.split("/")[0], "description": f"{case} described", "fixes": None,
+              "origin": "builtin", "case_hash": "h"},
+        stage="export" if failed else "parity",
+        error={"type": "RuntimeError", "message": f"{case} failed", "signature": f"RuntimeError: {case} failed",
+               "kind": "other", "detail": {}, "hint": None, "traceback": "tb"} if failed else None,
+        metrics={} if failed else {"max_abs_err": 1e-7}, environment={"cpu": "test"}, started_at=0, seconds=0.1,
+        versions={"python": "3.11", "torch": cell.split("-")[0][5:], "onnx": "1.23.2",
+                  "onnxruntime": cell.split("-")[2][3:], "onnxscript": "0.7.2", "numpy": "2.0"})
     base.update(extra)
     return base
 

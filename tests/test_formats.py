@@ -8,7 +8,7 @@ from report_fixtures import NEW, OLD, result, write_run
 
 from conftest import run_module
 from matrix import formats
-from matrix.status import STAGES, STATUSES
+from matrix.probe.status import STAGES, STATUSES
 
 RUN_SHAPES = {  # what is done to run.json → what the line must say
     "cells as strings": (lambda m: dict(m, cells=[c["id"] for c in m["cells"]]), "run.json: cells/"),

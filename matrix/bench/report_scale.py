@@ -12,6 +12,8 @@ from typing import Any, Dict
 
 from rich.console import Console
 
+from matrix.probe import records
+
 STATUSES = ["pass"] * 7 + ["mismatch", "export_error", "load_error", "skipped", "dynamic_error"]
 
 
@@ -23,17 +25,16 @@ def _write_cell(run: Path, c: int, cases: int) -> None:
         for e, exporter in enumerate(("torchscript", "dynamo")):
             status = STATUSES[(c * 7 + k * 3 + e) % len(STATUSES)]
             failed = status not in ("pass", "skipped")
-            lines.append(json.dumps({
-                "schema": 1, "run_id": "bench", "cell": cell, "case": f"cat{k % 6}/case_{k}", "category": f"cat{k % 6}",
-                "description": f"synthetic case {k}", "fixes": None, "origin": "builtin", "exporter": exporter,
-                "opset": None, "device": "cpu", "status": status, "stage": "export" if failed else "parity",
-                "reason": "n/a" if status == "skipped" else None,
-                "error": {"type": "RuntimeError", "message": f"failure {k} in {cell}", "signature": "s",
-                          "kind": "other", "detail": {}, "hint": None, "traceback": "t" * 200} if failed else None,
-                "metrics": {"max_abs_err": 1e-6 * k, "atol": 1e-5, "rtol": 1e-4},
-                "versions": {"python": "3.11", "torch": torch, "onnx": onnx, "onnxruntime": ort,
-                             "onnxscript": "0.7.2", "numpy": "2.0"},
-                "environment": {"cpu": "synthetic"}, "probe_version": "2", "seconds": 0.5}))
+            lines.append(json.dumps(records.result(
+                run_id="bench", cell=cell, exporter=exporter, opset=None, device="cpu", status=status,
+                case={"case": f"cat{k % 6}/case_{k}", "category": f"cat{k % 6}", "description": f"synthetic case {k}",
+                      "fixes": None, "origin": "builtin", "case_hash": None},
+                stage="export" if failed else "parity", reason="n/a" if status == "skipped" else None,
+                error={"type": "RuntimeError", "message": f"failure {k} in {cell}", "signature": "s", "kind": "other",
+                       "detail": {}, "hint": None, "traceback": "t" * 200} if failed else None,
+                metrics={"max_abs_err": 1e-6 * k, "atol": 1e-5, "rtol": 1e-4}, environment={"cpu": "synthetic"},
+                versions={"python": "3.11", "torch": torch, "onnx": onnx, "onnxruntime": ort, "onnxscript": "0.7.2",
+                          "numpy": "2.0"}, started_at=0, seconds=0.5)))
     (run / f"{cell}.jsonl").write_text("\n".join(lines) + "\n")
 
 

@@ -85,7 +85,7 @@ def main(argv: list = None) -> int:
     if args.list:
         import json
 
-        from matrix.probe.cell import origin
+        from matrix.probe.records import origin
 
         for c in cases:
             print(json.dumps({"case": c.id, "category": c.category, "description": c.description, "fixes": c.fixes,

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-import uuid
 from typing import Any, Dict, List, Optional
 
-from matrix.probe import PROBE_VERSION, SCHEMA, environment, isolation, results
+from matrix.probe import PROBE_VERSION, environment, isolation, records, results
 from matrix.probe.corpus import BadInput
 from matrix.probe.exporters import for_torch
 from matrix.probe.stages import run_stages
@@ -22,39 +19,6 @@ from matrix.probe.versions import unmet
 
 def emit(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}, default=str), flush=True)
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-
-
-def cell_id(versions: Dict[str, Optional[str]], device: str) -> str:
-    return (f"py{'.'.join(versions['python'].split('.')[:2])}-torch{versions['torch']}-onnx{versions['onnx']}"
-            f"-ort{versions['onnxruntime']}-{device}")
-
-
-_source_hashes: Dict[str, str] = {}
-
-
-def origin(case: Any) -> str:
-    """"builtin" for the corpus shipped here, "user" for cases loaded with --cases-from."""
-    return "builtin" if getattr(case.build, "__module__", "").startswith("matrix.cases.") else "user"
-
-
-def case_hash(case: Any) -> str:
-    """Changes when the case's module source or its declaration changes."""
-    try:
-        path = inspect.getsourcefile(case.build) or ""
-    except TypeError:
-        path = ""
-    if path not in _source_hashes:
-        try:
-            with open(path, "rb") as f:
-                _source_hashes[path] = hashlib.sha256(f.read()).hexdigest()
-        except OSError:
-            _source_hashes[path] = ""
-    fields = {k: v for k, v in vars(case).items() if not callable(v)}
-    return hashlib.sha256((_source_hashes[path] + repr(sorted(fields.items()))).encode()).hexdigest()[:16]
 
 
 def skip_reason(case: Any, exporter: str, opset: Optional[int], device: str, api: Any,
@@ -73,7 +37,7 @@ def skip_reason(case: Any, exporter: str, opset: Optional[int], device: str, api
 def run_cell(args: Any, cases: List[Any]) -> int:
     versions = environment.versions()
     api = for_torch(versions["torch"] or "0")
-    run_id = args.run_id or new_run_id()
+    run_id = args.run_id or records.new_run_id()
     done = set()
     if os.path.exists(args.out) and os.path.getsize(args.out) > 0:
         if not args.resume:
@@ -97,7 +61,7 @@ def run_cell(args: Any, cases: List[Any]) -> int:
                     if key in done:
                         continue
                     old = earlier.get(key)
-                    if old is not None and old.get("case_hash") == case_hash(case):
+                    if old is not None and old.get("case_hash") == records.case_hash(case):
                         reason = "reused"  # recorded below as the earlier result, not run again
                     else:
                         reason = skip_reason(case, exporter, opset, device, api, versions, has_cuda)
@@ -114,7 +78,7 @@ def run_cell(args: Any, cases: List[Any]) -> int:
     env = environment.fingerprint(gpu)
 
     emit("start", run_id=run_id, total=len(tasks), resumed=len(done),
-         cells=[cell_id(versions, d) for d in args.devices])
+         cells=[_cell_id(versions, d) for d in args.devices])
     writer = results.Writer(args.out)
     warm = False
     try:
@@ -138,16 +102,12 @@ def run_cell(args: Any, cases: List[Any]) -> int:
                 outcome = {"status": "skipped", "stage": None, "error": None, "metrics": {}}
             else:
                 outcome = _run_one(case, exporter, opset, device, args, isolate)
-            result = {
-                "schema": SCHEMA, "run_id": run_id, "cell": args.cell or cell_id(versions, device),
-                "case": case.id, "category": case.category, "description": case.description, "fixes": case.fixes,
-                "origin": origin(case),
-                "exporter": exporter, "opset": opset, "device": device,
-                "status": outcome["status"], "stage": outcome["stage"], "reason": reason,
-                "error": outcome["error"], "metrics": outcome["metrics"], "artifacts": outcome.get("artifacts", {}),
-                "versions": versions, "environment": env, "case_hash": case_hash(case),
-                "probe_version": PROBE_VERSION, "started_at": started, "seconds": round(time.time() - started, 4),
-            }
+            result = records.result(
+                run_id=run_id, cell=args.cell or _cell_id(versions, device), case=records.case_fields(case),
+                exporter=exporter, opset=opset, device=device, status=outcome["status"], stage=outcome["stage"],
+                reason=reason, error=outcome["error"], metrics=outcome["metrics"],
+                artifacts=outcome.get("artifacts", {}), versions=versions, environment=env, started_at=started,
+                seconds=round(time.time() - started, 4))
             writer.write(result)
             emit("result", index=index, case=case.id, exporter=exporter, opset=opset, device=device,
                  status=result["status"], stage=result["stage"], seconds=result["seconds"])
@@ -155,6 +115,12 @@ def run_cell(args: Any, cases: List[Any]) -> int:
         writer.close()
     emit("done", run_id=run_id, out=args.out)
     return 0
+
+
+def _cell_id(versions: Dict[str, Optional[str]], device: str) -> str:
+    """The cell this interpreter is, when the orchestrator did not name it (run --here)."""
+    return records.cell_id(versions["python"] or "", versions["torch"], versions["onnx"], versions["onnxruntime"],
+                           device)
 
 
 def _reusable(path: Optional[str], versions: Dict[str, Optional[str]]) -> Dict[tuple, Dict[str, Any]]:

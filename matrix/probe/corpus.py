@@ -10,8 +10,8 @@ import os
 import sys
 from typing import Iterable, List, Sequence
 
-from matrix.case import Case
-from matrix.cases import MODULES as BUILTIN_MODULES
+from matrix.probe.case import Case
+from matrix.probe.cases import MODULES as BUILTIN_MODULES
 
 
 class BadInput(Exception):
@@ -30,7 +30,7 @@ def cases_in(module: object) -> List[Case]:
 def builtin() -> List[Case]:
     cases: List[Case] = []
     for name in BUILTIN_MODULES:
-        cases.extend(cases_in(importlib.import_module(f"matrix.cases.{name}")))
+        cases.extend(cases_in(importlib.import_module(f"matrix.probe.cases.{name}")))
     return cases
 
 

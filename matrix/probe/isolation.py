@@ -109,7 +109,7 @@ def log_tail(workdir: str) -> str:
 def _warm_up_case() -> Any:
     import torch
 
-    from matrix.case import Case
+    from matrix.probe.case import Case
 
     class WarmUp(torch.nn.Module):
         """A little of everything common: conv, norm, linear, activation, softmax, matmul, reshape."""

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from matrix.probe import errors, parity
 from matrix.probe.exporters import for_torch
-from matrix.status import FAILURE_STATUS, STAGES
+from matrix.probe.status import FAILURE_STATUS, STAGES
 
 LATENCY_REPEATS = 5
 LATENCY_BUDGET_S = 0.25  # per side; enough for a median of a few runs of a small model

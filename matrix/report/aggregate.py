@@ -8,8 +8,8 @@ from typing import Any, Dict, List, Optional
 import pandas as pd
 from packaging.version import InvalidVersion, Version
 
+from matrix.probe.status import STATUSES
 from matrix.report.load import CASE_FIELDS, Run
-from matrix.status import STATUSES
 
 # Worst first: what an upgrade advisor lists first when a case changes.
 SEVERITY = {s: i for i, s in enumerate(["crash", "timeout", "env_error", "export_error", "invalid_model",

@@ -16,9 +16,9 @@ from typing import Any, Dict, List, Optional
 
 import jinja2
 
+from matrix.probe.status import STAGES, STATUSES
 from matrix.report import aggregate
 from matrix.report.load import Run
-from matrix.status import STAGES, STATUSES
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
 

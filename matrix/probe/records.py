@@ -1,0 +1,91 @@
+"""The records of a cell's results file, each built in one place: a result (one case × exporter ×
+opset × device), and the env_error that stands for every case of a cell whose environment
+failed (case "*"). Their format is matrix/schemas/result.schema.json; cell ids have one form.
+
+Standard library only: the probe builds results inside cells, the orchestrator env_errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import time
+import uuid
+from typing import Any, Dict, List, Optional
+
+from matrix.probe import PROBE_VERSION, SCHEMA
+
+# The case fields of the stand-in for every case of a cell that has no results of its own.
+EVERY_CASE = {"case": "*", "category": "*", "description": "", "fixes": None, "origin": None, "case_hash": None}
+
+
+def cell_id(python: str, torch: Optional[str], onnx: Optional[str], onnxruntime: Optional[str], device: str,
+            onnxscript: Optional[str] = None) -> str:
+    """torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu (-onnxscriptX before -py where it is pinned)."""
+    python = ".".join(python.split(".")[:2])
+    script = f"-onnxscript{onnxscript}" if onnxscript else ""
+    return f"torch{torch}-onnx{onnx}-ort{onnxruntime}{script}-py{python}-{device}"
+
+
+def new_run_id() -> str:
+    """A run's id: when it started (UTC), and a few random characters so that two never meet."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+_source_hashes: Dict[str, str] = {}
+
+
+def case_hash(case: Any) -> str:
+    """Changes when the case's module source or its declaration changes."""
+    try:
+        path = inspect.getsourcefile(case.build) or ""
+    except TypeError:
+        path = ""
+    if path not in _source_hashes:
+        try:
+            with open(path, "rb") as f:
+                _source_hashes[path] = hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            _source_hashes[path] = ""
+    fields = {k: v for k, v in vars(case).items() if not callable(v)}
+    return hashlib.sha256((_source_hashes[path] + repr(sorted(fields.items()))).encode()).hexdigest()[:16]
+
+
+def origin(case: Any) -> str:
+    """"builtin" for the corpus shipped here, "user" for cases loaded with --cases-from."""
+    return "builtin" if getattr(case.build, "__module__", "").startswith("matrix.probe.cases.") else "user"
+
+
+def case_fields(case: Any) -> Dict[str, Any]:
+    return {"case": case.id, "category": case.category, "description": case.description, "fixes": case.fixes,
+            "origin": origin(case), "case_hash": case_hash(case)}
+
+
+def result(*, run_id: str, cell: str, case: Dict[str, Any], exporter: str, opset: Optional[int], device: str,
+           status: str, stage: Optional[str] = None, reason: Optional[str] = None,
+           error: Optional[Dict[str, Any]] = None, metrics: Optional[Dict[str, Any]] = None,
+           artifacts: Optional[Dict[str, str]] = None, versions: Optional[Dict[str, Optional[str]]] = None,
+           environment: Optional[Dict[str, Any]] = None, started_at: Optional[float] = None,
+           seconds: float = 0.0) -> Dict[str, Any]:
+    """A result record; `case` holds the case fields (case_fields(case), or EVERY_CASE)."""
+    described = {k: case.get(k) for k in ("category", "description", "fixes", "origin")}
+    return {"schema": SCHEMA, "run_id": run_id, "cell": cell, "case": case["case"], **described,
+            "exporter": exporter, "opset": opset, "device": device, "status": status, "stage": stage,
+            "reason": reason, "error": error, "metrics": metrics or {}, "artifacts": artifacts or {},
+            "versions": versions or {}, "environment": environment or {}, "case_hash": case.get("case_hash"),
+            "probe_version": PROBE_VERSION, "started_at": time.time() if started_at is None else started_at,
+            "seconds": seconds}
+
+
+def env_errors(run_id: str, cell: str, device: str, exporters: List[str], opsets: List[Optional[int]],
+               versions: Dict[str, Optional[str]], message: str, requirements: List[str]) -> List[Dict[str, Any]]:
+    """A cell whose environment could not be built: one env_error per exporter × opset, standing
+    for every case. `message` is the tool's own (uv's, docker's, the self-check's), paths scrubbed."""
+    from matrix.probe.errors import scrub
+
+    message = scrub(message)
+    first = message.strip().splitlines()[0] if message.strip() else "environment error"
+    error = {"type": "EnvError", "message": first, "signature": first[:300], "kind": "environment",
+             "detail": {"requirements": requirements}, "hint": None, "traceback": message[-4000:]}
+    return [result(run_id=run_id, cell=cell, case=EVERY_CASE, exporter=exporter, opset=opset, device=device,
+                   status="env_error", error=error, versions=versions) for exporter in exporters for opset in opsets]
