@@ -1,4 +1,4 @@
-"""`python -m matrix bisect`: the first release of one package where a case's status changed.
+"""The first release of one package where a case's status changed (`python -m matrix bisect`).
 
 The releases between --good and --bad (inclusive, those with a wheel for the python) are
 binary-searched with every other package held fixed, so about log2(N) environments are
@@ -7,28 +7,20 @@ and the report shows it on the case's page."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import sys
 import tempfile
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from packaging.version import InvalidVersion, Version
 
-from matrix import history
-from matrix.index import Index, IndexUnavailable, fits
+from matrix.errors import BisectError
+from matrix.index import Index, fits
 from matrix.lock import EnvError, compile_lock
 from matrix.plan import Cell
 from matrix.probe import results
-from matrix.runners import venv
-
-
-class BisectError(Exception):
-    """Bad input or nothing to search: one line for the user."""
+from matrix.probe.arguments import ProbeArgs
+from matrix.runners.venv import READY, VenvRunner, env_dir
 
 
 def releases_between(index: Index, package: str, good: str, bad: str, python: str) -> List[str]:
@@ -92,29 +84,28 @@ def bisect(sequence: List[str], status_of: Callable[[str], str]) -> Dict:
             "last_unchanged": sequence[lo], "changed_to": status(hi)}
 
 
-def _probe_status(cell: Cell, args: argparse.Namespace, log: Callable[[str], None]) -> str:
+def _probe_status(cell: Cell, case: str, exporter: str, opset: str, cases_from: List[str],
+                  log: Callable[[str], None]) -> str:
     """Build (or reuse) the cell's environment and run the one case in it."""
     started = time.time()
+    runner = VenvRunner({})
     try:
         lock = compile_lock(cell, {})
-        cached = (venv.env_dir(lock) / venv.READY).exists()
-        python = venv.ensure(lock, cell.python, {})
+        cached = (env_dir(lock) / READY).exists()
+        python = runner.prepare(cell, lock, log)
     except EnvError as exc:
         log(f"  env_error: {str(exc).splitlines()[0]}")
         return "env_error"
     built = time.time() - started
     with tempfile.TemporaryDirectory(prefix="matrix-bisect-") as tmp:
         out = Path(tmp) / "result.jsonl"
-        probe = ["--cases", args.case, "--exporter", args.exporter, "--opset", args.opset, "--out", str(out),
-                 "--run-id", "bisect", "--cell", cell.id]
-        for source in args.cases_from:
-            probe += ["--cases-from", str(Path(source).resolve())]
-        with open(Path(tmp) / "stderr", "w") as stderr:
-            code = venv.run(python, probe, lambda event: None, stderr=stderr)
+        probe = ProbeArgs(out=str(out), cases=case, exporters=[exporter], opsets=[opset], run_id="bisect",
+                          cell=cell.id, cases_from=[str(Path(source).resolve()) for source in cases_from])
+        code = runner.run(python, cell, probe, lambda event: None, Path(tmp) / "stderr")
         found = list(results.read(str(out))) if out.exists() else []
         if code == 2 or not found:
             lines = (Path(tmp) / "stderr").read_text().strip().splitlines()
-            raise BisectError(lines[-1] if lines else f"the probe found no result for {args.case}")
+            raise BisectError(lines[-1] if lines else f"the probe found no result for {case}")
     result = found[0]
     detail = (result.get("error") or {}).get("message") or ""
     how = "reused from an earlier run" if cached else f"built in {built:.0f} s"
@@ -122,48 +113,17 @@ def _probe_status(cell: Cell, args: argparse.Namespace, log: Callable[[str], Non
     return result["status"]
 
 
-def bisect_command(args: argparse.Namespace) -> int:
-    python = args.python or ".".join(platform.python_version_tuple()[:2])
-    index = Index()
-    try:
-        sequence = releases_between(index, args.package, args.good, args.bad, python)
-        pins = held_versions(index, args.package, args.held, python)
-    except (BisectError, IndexUnavailable) as exc:
-        print(f"matrix bisect: error: {exc}", file=sys.stderr)
-        return 2
-    held = ", ".join(f"{k} {v or 'auto'}" for k, v in pins.items())
-    print(f"bisecting {args.case} ({args.exporter}) over {len(sequence)} {args.package} releases "
-          f"{sequence[0]} … {sequence[-1]}; held: {held}; python {python}")
+def search(case: str, package: str, sequence: List[str], pins: Dict[str, Optional[str]], exporter: str,
+           opset: str, python: str, cases_from: List[str], log: Callable[[str], None]) -> Dict:
+    """Bisect `sequence` (from `releases_between`) for `case`; the finding, as the history records it."""
 
     def status_of(version: str) -> str:
-        versions = dict(pins, **{args.package: version})
-        print(f"{args.package} {version}:", flush=True)
+        versions = dict(pins, **{package: version})
+        log(f"{package} {version}:")
         cell = Cell(python, versions["torch"], versions["onnx"], versions["onnxruntime"], versions["onnxscript"],
                     "cpu")
-        return _probe_status(cell, args, lambda line: print(line, flush=True))
+        return _probe_status(cell, case, exporter, opset, cases_from, log)
 
-    try:
-        found = bisect(sequence, status_of)
-    except BisectError as exc:
-        print(f"matrix bisect: error: {exc}", file=sys.stderr)
-        return 2
-    environments = len(found["steps"])
-    if found["first_changed"] is None:
-        print(f"{args.case} is {found['good_status']} at both {args.package} {sequence[0]} and {sequence[-1]}: "
-              f"nothing to bisect ({environments} environments)")
-        return 1
-    print(f"first {args.package} release where {args.case} ({args.exporter}) is no longer {found['good_status']}: "
-          f"{found['first_changed']} ({found['changed_to']}); last {found['good_status']}: "
-          f"{found['last_unchanged']}. {environments} environments for {len(sequence)} releases.")
-    finding = dict(found, case=args.case, package=args.package, exporter=args.exporter,
-                   opset=None if args.opset == "default" else args.opset, good=sequence[0], bad=sequence[-1],
-                   environments=environments, fixed={k: v for k, v in pins.items()})
-    try:
-        with closing(history.connect(history.database(Path(args.results)))) as db:
-            history.record_bisect(db, finding)
-        print(f"recorded in {history.database(Path(args.results))}")
-    except (history.HistoryError, OSError) as exc:
-        print(f"warning: finding not recorded: {exc}", file=sys.stderr)
-    print(json.dumps({k: finding[k] for k in ("case", "package", "first_changed", "last_unchanged",
-                                              "good_status", "changed_to", "environments")}))
-    return 0
+    found = bisect(sequence, status_of)
+    return dict(found, case=case, package=package, exporter=exporter, opset=None if opset == "default" else opset,
+                good=sequence[0], bad=sequence[-1], environments=len(found["steps"]), fixed=dict(pins))

@@ -16,13 +16,12 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import jsonschema
 
+from matrix.errors import FormatError
 from matrix.probe import SCHEMA, results
 
 SCHEMAS = Path(__file__).parent / "schemas"
 
 
-class FormatError(ValueError):
-    """A results or run file that is not in the format: one line for the user."""
 
 
 @functools.cache

@@ -12,19 +12,17 @@ A failure that was already failing in the same cell last run is known, not a reg
 
 from __future__ import annotations
 
-import argparse
 import json
 import sqlite3
-import sys
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pandas as pd
 from packaging.version import InvalidVersion, Version
 
-from matrix import formats
+from matrix import formats, runfolder
+from matrix.errors import HistoryError
 from matrix.probe.status import STATUSES
 
 SCHEMA_VERSION = 1
@@ -48,8 +46,6 @@ create table bisects (id integer primary key, at real, case_id text, package tex
 """
 
 
-class HistoryError(Exception):
-    """A history database this version must not touch, or bad input: one line."""
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -77,7 +73,7 @@ def _opset(value: Any) -> str:
 def record(db: sqlite3.Connection, folder: Path) -> int:
     """Add (or replace) one run folder's results; returns how many results were recorded."""
     try:  # every row is read and checked before the database is touched
-        meta = formats.read_run(folder)
+        meta = runfolder.read(folder)
         run_id = meta["run_id"]
         rows = list(_rows(folder, meta))
     except formats.FormatError as exc:
@@ -86,11 +82,9 @@ def record(db: sqlite3.Connection, folder: Path) -> int:
         for table in ("runs", "cells", "results"):
             db.execute(f"delete from {table} where run_id = ?", (run_id,))
         spec = meta.get("spec") or {}
-        from matrix.merge import spec_hash
-
         db.execute("insert into runs values (?,?,?,?,?,?,?,?)",
-                   (run_id, meta.get("started_at"), meta.get("finished_at"), spec.get("path"), spec_hash(meta),
-                    meta.get("git_revision"), time.time(),
+                   (run_id, meta.get("started_at"), meta.get("finished_at"), spec.get("path"),
+                    runfolder.spec_hash(meta), meta.get("git_revision"), time.time(),
                     json.dumps({k: v for k, v in meta.items() if k not in ("cells", "plan")})))
         for c in meta.get("cells", []):
             cell = c.get("cell") or {}
@@ -197,58 +191,11 @@ def database(results_root: Path) -> Path:
     return results_root / FILE
 
 
-def record_from_command(results_root: Path, folder: Path) -> None:
-    """After a run or a merge: add it to the history, saying so (or why not) in one line."""
-    try:
-        with closing(connect(database(results_root))) as db:
-            count = record(db, folder)
-        print(f"history: {count} results of {folder.name} recorded in {database(results_root)}")
-    except (HistoryError, sqlite3.Error) as exc:
-        print(f"warning: history not updated: {exc}", file=sys.stderr)
-
-
-def _describe(r: Dict[str, Any]) -> str:
+def describe(r: Dict[str, Any]) -> str:
+    """One regression in one line."""
     where = f"{r['case']} ({r['exporter']}, opset {r['opset']})"
     if r["kind"] == "cell":
         return f"cell regression: {where} in {r['cell']}: pass in {r['since']}, now {r['status']}"
     new = " (new release)" if r["new_release"] else ""
     return (f"version regression: {where}: {r['package']} {r['from']} passes, {r['package']} {r['to']}{new} "
             f"{r['status']}")
-
-
-def history_command(args: argparse.Namespace) -> int:
-    path = Path(args.db) if args.db else database(Path(args.results))
-    if not path.exists() and not args.add:
-        print(f"matrix history: error: {path}: no history yet (a matrix run or a merge records one)", file=sys.stderr)
-        return 2
-    try:
-        with closing(connect(path)) as db:
-            for folder in args.add or []:
-                count = record(db, Path(folder).resolve())
-                print(f"recorded {count} results of {Path(folder).resolve().name}")
-            listed = runs(db)
-            if not args.regressions:
-                for r in listed.to_dict("records"):
-                    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["started_at"] or 0))
-                    print(f"{r['run_id']}  {when}  {r['cells']} cells  {r['results']} results  "
-                          f"{int(r['passed'] or 0)} pass  {int(r['failing'] or 0)} failing  {r['spec_path']}")
-                return 0
-            run_id = args.regressions if args.regressions != "latest" else (
-                listed["run_id"].iloc[-1] if len(listed) else None)
-            if run_id is None or run_id not in set(listed["run_id"]):
-                print(f"matrix history: error: no run {args.regressions} in {path}", file=sys.stderr)
-                return 2
-            found = regressions(db, run_id)
-    except (HistoryError, sqlite3.DatabaseError) as exc:
-        print(f"matrix history: error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"matrix history: error: cannot record {exc}", file=sys.stderr)
-        return 2
-    for r in found:
-        print(_describe(r))
-    failing = [r for r in found if r["kind"] == "cell" or r["new_release"]]
-    print(f"{run_id}: {sum(r['kind'] == 'cell' for r in found)} cell regressions, "
-          f"{sum(r['kind'] == 'version' for r in found)} version regressions "
-          f"({sum(r['kind'] == 'version' and r['new_release'] for r in found)} on new releases)")
-    return 1 if args.fail_on_regression and failing else 0

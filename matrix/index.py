@@ -23,13 +23,11 @@ from typing import Dict, List, Optional
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from matrix.errors import IndexUnavailable
+
 DEFAULT_URL = "https://pypi.org/simple"
 ACCEPT = "application/vnd.pypi.simple.v1+json"
 TTL_S = 3600
-
-
-class IndexUnavailable(Exception):
-    """The index could not answer and no cached answer exists."""
 
 
 @dataclass(frozen=True)

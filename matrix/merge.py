@@ -1,58 +1,41 @@
-"""`python -m matrix merge DIR... --results OUT`: the per-cell outputs of many machines
-joined into one run, as if one machine had run every cell.
+"""The per-cell outputs of many machines joined into one run, as if one machine had run every
+cell (`python -m matrix merge`).
 
 The fan-out gives every machine the same `--run-id`, so the merged results are the
 files the machines wrote, unchanged; run.json is rebuilt from theirs."""
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
-from matrix import formats
+from matrix import formats, runfolder
+from matrix.errors import MergeError
 
 CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 
 
-class MergeError(Exception):
-    """Inputs that cannot be one run: one line for the user."""
-
-
-def spec_hash(meta: Dict[str, Any]) -> str:
-    return hashlib.sha256(((meta.get("spec") or {}).get("text") or "").encode()).hexdigest()[:16]
 
 
 def _run_folder(path: Path) -> Path:
-    folder = (path / "latest").resolve() if (path / "latest").exists() else path
-    if not (folder / "run.json").is_file():
+    folder = runfolder.resolve(path)
+    if not (folder / runfolder.RUN_JSON).is_file():
         raise MergeError(f"{path}: not a run (no run.json here or under latest/)")
     return folder
 
 
-def _meta(folder: Path) -> Dict[str, Any]:
-    try:
-        meta = formats.read_run(folder)
-    except formats.FormatError as exc:
-        raise MergeError(str(exc)) from None
-    return meta
-
-
 def merge(sources: List[Path], root: Path) -> Path:
     folders = [_run_folder(p) for p in sources]
-    metas = [_meta(f) for f in folders]
+    metas = [runfolder.read(f) for f in folders]
     first = metas[0]
     for folder, meta in zip(folders[1:], metas[1:]):
-        if spec_hash(meta) != spec_hash(first):
-            raise MergeError(f"{folder} ran spec {meta['spec'].get('path')} ({spec_hash(meta)}), {folders[0]} ran "
-                             f"{first['spec'].get('path')} ({spec_hash(first)}): results of different specs "
-                             "are not one run")
+        theirs, ours = runfolder.spec_hash(meta), runfolder.spec_hash(first)
+        if theirs != ours:
+            raise MergeError(f"{folder} ran spec {meta['spec'].get('path')} ({theirs}), {folders[0]} ran "
+                             f"{first['spec'].get('path')} ({ours}): results of different specs are not one run")
         if meta["run_id"] != first["run_id"]:
             raise MergeError(f"{folder} is run {meta['run_id']}, {folders[0]} is run {first['run_id']}: "
                              "give every machine the same --run-id (from `python -m matrix plan --json`)")
@@ -73,8 +56,7 @@ def merge(sources: List[Path], root: Path) -> Path:
                     raise MergeError(f"{folder / (cell['id'] + '.jsonl')}:{number}: result of run "
                                      f"{result.get('run_id')}, not {first['run_id']}")
             cells[cell["id"]], owner[cell["id"]] = cell, folder
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$", str(first["run_id"])):
-        raise MergeError(f"{folders[0] / 'run.json'}: run id {str(first['run_id'])[:80]!r} is not a run id")
+    runfolder.check_run_id(first["run_id"], f"{folders[0] / 'run.json'}: run id")
 
     target = root / first["run_id"]
     if target.exists():
@@ -96,28 +78,10 @@ def merge(sources: List[Path], root: Path) -> Path:
         merged["plan"] = dict(first.get("plan") or {}, cells=sorted(
             {c["id"]: c for m in metas for c in (m.get("plan") or {}).get("cells", [])}.values(),
             key=lambda c: c["id"]))
-        (tmp / "run.json").write_text(json.dumps(merged, indent=1))
+        runfolder.write(tmp, merged)
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    link = root / f".latest-{first['run_id']}"
-    os.symlink(first["run_id"], link)
-    os.replace(link, root / "latest")
+    runfolder.point_latest(root, first["run_id"])
     return target
-
-
-def merge_command(args: argparse.Namespace) -> int:
-    try:
-        target = merge([Path(p) for p in args.sources], Path(args.results))
-    except MergeError as exc:
-        print(f"matrix merge: error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:  # a results file of another schema, or not JSON
-        print(f"matrix merge: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"merged {len(args.sources)} results folders into {target}")
-    from matrix import history
-
-    history.record_from_command(Path(args.results), target)
-    return 0

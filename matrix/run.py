@@ -1,41 +1,44 @@
-"""`python -m matrix run`: every cell of a spec, each in its own environment, in parallel.
-
-results/<run-id>/run.json    spec, plan, locks, host, git revision, times
-results/<run-id>/<cell>.jsonl the cell's results (the probe's format)
-results/<run-id>/lock/<cell>.txt   each cell's complete install set with hashes
-results/<run-id>/models/     the .onnx of every failing result, for the report to link
-results/latest               the newest run
-"""
+"""A matrix run: every cell of a spec, each in its own environment (a runner's), in parallel,
+into a run folder (runfolder.py). A result is reused from the previous run when nothing that
+determines it changed; a run killed part-way is continued by the same command."""
 
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import platform
 import shutil
 import subprocess
 import threading
 import time
-import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from matrix import formats, image
+from matrix import formats, image, runfolder
+from matrix.errors import UserError
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
 from matrix.plan import Cell, Plan
 from matrix.probe import PROBE_VERSION, SCHEMA, records, results
-from matrix.probe.corpus import BadInput
+from matrix.probe.arguments import ProbeArgs
 from matrix.probe.environment import cpu_name
+from matrix.runners import Runner, machine_memory_mib
 from matrix.runners import docker as docker_runner
-from matrix.runners import venv
+from matrix.runners.venv import ROOT, VenvRunner
 
 WALL_CLOCK_RESULTS = 200  # per exporter × opset: more cases than a cell is expected to hold
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+@dataclass
+class RunOptions:
+    """What a matrix run is asked for, beyond its plan (the spec's [run] table fills the gaps)."""
+
+    timeout: float = 120.0
+    cases: str = ""
+    cases_from: List[str] = field(default_factory=list)
+    fresh: bool = False
+    locked: Optional[str] = None
+    run_id: Optional[str] = None
 
 
 def default_jobs(cells: int) -> int:
@@ -49,23 +52,43 @@ def default_jobs(cells: int) -> int:
 
 
 def git_revision() -> Optional[str]:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=venv.ROOT, capture_output=True, text=True)
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return done.stdout.strip() or None
 
 
+def choose_runner(wanted: str, plan: Plan, cases_from: List[str], base_image: Optional[str],
+                  ca_bundle: Optional[str]) -> Tuple[Runner, str]:
+    """The runner, and the reason in a few words; docker asked for but missing is a UserError."""
+    if wanted == "venv":
+        return VenvRunner(plan.spec.indexes), "asked for"
+    client = docker_runner.client()
+    if client is None:
+        if wanted == "docker":
+            raise UserError("--runner docker: no Docker daemon answers (is dockerd running?)")
+        return VenvRunner(plan.spec.indexes), "no Docker daemon answers"
+    if not base_image:
+        if image.local_base_exists(client):
+            base_image = image.LOCAL_BASE
+        elif wanted == "auto":
+            return VenvRunner(plan.spec.indexes), "a daemon answers but no base image: build one with nox -s base-image"
+    if ca_bundle is None and os.path.exists(image.HOST_CA_BUNDLE):
+        ca_bundle = image.HOST_CA_BUNDLE
+    runner = docker_runner.DockerRunner(client, plan.spec.indexes, base_image, ca_bundle, cases_from)
+    return runner, f"base image {base_image or 'python:X-slim'}"
+
+
 class MatrixRun:
-    def __init__(self, plan: Plan, results_root: Path, options: Any, progress: Any, runner: str = "venv",
-                 docker_client: Any = None) -> None:
+    def __init__(self, plan: Plan, results_root: Path, options: RunOptions, progress: Any, runner: Runner) -> None:
         self.plan = plan
         self.runner = runner
-        self.docker = docker_client
         self.options = options
         self.progress = progress
         self.root = results_root
         self.not_reused: Optional[str] = None
         # A run killed part-way is continued by the same command: its finished results are kept.
-        self.continued = None if getattr(options, "run_id", None) or options.fresh else unfinished(results_root, plan)
-        self.run_id = getattr(options, "run_id", None) or (self.continued or {}).get("run_id") or new_run_id()
+        self.continued = None if options.run_id or options.fresh \
+            else runfolder.unfinished(results_root, Path(plan.spec.path).read_text())
+        self.run_id = options.run_id or (self.continued or {}).get("run_id") or runfolder.new_run_id()
         self.dir = results_root / self.run_id
         self.previous = self._previous_run()
         self.cells: Dict[str, Dict[str, Any]] = {}
@@ -74,11 +97,11 @@ class MatrixRun:
         self.jobs = 1
 
     def _previous_run(self) -> Dict[str, Any]:
-        latest = self.root / "latest" / "run.json"
+        latest = self.root / runfolder.LATEST / runfolder.RUN_JSON
         if self.options.fresh or not latest.exists() or latest.resolve().parent == self.dir:
             return {}
         try:
-            previous = formats.read_run(latest.resolve().parent)
+            previous = runfolder.read(latest.resolve().parent)
         except formats.FormatError as exc:  # reuse is only a saving: run everything, and say why
             self.not_reused = str(exc)
             return {}
@@ -91,16 +114,15 @@ class MatrixRun:
         (self.dir / "lock").mkdir(parents=True, exist_ok=bool(self.continued))
         (self.dir / "logs").mkdir(exist_ok=bool(self.continued))
         started = (self.continued or {}).get("started_at") or time.time()
-        if self.runner == "docker":  # containers a killed run or a stopped daemon left behind
-            docker_runner.sweep(self.docker, self.run_id if self.continued else None, stopped_only=not self.continued)
+        self.runner.start(self.dir, self.run_id, bool(self.continued))
         self._write_run_json(started, None)
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             for future in [pool.submit(self._cell, cell) for cell in self.plan.cells]:
                 future.result()
         if self.bad_input:
-            raise BadInput(self.bad_input)
+            raise UserError(self.bad_input)
         self._write_run_json(started, time.time())
-        self._point_latest()
+        runfolder.point_latest(self.root, self.run_id)
         return self.cells
 
     def _cell(self, cell: Cell) -> None:
@@ -116,24 +138,19 @@ class MatrixRun:
                 else compile_lock(cell, self.plan.spec.indexes)
             (self.dir / "lock" / f"{cell.id}.txt").write_text(lock.text)
             record.update(lock_hash=lock.hash, pinned=lock.pinned())
-            try:
-                environment = self._prepare(cell, lock)
-                record["env_s"] = round(time.time() - started, 2)
-                if self.runner == "docker":
-                    record["image"] = environment
-                code, stderr_tail = self._probe(cell, lock, environment, out)
-            except (EnvError, BadInput):
-                raise
-            except Exception as exc:  # noqa: BLE001 -- e.g. the Docker daemon stopped: this cell's env_error
-                if self.runner != "docker":
-                    raise
-                raise EnvError(f"docker: {type(exc).__name__}: {exc}") from exc
+            environment = self.runner.prepare(cell, lock, lambda line: self.progress.note(cell.id, line))
+            record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
+            log = self.dir / "logs" / f"{cell.id}.log"
+            # The probe times each result itself; the wall clock only stops a cell that hangs outside any.
+            wall_clock = self.options.timeout * WALL_CLOCK_RESULTS * len(self.plan.exporters) * len(self.plan.opsets)
+            code = self.runner.run(environment, cell, self._probe_args(cell, lock, out),
+                                   lambda event: self.progress.event(cell.id, event), log, wall_clock)
             if code == 2:
                 with self.lock:
-                    self.bad_input = self.bad_input or stderr_tail.strip().splitlines()[-1]
+                    self.bad_input = self.bad_input or results_tail(log).strip().splitlines()[-1]
                 record["status"] = "bad_input"
             elif code != 0:
-                raise EnvError(f"the probe exited with code {code}:\n{stderr_tail}")
+                raise EnvError(f"the probe exited with code {code}:\n{results_tail(log)}")
             else:
                 record["status"] = "ok"
         except EnvError as exc:
@@ -153,33 +170,13 @@ class MatrixRun:
             self.cells[cell.id] = record
         self.progress.cell_finished(cell.id, record)
 
-    def _prepare(self, cell: Cell, lock: Lock) -> Any:
-        """The cell's environment: a venv's interpreter, or a built image's name."""
-        if self.runner != "docker":
-            return venv.ensure(lock, cell.python, self.plan.spec.indexes)
-        o = self.options
-        wheelhouse = [d for options in self.plan.spec.indexes.values() for d in options.get("find-links", [])]
-        context = image.render(cell, lock, self.plan.spec.indexes, base_image=o.base_image,
-                               ca_bundle=o.ca_bundle, wheelhouse=wheelhouse)
-        return image.build(self.docker, context, lock, lambda line: self.progress.note(cell.id, line))
-
-    def _probe(self, cell: Cell, lock: Lock, environment: Any, out: Path) -> tuple:
-        """Run the probe in the cell's environment; paths are given as the environment sees them."""
-        o = self.options
-        cases_from = [str(Path(s).resolve()) for s in o.cases_from]
-        in_container = self.runner == "docker"
-
-        def where(path: Path) -> str:
-            return docker_runner.inside(str(path), self.dir, cases_from) if in_container else str(path)
-
-        args = ["--out", where(out), "--device", cell.device, "--exporter", ",".join(self.plan.exporters),
-                "--opset", ",".join("default" if x is None else str(x) for x in self.plan.opsets),
-                "--timeout", str(o.timeout), "--cell", cell.id, "--run-id", self.run_id,
-                "--keep-failed", where(self.dir / "models"), "--memory-limit", str(self._memory_mib(in_container))]
-        if o.cases:
-            args += ["--cases", o.cases]
-        for source in cases_from:
-            args += ["--cases-from", where(Path(source))]
+    def _probe_args(self, cell: Cell, lock: Lock, out: Path) -> ProbeArgs:
+        """What the cell's probe is asked: this machine's paths (the runner translates them)."""
+        args = ProbeArgs(out=str(out), exporters=self.plan.exporters, opsets=self.plan.opsets, devices=[cell.device],
+                         timeout=self.options.timeout, cases=self.options.cases,
+                         cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
+                         cell=cell.id, run_id=self.run_id, keep_failed=str(self.dir / "models"),
+                         memory_limit=self.runner.memory_mib(int(machine_memory_mib() * 0.75 / max(1, self.jobs))))
         if out.exists():  # continuing a killed run: keep what the cell finished, drop its env_error stand-ins
             found = list(results.read(str(out)))
             kept = [r for r in found if r.get("case") != "*"]
@@ -189,100 +186,26 @@ class MatrixRun:
                     writer.write(result)
                 writer.close()
                 os.replace(out.with_suffix(".tmp"), out)
-            if kept:
-                args.append("--resume")
+            args.resume = bool(kept)
         earlier = self.previous.get(cell.id)
         if earlier and earlier.get("lock_hash") == lock.hash and Path(earlier["file"]).exists():
             # a copy inside this run's folder, which is all a container can see
             (self.dir / "reuse").mkdir(exist_ok=True)
             copy = self.dir / "reuse" / f"{cell.id}.jsonl"
             shutil.copyfile(earlier["file"], copy)
-            args += ["--reuse", where(copy)]
-        log = self.dir / "logs" / f"{cell.id}.log"
-        on_event = lambda event: self.progress.event(cell.id, event)  # noqa: E731
-        if not in_container:
-            with open(log, "w") as stderr:
-                return venv.run(environment, args, on_event, stderr=stderr), results_tail(log)
-        # The probe times each result itself; this only stops a container that hangs outside any result.
-        wall_clock = float(o.timeout) * WALL_CLOCK_RESULTS * len(self.plan.exporters) * len(self.plan.opsets)
-        code = docker_runner.run(self.docker, environment, args, self.dir, cases_from, on_event, self.run_id,
-                                 # without the NVIDIA runtime no GPU is asked for: the probe then records
-                                 # the cuda results as skipped ("no CUDA device")
-                                 gpu=cell.device == "cuda" and docker_runner.gpus_available(self.docker),
-                                 wall_clock_s=wall_clock, stderr_path=log)
-        return code, results_tail(log)
-
-    def _memory_mib(self, in_container: bool) -> int:
-        """Per result: 3/4 of the machine's memory shared by the cells running at once; in a
-        container, within its memory limit (docker_runner.MEMORY_MIB)."""
-        try:
-            total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except (ValueError, OSError):
-            total = 8192.0
-        share = int(total * 0.75 / max(1, self.jobs))
-        return min(share, int(docker_runner.MEMORY_MIB * 0.75)) if in_container else share
+            args.reuse = str(copy)
+        return args
 
     def _write_run_json(self, started: float, finished: Optional[float]) -> None:
         spec = self.plan.spec
-        data = {
+        runfolder.write(self.dir, {
             "schema": SCHEMA, "run_id": self.run_id, "started_at": started, "finished_at": finished,
             "spec": {"path": spec.path, "text": Path(spec.path).read_text(), "description": spec.description},
             "plan": self.plan.as_json(), "cells": sorted(self.cells.values(), key=lambda c: c["id"]),
             "host": {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu_name(),
                      "cores": os.cpu_count()},
-            "git_revision": git_revision(), "probe_version": PROBE_VERSION, "runner": self.runner,
-        }
-        tmp = self.dir / "run.json.tmp"
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(self.dir / "run.json")
-
-    def _point_latest(self) -> None:
-        link = self.root / "latest"
-        tmp = self.root / f".latest-{self.run_id}"
-        os.symlink(self.run_id, tmp)
-        os.replace(tmp, link)
-
-
-class Busy(Exception):
-    """Another run holds the results folder."""
-
-
-def claim(root: Path) -> Any:
-    """Hold the results folder for this run (released when the process ends, however it ends)."""
-    import fcntl
-
-    root.mkdir(parents=True, exist_ok=True)
-    handle = open(root / ".run.lock", "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise Busy(f"{root} is in use by another run ({holder}); wait for it, or use another --results") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}")
-    handle.flush()
-    return handle
-
-
-def unfinished(root: Path, plan: Plan) -> Optional[Dict[str, Any]]:
-    """The newest run under root that was killed before it finished, if it ran this same spec."""
-    from matrix.merge import spec_hash
-
-    if not root.is_dir():
-        return None
-    for folder in sorted((p for p in root.iterdir() if (p / "run.json").is_file()), reverse=True):
-        try:
-            meta = formats.read_run(folder)
-        except formats.FormatError:
-            continue
-        if meta.get("finished_at"):
-            return None  # the newest run finished: nothing to continue
-        same = spec_hash(meta) == spec_hash({"spec": {"text": Path(plan.spec.path).read_text()}})
-        return meta if same and meta.get("run_id") == folder.name else None
-    return None
+            "git_revision": git_revision(), "probe_version": PROBE_VERSION, "runner": self.runner.name,
+        })
 
 
 def results_tail(path: Path, lines: int = 20) -> str:

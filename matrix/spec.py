@@ -15,6 +15,8 @@ from typing import Any, Dict, List
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from matrix.errors import SpecError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - the orchestrator's oldest Pythons
@@ -29,10 +31,6 @@ DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript
 TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run"}
 RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list}
 SELECTOR = re.compile(r"^(latest|pre|auto|weekly|latest-minors:[1-9][0-9]*)$")
-
-
-class SpecError(Exception):
-    """One line: file, place, problem."""
 
 
 @dataclass

@@ -1,44 +1,17 @@
-import functools
-import json
-import os
-import subprocess
-import sys
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CASES = Path(__file__).resolve().parent / "cases"
-TORCH = "2.13.0"  # the test cell's torch (noxfile.TEST_CELL)
-PYTORCH_CPU_INDEX = os.environ.get("MATRIX_TORCH_CPU_INDEX", "https://download.pytorch.org/whl/cpu")
+from helpers import CASES, read_results, run_module
+
+# Markers that follow from what a test uses: a test of the Docker engine is a `docker` test
+# wherever it lives, one that opens Chromium a `browser` test.
+MARKED_BY_FIXTURE = {"engine": "docker", "browser": "browser"}
 
 
-@functools.lru_cache(maxsize=1)
-def torch_source():
-    """(torch version, the spec's [index.torch] table, local wheel folders) for tests that build
-    environments: a local CPU wheel where pip is configured with one (PIP_FIND_LINKS), PyTorch's
-    CPU index where it answers, and otherwise the package index's default build (on Linux a
-    CUDA build: larger, and it runs on the CPU all the same)."""
-    folders = [d for d in os.environ.get("PIP_FIND_LINKS", "").split() if os.path.isdir(d)]
-    if any(next(Path(d).glob(f"torch-{TORCH}+cpu-*.whl"), None) for d in folders):
-        return f"{TORCH}+cpu", f"[index.torch]\nfind-links = {json.dumps(folders)}\n", folders
-    try:
-        with urllib.request.urlopen(urllib.request.Request(f"{PYTORCH_CPU_INDEX}/torch/", method="HEAD"), timeout=5):
-            return f"{TORCH}+cpu", f'[index.torch]\nurl = "{PYTORCH_CPU_INDEX}"\n', []
-    except OSError:
-        return TORCH, "", []
-
-
-def run_module(module, *args, timeout=600, env_extra=None, **kwargs):
-    """Run `python -m module args` from the repository root; returns CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=kwargs.pop("cwd", ROOT),
-                          capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
-
-
-def read_results(path):
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, marker in MARKED_BY_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
-"""Every fault the suite injects, and where the README says what it becomes.
+"""Every fault the suite injects, and where docs/reliability.md says what it becomes.
 
-id: (group, what is injected, the phrase the README's Reliability section documents it by)
-tests/faults/test_documented.py checks each phrase is in the README and each id is injected."""
+id: (group, what is injected, the phrase docs/reliability.md documents it by)
+tests/faults/test_documented.py checks each phrase is there and each id is injected."""
 
 FAULTS = {
     # A case's native code misbehaves (tests/faults/test_native.py)

@@ -3,6 +3,7 @@
 import copy
 import json
 
+from helpers import MATRIX_CELL
 from matrix.probe import records
 
 HOSTILE = '<script>window.PWNED=1</script>"\' onmouseover="window.PWNED=2" ../../etc/passwd'
@@ -36,7 +37,7 @@ def write_run(folder, run_id, rows, started):
                                                  "cells": [{"id": c} for c in by_cell]}))
 
 
-NEW = "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"
+NEW = MATRIX_CELL
 OLD = "torch2.11.0-onnx1.23.2-ort1.32.0-py3.11-cpu"
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import matrix
-from conftest import ROOT
+from helpers import ROOT
 from matrix.image import CELL_SIDE
 
 PACKAGE = ROOT / "matrix"
@@ -48,3 +48,43 @@ def test_cell_side_imports_only_what_cells_have(path):
 def test_the_allow_list_refuses_the_orchestrator():
     assert allowed("matrix.probe.status") and allowed("matrix.Case") and allowed("torch.onnx") and allowed("json")
     assert not allowed("matrix.plan") and not allowed("matrix.report") and not allowed("pandas")
+
+
+def module_imports():
+    """{module: the matrix modules it imports at load time (top level, not inside functions)}."""
+    graph = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found = set()
+        for node in ast.parse(path.read_text()).body:  # module level only: lazy imports cannot cycle at load
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        graph[name] = found
+    return {m: {i for i in found if i in graph and i != m} for m, found in graph.items()}
+
+
+def cycles(graph):
+    """Each import cycle found by a depth-first walk (a module importing its own package does not count)."""
+    state, found = {}, []
+
+    def visit(module, stack):
+        state[module] = "open"
+        for other in sorted(graph[module]):
+            if state.get(other) == "open" and not module.startswith(other + "."):
+                found.append(stack[stack.index(other):] + [other])
+            elif other not in state:
+                visit(other, stack + [other])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return found
+
+
+def test_no_import_cycles():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]  # the walk does find one
+    assert cycles(module_imports()) == []

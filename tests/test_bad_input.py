@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import CASES, run_module
+from helpers import CASES, run_module
 
 BAD = {
     "unknown exporter": (["--exporter", "onnxmagic"], "unknown exporter 'onnxmagic'"),

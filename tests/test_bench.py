@@ -1,16 +1,14 @@
-"""The benchmark runs end to end on a tiny input (its figures go in the README, not in assertions)."""
+"""The benchmark runs end to end on a tiny input (its figures go in docs/performance.md, not in assertions)."""
 
 import json
 
-from conftest import run_module
+import pytest
 
-SPEC = '''
-[matrix]
-torch = ["2.15.0"]
-onnx = ["1.23.2"]
-onnxruntime = ["1.32.0"]
-python = ["3.11"]
-'''
+from helpers import run_module, spec
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+SPEC = spec()
 
 
 def test_bench_smoke(tmp_path):

@@ -4,7 +4,9 @@ onnxruntime releases, the same environments test_fanout builds)."""
 import math
 import sys
 
-from conftest import run_module
+import pytest
+
+from helpers import run_module
 from matrix.bisect import bisect
 
 
@@ -28,6 +30,8 @@ def test_same_status_at_both_ends_is_said_and_nothing_is_searched():
     assert found["first_changed"] is None and asked == ["1", "4"]
 
 
+@pytest.mark.network
+@pytest.mark.slow
 def test_command_says_when_good_and_bad_have_the_same_status(tmp_path):
     done = run_module("matrix", "bisect", "--case", "operators/tril", "--package", "onnxruntime",
                       "--good", "1.31.1", "--bad", "1.32.0", "--with", "torch==2.15.0", "--with", "onnx==1.23.2",

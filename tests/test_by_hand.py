@@ -8,7 +8,7 @@ import onnxruntime
 import pytest
 import torch
 
-from conftest import read_results, run_module
+from helpers import read_results, run_module
 from matrix.probe.corpus import builtin
 
 CASES = {c.id: c for c in builtin()}

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from conftest import CASES, read_results, run_module
+from helpers import CASES, read_results, run_module
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -22,6 +22,7 @@ def test_cuda_without_gpu_is_skipped_not_failed(tmp_path):
         assert result["cell"].endswith("-cuda")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (none on this machine)")
 def test_cuda_results_run_on_the_gpu(tmp_path):
     out = tmp_path / "r.jsonl"

@@ -7,19 +7,14 @@ import shutil
 import subprocess
 import sys
 
-from conftest import CASES, ROOT, read_results, run_module
+import pytest
 
-SPEC = '''
-[matrix]
-torch = ["2.15.0"]
-onnx = ["1.23.2"]
-onnxruntime = ["1.32.0", "1.31.1", "1.20.1"]
-exporter = ["torchscript"]
-python = ["3.11"]
+from helpers import CASES, MATRIX, ROOT, read_results, run_module, spec
 
-[run]
-cases = "staged/pass,staged/parity,staged/load"
-'''
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+SPEC = spec(onnxruntime=[MATRIX["onnxruntime"], "1.31.1", "1.20.1"], exporter="torchscript",
+            run='cases = "staged/pass,staged/parity,staged/load"')
 # What differs between two honest runs of the same thing: clocks.
 VOLATILE = {"seconds", "started_at", "export_s", "eager_ms", "ort_ms", "env_s"}
 

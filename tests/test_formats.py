@@ -4,11 +4,11 @@ published JSON Schemas: every reader says what is wrong in one line, exits 2 and
 import json
 
 import pytest
-from report_fixtures import NEW, OLD, result, write_run
 
-from conftest import run_module
+from helpers import run_module
 from matrix import formats
 from matrix.probe.status import STAGES, STATUSES
+from report_fixtures import NEW, OLD, result, write_run
 
 RUN_SHAPES = {  # what is done to run.json → what the line must say
     "cells as strings": (lambda m: dict(m, cells=[c["id"] for c in m["cells"]]), "run.json: cells/"),

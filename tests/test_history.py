@@ -3,9 +3,8 @@ failures, and a database from a newer version left alone."""
 
 import sqlite3
 
+from helpers import run_module
 from report_fixtures import result, write_run
-
-from conftest import run_module
 
 OLD_ORT = "torch2.15.0-onnx1.23.2-ort1.31.0-py3.11-cpu"
 NEW_ORT = "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"

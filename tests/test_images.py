@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import CASES, ROOT, read_results, run_module, torch_source
+from helpers import CASES, ROOT, TEST_CELL, read_results, run_module, spec, torch_source
 from matrix import image
 from matrix.index import Index
 from matrix.lock import PLATFORM, compile_lock, index_options, uv_bin
@@ -19,27 +19,16 @@ from matrix.plan import resolve
 from matrix.runners import docker as docker_runner
 from matrix.spec import load
 
-SPEC = '''
-[matrix]
-torch = ["{torch}"]          # a CPU build where one can be had: the image then needs no CUDA libraries
-onnx = ["1.23.2"]
-onnxruntime = ["1.32.0"]
-python = ["3.11"]            # Debian bookworm's python3, the offline base image's
-{index}
-[run]
-cases = "operators/*,dtypes/*,blocks/mlp_layernorm_gelu,staged/*"
-timeout = 10                 # staged/sleep sleeps 60 s: a timeout either way
-'''
+RUN = """cases = "operators/*,dtypes/*,blocks/mlp_layernorm_gelu,staged/*"
+timeout = 10                 # staged/sleep sleeps 60 s: a timeout either way"""
 
 
 def spec_text(**axes):
-    """The test spec, with torch from torch_source() and any axis replaced (a TOML list each)."""
+    """The test cell's versions (torch as torch_source() finds it: a CPU build where one can be
+    had, so the image needs no CUDA libraries), on the offline base image's Python 3.11."""
     torch, index, _ = torch_source()
-    text = SPEC.format(torch=torch, index=index)
-    for axis, values in axes.items():
-        text = "\n".join(f"{axis} = {json.dumps(values)}" if line.startswith(f"{axis} = ") else line
-                         for line in text.splitlines()) + "\n"
-    return text
+    return spec(torch=torch, onnx=TEST_CELL["onnx"], onnxruntime=TEST_CELL["onnxruntime"], index=index, run=RUN,
+                **axes)
 
 
 def ensure_engine():
@@ -111,8 +100,7 @@ def test_same_lock_renders_byte_identical_files_that_pass_hadolint(cell_and_lock
 
 def test_cuda_variant_renders_onnxruntime_gpu_and_its_self_check(tmp_path):
     path = tmp_path / "cuda.toml"
-    path.write_text('[matrix]\ntorch = ["2.15.0"]\nonnx = ["1.23.2"]\nonnxruntime = ["latest"]\n'
-                    'device = ["cuda"]\npython = ["3.11"]\n')
+    path.write_text(CUDA_SPEC)
     spec = load(str(path))
     (cell,) = resolve(spec, Index(snapshot=str(ROOT / "tests" / "data" / "index"))).cells
     assert cell.onnxruntime == "1.31.1"  # onnxruntime-gpu's newest, not onnxruntime's 1.32.0
@@ -199,6 +187,8 @@ def built(engine, cell_and_lock):
 
 PROBE_INSIDE = r"""
 import json, os, socket
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # docker: from the engine fixture
 out = {"uid": os.getuid(), "interfaces": sorted(os.listdir("/sys/class/net"))}
 # the container's own limits, as cgroup v2 or v1 shows them
 for limit, v2, v1 in (("memory", "memory.max", "memory/memory.limit_in_bytes"), ("pids", "pids.max", "pids/pids.max"),
@@ -290,18 +280,8 @@ def test_no_daemon_is_one_clear_line(spec_path):
     assert done.returncode == 2 and "no Docker daemon answers" in done.stderr and "Traceback" not in done.stderr
 
 
-CUDA_SPEC = '''
-[matrix]
-torch = ["2.15.0"]            # PyPI's Linux torch is a CUDA build
-onnx = ["1.23.2"]
-onnxruntime = ["latest"]      # onnxruntime-gpu's newest, for a cuda cell
-device = ["cuda"]
-python = ["3.11"]
-
-[run]
-cases = "operators/tril,blocks/mlp_layernorm_gelu"
-timeout = 60
-'''
+CUDA_SPEC = spec(device="cuda", onnxruntime="latest",  # onnxruntime-gpu's newest, for a cuda cell
+                 run='cases = "operators/tril,blocks/mlp_layernorm_gelu"\ntimeout = 60')  # PyPI's torch: a CUDA build
 
 
 def test_cuda_image_builds_here_and_its_results_are_skipped_without_a_gpu(engine, tmp_path):

@@ -4,21 +4,16 @@ each. (Needs the package index, as the product does; the first run downloads tor
 import json
 import shutil
 
-from conftest import CASES, read_results, run_module
+import pytest
 
-SPEC = '''
-[matrix]
-torch = ["2.15.0"]
-onnx = ["1.23.2"]
-onnxruntime = ["1.32.0", "1.9.0"]   # 1.9.0 has no wheel for this Python: that cell cannot be resolved
-exporter = ["torchscript"]
-python = ["3.11"]
+from helpers import CASES, MATRIX, MATRIX_CELL, cell_id, read_results, run_module, spec
 
-[run]
-cases = "staged/pass,staged/parity"
-'''
-GOOD = "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"
-BAD = "torch2.15.0-onnx1.23.2-ort1.9.0-py3.11-cpu"
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+SPEC = spec(onnxruntime=[MATRIX["onnxruntime"], "1.9.0"],  # 1.9.0 has no wheel for this Python: not resolvable
+            exporter="torchscript", run='cases = "staged/pass,staged/parity"')
+GOOD = MATRIX_CELL
+BAD = cell_id("3.11", MATRIX["torch"], MATRIX["onnx"], "1.9.0", "cpu")
 
 
 def matrix(tmp_path, *extra):

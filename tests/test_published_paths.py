@@ -5,7 +5,9 @@ import os
 import sys
 import tempfile
 
-from conftest import CASES, ROOT, run_module, torch_source
+import pytest
+
+from helpers import CASES, ROOT, TEST_CELL, run_module, spec, torch_source
 from matrix.index import cache_dir
 from matrix.probe.errors import scrub
 
@@ -20,12 +22,13 @@ def test_scrub_turns_this_machines_folders_into_places():
         "<project>/matrix/probe/stages.py <python>/concurrent/futures/thread.py <workdir>/model.onnx")
 
 
+@pytest.mark.network
 def test_results_and_site_name_no_home_temp_or_environment_folder(tmp_path):
     torch, index, _ = torch_source()
-    spec = tmp_path / "spec.toml"
-    spec.write_text(f'[matrix]\ntorch = ["{torch}"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.32.0"]\npython = ["3.11"]\n'
-                    f'{index}\n[run]\ncases = "staged/*,operators/tril,dtypes/*"\ntimeout = 10\n')
-    done = run_module("matrix", "run", "--spec", spec, "--runner", "venv", "--results", tmp_path / "results",
+    path = tmp_path / "spec.toml"
+    path.write_text(spec(torch=torch, onnx=TEST_CELL["onnx"], onnxruntime=TEST_CELL["onnxruntime"], index=index,
+                         run='cases = "staged/*,operators/tril,dtypes/*"\ntimeout = 10'))
+    done = run_module("matrix", "run", "--spec", path, "--runner", "venv", "--results", tmp_path / "results",
                       "--cases-from", CASES / "staged.py")
     assert done.returncode == 0, done.stderr + done.stdout
     site = tmp_path / "site"

@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from report_fixtures import NEW, result, write_run
 
-from conftest import run_module
+from helpers import run_module
+from report_fixtures import NEW, result, write_run
 
 
 def report(results, out):
@@ -65,9 +65,8 @@ def test_invalid_utf8_is_shown_replaced(tmp_path):
 
 
 def test_env_error_covers_only_the_cases_a_cell_did_not_finish(tmp_path):
-    from report_fixtures import OLD
-
     from matrix.report.load import load_run
+    from report_fixtures import OLD
 
     broken = result(NEW, "*", "dynamo", "env_error", category="*")
     run = tmp_path / "run"

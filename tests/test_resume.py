@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import CASES, ROOT, read_results, run_module
+from helpers import CASES, ROOT, read_results, run_module
 
 PROBE = ["--cases-from", str(CASES / "slow.py"), "--cases", "slow/*", "--exporter", "torchscript"]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_module
+from helpers import MATRIX_CELL, ROOT, run_module
 from matrix import constraints
 from matrix.index import Index, fits
 from matrix.plan import resolve
@@ -53,7 +53,7 @@ def test_axes_multiply_and_ids_are_readable(tmp_path):
     plan = plan_of(tmp_path, '[matrix]\ntorch = ["latest", "~=2.11.0"]\nonnx = ["latest"]\n'
                              'onnxruntime = ["latest", "~=1.20.0"]\ndevice = ["cpu", "cuda"]\npython = ["3.11"]\n')
     assert len(plan.cells) == 8
-    assert "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu" in [c.id for c in plan.cells]
+    assert MATRIX_CELL in [c.id for c in plan.cells]
 
 
 def test_exclude_and_include(tmp_path):
@@ -147,7 +147,7 @@ def test_cli_bad_spec_exit_2_no_traceback(tmp_path):
 def test_plan_json_lists_cells(tmp_path):
     done = run_module("matrix", "plan", "--json", env_extra={"MATRIX_INDEX_SNAPSHOT": INDEX.snapshot})
     assert done.returncode == 0, done.stderr
-    assert '"id": "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"' in done.stdout
+    assert '"id": MATRIX_CELL' in done.stdout
 
 
 def test_per_package_indexes_become_uv_options():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT, run_module
+from helpers import ROOT, run_module
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent

@@ -1,6 +1,6 @@
-"""`python -m matrix bench` (nox -s bench): every performance figure, each side by side with
-the way people do it by hand, as medians with their spread. Writes bench.json (the figures
-and the machine) and bench.md (the table the README carries).
+"""Every performance figure, each side by side with the way people do it by hand, as medians with
+their spread (`python -m matrix bench`, nox -s bench): bench.json holds the figures and the
+machine, bench.md the table docs/performance.md carries.
 
   isolation  isolation.py     forked child per result vs one process vs fresh interpreters
   envs       envs.py          venv runner vs python -m venv + pip install
@@ -13,23 +13,13 @@ and the machine) and bench.md (the table the README carries).
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
 from typing import Any, Callable, Dict, List, Tuple
 
-from rich.table import Table
-
-from matrix.bench.common import machine
 from matrix.bench.envs import envs, image
 from matrix.bench.image_disk import image_disk
 from matrix.bench.isolation import isolation
 from matrix.bench.matrix_run import scaling, whole_matrix
 from matrix.bench.report_scale import report_scale
-from matrix.lock import EnvError
-from matrix.progress import make_console
 
 FIGURES: Dict[str, Callable] = {"isolation": isolation, "envs": envs, "image": image, "disk": image_disk,
                                 "matrix": whole_matrix, "report": report_scale, "scaling": scaling}
@@ -99,42 +89,3 @@ def markdown(figures: Dict[str, Any]) -> str:
              "", "| figure | this project | the usual way | target | verdict |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(figures)]
     return "\n".join(lines) + "\n"
-
-
-def bench(args: argparse.Namespace) -> int:
-    console = make_console()
-    chosen = list(FIGURES) if not args.what or args.what == ["all"] else args.what
-    unknown = [w for w in chosen if w not in FIGURES]
-    if unknown:
-        print(f"matrix bench: error: unknown figure {unknown[0]!r}; expected {', '.join(FIGURES)} or all",
-              file=sys.stderr)
-        return 2
-    here = machine()
-    console.print(f"machine: {here['cpu']}, {here['cores']} cores, {here['memory_gib']} GiB, "
-                  f"Python {here['python']}, {here['platform']}")
-    figures: Dict[str, Any] = {}
-    if os.path.exists(args.json):
-        with open(args.json) as f:
-            figures = json.load(f)  # one file gathers every figure's latest value
-    figures["machine"] = here
-    failed = []
-    for what in chosen:
-        try:
-            figures[what] = FIGURES[what](args, console)
-        except (EnvError, SystemExit, subprocess.CalledProcessError) as exc:  # one figure failing spoils no other
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            print(f"matrix bench: {what}: {message}", file=sys.stderr)
-            failed.append(what)
-            continue
-        with open(args.json, "w") as f:  # after each figure: a long run interrupted keeps what it measured
-            json.dump(figures, f, indent=2)
-    table = Table(title=f"on {here['cpu']} ({here['cores']} cores)", title_justify="left")
-    for column in ("figure", "this project", "the usual way", "target", "verdict"):
-        table.add_column(column)
-    for row in rows({k: v for k, v in figures.items() if k in chosen and k not in failed}):
-        table.add_row(*row)
-    console.print(table)
-    with open(os.path.splitext(args.json)[0] + ".md", "w") as f:
-        f.write(markdown(figures))
-    console.print(f"figures: {args.json}, table: {os.path.splitext(args.json)[0]}.md")
-    return 1 if failed else 0

@@ -8,6 +8,7 @@ import statistics
 import time
 from typing import Any, Dict, List
 
+from matrix.probe.arguments import ProbeArgs
 from matrix.probe.environment import cpu_name
 from matrix.runners import host
 
@@ -28,9 +29,9 @@ def spread(values: List[float], digits: int = 2) -> Dict[str, float]:
             "max": round(max(values), digits), "n": len(values)}
 
 
-def timed_probe(args: List[str], out: str) -> float:
+def timed_probe(args: ProbeArgs) -> float:
     start = time.perf_counter()
-    code = host.run([*args, "--out", out], lambda event: None)
+    code = host.run(args.argv(), lambda event: None)
     if code != 0:
         raise SystemExit(f"matrix bench: the probe exited with {code}")
     return time.perf_counter() - start

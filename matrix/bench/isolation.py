@@ -18,10 +18,11 @@ from rich.console import Console
 
 from matrix.bench.common import spread, timed_probe
 from matrix.probe import results
+from matrix.probe.arguments import ProbeArgs
 
 
 def isolation(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
-    base = ["--exporter", args.exporter] + (["--cases", args.cases] if args.cases else [])
+    exporters = [e.strip() for e in args.exporter.split(",") if e.strip()]
     per_result: Dict[str, Dict[tuple, List[float]]] = {"fork": collections.defaultdict(list),
                                                        "none": collections.defaultdict(list)}
     totals: Dict[str, List[float]] = {"fork": [], "none": []}
@@ -30,7 +31,8 @@ def isolation(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
         for rep in range(args.repeat):
             for mode in ("fork", "none"):  # alternating, so drift in the machine hits both
                 out = os.path.join(tmp, f"{mode}-{rep}.jsonl")
-                totals[mode].append(timed_probe([*base, "--isolation", mode], out))
+                totals[mode].append(timed_probe(ProbeArgs(out=out, exporters=exporters, cases=args.cases,
+                                                          isolation=mode)))
                 for r in results.read(out):
                     per_result[mode][results.key(r)].append(r["seconds"])
                     statuses[mode][results.key(r)] = r["status"]
@@ -62,7 +64,6 @@ def _fresh_interpreters(tmp: str, keys: List[tuple]) -> float:
         out = os.path.join(tmp, "fresh.jsonl")
         if os.path.exists(out):
             os.remove(out)
-        subprocess.run([sys.executable, "-m", "matrix.probe", "--cases", case, "--exporter", exporter,
-                        "--opset", str(opset or "default"), "--isolation", "none", "--out", out],
-                       stdout=subprocess.DEVNULL, check=True)
+        probe = ProbeArgs(out=out, cases=case, exporters=[exporter], opsets=[opset], isolation="none")
+        subprocess.run([sys.executable, "-m", "matrix.probe", *probe.argv()], stdout=subprocess.DEVNULL, check=True)
     return time.perf_counter() - start

@@ -14,38 +14,13 @@ import sys
 # answer through NVML without creating a CUDA context the forked children could not use.
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
 
+from matrix.probe.arguments import parse  # noqa: E402
 from matrix.probe.corpus import BadInput  # noqa: E402
 from matrix.probe.exporters import EXPORTERS  # noqa: E402
 
 
 def _csv(text: str) -> list:
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def parse(argv: list) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m matrix.probe", description=__doc__.splitlines()[0])
-    p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids (e.g. 'dynamic/*')")
-    p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
-                   help="also load cases from a .py file, a folder of them, or a module (repeatable)")
-    p.add_argument("--exporter", default=",".join(EXPORTERS), help="comma-separated: dynamo,torchscript")
-    p.add_argument("--opset", default="default",
-                   help="comma-separated opsets; 'default' = each exporter's own (e.g. default,17)")
-    p.add_argument("--device", default="cpu", help="comma-separated: cpu,cuda")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per result before it is killed")
-    p.add_argument("--memory-limit", type=float, default=None, metavar="MiB",
-                   help="memory one cpu result may allocate before it fails as out_of_memory "
-                        "(default: 3/4 of this machine's memory; 0: no limit)")
-    p.add_argument("--out", default="results.jsonl", help="JSONL file results are appended to")
-    p.add_argument("--resume", action="store_true", help="skip results already in --out")
-    p.add_argument("--reuse", default=None, metavar="FILE",
-                   help="an earlier results file of this environment: unchanged results are copied, not rerun")
-    p.add_argument("--run-id", default=None)
-    p.add_argument("--cell", default=None, help="cell id stamped on results (default: from the versions)")
-    p.add_argument("--isolation", choices=("fork", "none"), default="fork",
-                   help="fork: one process per result (default); none: in-process, for debugging and benchmarks")
-    p.add_argument("--keep-failed", default=None, metavar="DIR", help="keep the .onnx of failing results here")
-    p.add_argument("--list", action="store_true", help="print the selected cases as JSON lines and exit")
-    return p.parse_args(argv)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -69,7 +44,7 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def main(argv: list = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    args = parse(sys.argv[1:] if argv is None else argv, __doc__.splitlines()[0])
     if os.environ.get("MATRIX_PARENT_PID", "").isdigit():  # started by the orchestrator: end with it
         from matrix.probe.isolation import die_with_parent
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 REQUIRED = ("numpy", "torch", "onnx", "onnxruntime")
 OPTIONAL = ("onnxscript",)  # not in cells whose torch has no dynamo exporter
@@ -21,13 +21,15 @@ FAILED = "matrix self-check failed:"  # the line the orchestrator looks for in a
 MARK = "@@matrix-selfcheck "
 
 
-def _packages() -> List[str]:
-    return [*REQUIRED, *(p for p in OPTIONAL if importlib.util.find_spec(p) is not None), PROBE]
+def _packages(require: Sequence[str] = ()) -> List[str]:
+    optional = [p for p in OPTIONAL if p in require or importlib.util.find_spec(p) is not None]
+    return [*REQUIRED, *optional, PROBE]
 
 
-def check(cuda: bool = False) -> Optional[str]:
-    """None when every package imports cleanly, else "package: what its import said"."""
-    names = _packages()
+def check(cuda: bool = False, require: Sequence[str] = ()) -> Optional[str]:
+    """None when every package imports cleanly, else "package: what its import said". `require`
+    makes optional packages required (onnxscript, when the dynamo exporter is asked for)."""
+    names = _packages(require)
     # One child imports them in order, marking each on stderr, so each message is its package's.
     code = ("import sys\n"
             f"for name in {names!r}:\n"

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pandas as pd
 
-from matrix import formats
+from matrix import formats, history, runfolder
+from matrix.errors import HistoryError, ReportError
 from matrix.probe.errors import scrub
 
 VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python")
 CASE_FIELDS = ("case", "category", "description", "fixes", "origin")
 
 
-class ReportError(Exception):
-    """Bad input for the report: one line for the user."""
 
 
 @dataclass
@@ -37,9 +37,7 @@ def run_dir(path: Path) -> Path:
     """A run folder: the path itself, or the `latest` run of a results root."""
     if not path.exists():
         raise ReportError(f"{path}: no such results directory (run the matrix first: nox -s matrix)")
-    if (path / "latest").exists():
-        return (path / "latest").resolve()
-    return path
+    return runfolder.resolve(path)
 
 
 def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
@@ -112,11 +110,47 @@ def previous_runs(folder: Path, limit: int = 20) -> List[Path]:
     return sorted(runs, key=lambda p: p.name, reverse=True)[:limit]
 
 
-def try_load(path: Optional[Path]) -> Optional[Run]:
-    if path is None:
+@dataclass
+class Context:
+    """What the report sets a run against: earlier runs, this run's regressions, bisect findings."""
+
+    earlier: List[Run]
+    regressions: List[Dict[str, Any]]
+    bisects: List[Dict[str, Any]]
+    warnings: List[str]
+
+
+def context(folder: Path, run: Run) -> Context:
+    """From the history database when it knows this run; else the run folders beside it."""
+    warnings: List[str] = []
+    recorded = _from_history(folder.parent, run.run_id, warnings)
+    if recorded is not None:
+        return Context(*recorded, warnings)
+    earlier = []
+    for path in previous_runs(folder):
+        try:
+            earlier.append(load_run(path))
+        except ReportError as exc:
+            warnings.append(f"skipping {path}: {exc}")
+    return Context(earlier, [], [], warnings)
+
+
+def _from_history(root: Path, run_id: str, warnings: List[str]) -> Optional[Tuple[List[Run], list, list]]:
+    path = history.database(root)
+    if not path.exists():
         return None
     try:
-        return load_run(path)
-    except ReportError as exc:
-        print(f"warning: skipping {path}: {exc}", file=sys.stderr)
+        with closing(history.connect(path)) as db:
+            if run_id not in set(history.runs(db)["run_id"]):
+                return None
+            earlier, before = [], history.previous_run_id(db, run_id)
+            while before is not None and len(earlier) < 20:
+                stored = history.stored_results(db, before)
+                if stored:
+                    meta = json.loads(db.execute("select meta from runs where run_id = ?", (before,)).fetchone()[0])
+                    earlier.append(Run(Path(before), meta, frame_of([flatten(r) for r in stored])))
+                before = history.previous_run_id(db, before)
+            return earlier, history.regressions(db, run_id), history.bisects(db)
+    except (HistoryError, sqlite3.Error) as exc:
+        warnings.append(f"history not read: {exc}")
         return None

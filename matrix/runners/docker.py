@@ -8,7 +8,6 @@ It is always removed, and labelled so that leftovers of a killed run can be swep
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -16,7 +15,12 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from matrix import image
 from matrix.image import LABEL
+from matrix.lock import EnvError
+from matrix.probe.arguments import ProbeArgs
+from matrix.runners import Event, Runner
+from matrix.runners.host import read_events
 
 RESULTS = "/results"
 CASES = "/cases"
@@ -108,15 +112,7 @@ def run(docker_client: Any, image: str, probe_args: List[str], results_dir: Path
     killer = threading.Timer(wall_clock_s, lambda: _kill(container))
     killer.start()
     try:
-        buffer = b""
-        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=False):
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                try:
-                    on_event(json.loads(line))
-                except ValueError:
-                    continue
+        read_events(container.logs(stream=True, follow=True, stdout=True, stderr=False), on_event)
         code = container.wait().get("StatusCode", 1)
         if stderr_path is not None:
             stderr_path.write_bytes(container.logs(stdout=False, stderr=True))
@@ -146,3 +142,54 @@ def sweep(docker_client: Any, run_id: Optional[str] = None, stopped_only: bool =
         container.remove(force=True)
         gone += 1
     return gone
+
+
+class DockerRunner(Runner):
+    """A cell image per lock (rendered, built through the SDK, reused), and a fresh container per
+    cell run; anything the daemon does wrong mid-cell is that cell's EnvError."""
+
+    name = "docker"
+
+    def __init__(self, client: Any, indexes: Dict[str, Dict], base_image: Optional[str], ca_bundle: Optional[str],
+                 cases_from: List[str]) -> None:
+        self.client = client
+        self.results_dir = Path()
+        self.indexes = indexes
+        self.base_image = base_image
+        self.ca_bundle = ca_bundle
+        self.cases_from = [str(Path(s).resolve()) for s in cases_from]
+        self.run_id = ""
+
+    def start(self, folder: Path, run_id: str, continued: bool) -> None:
+        """Containers a killed run or a stopped daemon left behind: this run's when it is continued,
+        else the stopped ones of any run. The run's folder is all a container sees of this machine."""
+        self.results_dir, self.run_id = folder, run_id
+        sweep(self.client, run_id if continued else None, stopped_only=not continued)
+
+    def prepare(self, cell: Any, lock: Any, on_line: Callable[[str], None]) -> str:
+        wheelhouse = [d for options in self.indexes.values() for d in options.get("find-links", [])]
+        try:
+            context = image.render(cell, lock, self.indexes, base_image=self.base_image, ca_bundle=self.ca_bundle,
+                                   wheelhouse=wheelhouse)
+            return image.build(self.client, context, lock, on_line)
+        except EnvError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- e.g. the daemon stopped: this cell's env_error
+            raise EnvError(f"docker: {type(exc).__name__}: {exc}") from exc
+
+    def describe(self, environment: Any) -> Dict[str, Any]:
+        return {"image": environment}
+
+    def run(self, environment: Any, cell: Any, args: ProbeArgs, on_event: Callable[[Event], None],
+            stderr_path: Path, wall_clock_s: float) -> int:
+        where = lambda path: inside(path, self.results_dir, self.cases_from)  # noqa: E731
+        # without the NVIDIA runtime no GPU is asked for: the probe then records cuda results as skipped
+        gpu = cell.device == "cuda" and gpus_available(self.client)
+        try:
+            return run(self.client, environment, args.argv(where), self.results_dir, self.cases_from, on_event,
+                       self.run_id, gpu=gpu, wall_clock_s=wall_clock_s, stderr_path=stderr_path)
+        except Exception as exc:  # noqa: BLE001 -- e.g. the daemon stopped mid-cell: this cell's env_error
+            raise EnvError(f"docker: {type(exc).__name__}: {exc}") from exc
+
+    def memory_mib(self, share_mib: int) -> int:
+        return min(share_mib, int(MEMORY_MIB * 0.75))  # within the container's own limit

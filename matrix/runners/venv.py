@@ -12,11 +12,11 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import IO, Callable, List, Optional
+from typing import Any, Callable, List
 
 from matrix.index import cache_dir
 from matrix.lock import EnvError, Lock, index_options, tail, uv_bin
-from matrix.runners import host
+from matrix.runners.host import HostRunner
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: the probe runs from here
 READY = "matrix-env-ready"
@@ -73,7 +73,15 @@ def _run(command: List[str], what: str) -> None:
         raise EnvError(f"could not {what}:\n{tail(done.stderr or done.stdout)}")
 
 
-def run(python: Path, probe_args: List[str], on_event: Callable[[host.Event], None],
-        stderr: Optional[IO[str]] = None) -> int:
-    """The probe in the environment; it imports the project from the checkout, nothing installed."""
-    return host.run(probe_args, on_event, python=str(python), env=_probe_env(), stderr=stderr)
+class VenvRunner(HostRunner):
+    """One uv environment per lock, built from uv's shared cache and reused; the probe imports
+    the project from the checkout (nothing of it is installed there)."""
+
+    name = "venv"
+
+    def __init__(self, indexes: dict) -> None:
+        super().__init__(env=_probe_env())
+        self.indexes = indexes
+
+    def prepare(self, cell: Any, lock: Lock, on_line: Callable[[str], None]) -> Path:
+        return ensure(lock, cell.python, self.indexes)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, run_module
+from helpers import ROOT, run_module
 from matrix.index import Index, IndexUnavailable
 from matrix.plan import resolve
 from matrix.spec import SpecError, load

@@ -9,12 +9,11 @@ import time
 
 import pytest
 
-from conftest import CASES, ROOT, read_results, run_module
+from helpers import CASES, MATRIX_CELL, ROOT, read_results, run_module, spec
 
 DEAD_INDEX = "http://127.0.0.1:9/simple"  # the discard port: connections are refused at once
 PACKAGES = ("torch", "onnx", "onnxruntime", "onnxscript")
-SPEC = '[matrix]\ntorch = ["2.15.0"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.32.0"]\npython = ["3.11"]\n' + "".join(
-    f'\n[index.{p}]\nurl = "{DEAD_INDEX}"\n' for p in PACKAGES)
+SPEC = spec(index="".join(f'\n[index.{p}]\nurl = "{DEAD_INDEX}"\n' for p in PACKAGES))
 
 
 def test_index_unreachable_uses_the_cached_answer(tmp_path, fault):
@@ -28,7 +27,7 @@ def test_index_unreachable_uses_the_cached_answer(tmp_path, fault):
     done = run_module("matrix", "plan", "--spec", tmp_path / "spec.toml",
                       env_extra={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"]
+    assert done.stdout.split() == [MATRIX_CELL]
     assert f"warning: {DEAD_INDEX} unreachable" in done.stderr and "using the answer cached 24.0 h ago" in done.stderr
     fault.kept(entry, 1)
 

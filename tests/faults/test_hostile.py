@@ -4,13 +4,13 @@ report (headless Chromium) and nothing is written outside the results and report
 
 import json
 
-from report_fixtures import result
 from test_report import browser, open_page  # noqa: F401 -- the module's Chromium fixture
 
-from conftest import run_module
+from helpers import MATRIX_CELL, run_module
+from report_fixtures import result
 
 SCRIPT = "<script>window.PWNED=1</script>"
-CELL = "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"
+CELL = MATRIX_CELL
 
 
 def hostile_run(folder):

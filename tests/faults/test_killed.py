@@ -10,20 +10,14 @@ import subprocess
 import sys
 import time
 
-from conftest import CASES, ROOT, read_results, run_module
+import pytest
 
-SPEC = '''
-[matrix]
-torch = ["2.15.0"]
-onnx = ["1.23.2"]
-onnxruntime = ["1.32.0"]
-exporter = ["torchscript"]
-python = ["3.11"]
+from helpers import CASES, MATRIX_CELL, ROOT, read_results, run_module, spec
 
-[run]
-cases = "slow/*"
-'''
-CELL = "torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+SPEC = spec(exporter="torchscript", run='cases = "slow/*"')
+CELL = MATRIX_CELL
 ALL = {f"slow/case_{i}": 1 for i in range(8)}
 
 

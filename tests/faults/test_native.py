@@ -1,7 +1,7 @@
 """A case's native code misbehaves: each becomes the right status and the next case runs.
 Real probe, real torch and onnxruntime, real signals and resource limits."""
 
-from conftest import CASES, read_results, run_module
+from helpers import CASES, read_results, run_module
 
 EXPECTED = {
     "faults/segfault": ("crash", "SIGSEGV"),

@@ -1,19 +1,19 @@
-"""`python -m matrix cases`: the corpus as a Markdown table, written into the README
-from the code so the two cannot drift apart (a test checks it is current).
+"""The corpus as a Markdown table, written into docs/corpus.md from the code so the two cannot
+drift apart (`python -m matrix cases --write docs/corpus.md`; a test checks it is current).
 
 The case modules import torch, so the list comes from `python -m matrix.probe --list`
 run by this interpreter, which needs torch installed (the tests session has it)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Dict, List
 
-START = "<!-- corpus:start (written by `python -m matrix cases --write README.md`) -->"
+from matrix.errors import CatalogueError
+
+START = "<!-- corpus:start (written by `python -m matrix cases --write docs/corpus.md`) -->"
 END = "<!-- corpus:end -->"
 
 
@@ -53,40 +53,3 @@ def replaced(text: str, new_table: str, where: str) -> str:
     if start < 0 or end < start:
         raise CatalogueError(f"{where}: no corpus markers ({START} … {END})")
     return text[:start + len(START)] + "\n" + new_table + text[end:]
-
-
-class CatalogueError(Exception):
-    """Bad input: one line, exit 2."""
-
-
-def cases_command(args: argparse.Namespace) -> int:
-    try:
-        return _cases(args)
-    except CatalogueError as exc:
-        print(f"matrix cases: error: {exc}", file=sys.stderr)
-        return 2
-
-
-def _cases(args: argparse.Namespace) -> int:
-    new_table = table(listed(args.cases_from))
-    target = args.write or args.check
-    if target is None:
-        print(new_table, end="")
-        return 0
-    path = Path(target)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"matrix cases: error: {target}: {exc.strerror}", file=sys.stderr)
-        return 2
-    wanted = replaced(text, new_table, target)
-    if args.check:
-        if wanted != text:
-            print(f"matrix cases: {target} lists a different corpus than the code; "
-                  f"run `python -m matrix cases --write {target}`", file=sys.stderr)
-            return 1
-        print(f"{target}: corpus table is current")
-        return 0
-    path.write_text(wanted, encoding="utf-8")
-    print(f"{target}: corpus table written")
-    return 0

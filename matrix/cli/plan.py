@@ -1,0 +1,58 @@
+"""`python -m matrix plan`: a spec resolved into cells; for a fan-out, with a run id, each
+cell's lock and GitHub Actions' job matrix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="resolve a spec into cells (and a fan-out's job matrix)",
+                       description="Resolve a spec's selectors into cells.")
+    p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"))
+    p.add_argument("--json", action="store_true", help="print the plan as JSON (for CI fan-out)")
+    p.add_argument("--locks", metavar="DIR", help="also write each cell's lock to DIR/<cell>.txt (for run --locked)")
+    p.add_argument("--github-output", metavar="FILE",
+                   help="append `cells` (a job matrix) and `run_id` to FILE, GitHub Actions' $GITHUB_OUTPUT")
+    p.set_defaults(main=main)
+
+
+def resolve_spec(name: str) -> Any:
+    """The spec's plan, resolved against the indexes it names."""
+    from matrix.index import Index
+    from matrix.plan import resolve
+    from matrix.spec import load
+
+    spec = load(name)
+    return resolve(spec, Index.for_spec(spec.indexes))
+
+
+def main(args: argparse.Namespace) -> int:
+    from matrix import runfolder
+    from matrix.lock import EnvError, compile_lock
+
+    plan = resolve_spec(args.spec)
+    # a fresh run id for a fan-out: every machine runs its cell with it, so `merge` joins them
+    planned = dict(plan.as_json(), run_id=runfolder.new_run_id())
+    if args.locks:
+        Path(args.locks).mkdir(parents=True, exist_ok=True)
+        for cell in plan.cells:
+            try:
+                (Path(args.locks) / f"{cell.id}.txt").write_text(compile_lock(cell, plan.spec.indexes).text)
+            except EnvError as exc:  # the cell's own job records the env_error
+                print(f"warning: {cell.id}: no lock: {str(exc).splitlines()[0]}", file=sys.stderr)
+    if args.github_output:
+        jobs = [{"cell": c["id"], "device": c["device"], "gpu": c["runner_hints"]["gpu"]} for c in planned["cells"]]
+        with open(args.github_output, "a") as out:
+            out.write(f"cells={json.dumps(jobs)}\nrun_id={planned['run_id']}\n")
+    if args.json:
+        print(json.dumps(planned, indent=1))
+    elif not args.github_output:
+        for cell in plan.cells:
+            print(cell.id)
+    return 0

@@ -1,0 +1,154 @@
+"""`python -m matrix run`: every cell of a spec, each in its own environment (or, with --here,
+the cases against this interpreter's own torch, onnx and onnxruntime)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+HERE_RESULTS = os.path.join("results", "here")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the matrix of a spec (or, with --here, this interpreter)",
+                       description="Run the case corpus through export and parity, in every cell of a spec.")
+    p.add_argument("--here", action="store_true",
+                   help="run against this interpreter's own torch, onnx and onnxruntime instead of a spec")
+    p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"),
+                   help="spec name (default, nightly) or TOML file; also $MATRIX_SPEC")
+    p.add_argument("-j", "--jobs", type=int, default=None,
+                   help="cells run concurrently (default: from cores and memory)")
+    p.add_argument("--runner", choices=("auto", "venv", "docker"), default="auto",
+                   help="where cells run: venv (uv environments) or docker (an image per cell); auto picks docker "
+                        "when a daemon answers and a base image is available, else venv")
+    p.add_argument("--base-image", default=os.environ.get("MATRIX_BASE_IMAGE"),
+                   help="docker: the base image (default: the locally built onnx-matrix-base, else python:X-slim)")
+    p.add_argument("--ca-bundle", default=os.environ.get("MATRIX_CA_BUNDLE"),
+                   help="docker: an extra CA bundle for image builds behind a TLS-inspecting proxy")
+    p.add_argument("--cell", default=None, metavar="ID", help="run only this cell of the spec (see `plan`)")
+    p.add_argument("--run-id", default=None, metavar="ID",
+                   help="name the run (fan-out: every machine gets the id from `plan --json`, then `merge`)")
+    p.add_argument("--fresh", action="store_true", help="rerun everything; reuse nothing from the previous run")
+    p.add_argument("--locked", default=None, metavar="DIR",
+                   help="install each cell from DIR/<cell>.txt (a run's lock folder) instead of resolving anew")
+    p.add_argument("--results", default="results", help="results root (default: results/)")
+    p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids, e.g. 'dynamic/*'")
+    p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
+                   help="also load your own cases from a .py file, a folder or a module (repeatable)")
+    p.add_argument("--exporter", default="torchscript,dynamo", help="comma-separated: torchscript,dynamo")
+    p.add_argument("--opset", default="default", help="comma-separated opsets, 'default' for the exporter's own")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cpu,cuda")
+    p.add_argument("--timeout", default=None, help="seconds per result before it is killed (default 120)")
+    p.add_argument("--out", default=None, metavar="FILE.jsonl",
+                   help=f"results file (default: a new file under {HERE_RESULTS}/)")
+    p.add_argument("--resume", action="store_true", help="continue --out, skipping results already in it")
+    p.add_argument("--keep-failed", default=None, metavar="DIR", help="keep failing models' .onnx files here")
+    p.add_argument("--isolation", choices=("fork", "none"), default="fork", help=argparse.SUPPRESS)
+    p.add_argument("--strict", action="store_true", help="exit 1 when any result is not pass or skipped")
+    p.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    return here(args) if args.here else matrix(args)
+
+
+def matrix(args: argparse.Namespace) -> int:
+    from matrix import runfolder
+    from matrix.cli import history as history_command
+    from matrix.cli.plan import resolve_spec
+    from matrix.errors import UserError
+    from matrix.probe import results
+    from matrix.progress import MatrixProgress, cell_summary, make_console
+    from matrix.run import MatrixRun, RunOptions, choose_runner, default_jobs
+
+    console = make_console()
+    plan = resolve_spec(args.spec)
+    if args.resume or args.out:
+        raise UserError("--out and --resume are for --here; a matrix run reuses unchanged results itself")
+    if args.run_id:
+        runfolder.check_run_id(args.run_id)
+        if (Path(args.results) / args.run_id).exists():
+            raise UserError(f"{Path(args.results) / args.run_id} exists: a run id names one run")
+    if args.cell:
+        plan.cells = [c for c in plan.cells if c.id == args.cell]
+        if not plan.cells:
+            raise UserError(f"--cell {args.cell}: no such cell in {plan.spec.path} (see python -m matrix plan)")
+    try:
+        timeout = float(args.timeout or plan.spec.run.get("timeout", 120))
+    except ValueError:
+        raise UserError(f"--timeout {args.timeout}: expected a number of seconds") from None
+    options = RunOptions(timeout=timeout, cases=args.cases or plan.spec.run.get("cases", ""),
+                         cases_from=args.cases_from or plan.spec.run.get("cases_from", []), fresh=args.fresh,
+                         locked=args.locked, run_id=args.run_id)
+    jobs = args.jobs or default_jobs(len(plan.cells))
+    runner, why = choose_runner(args.runner, plan, options.cases_from, args.base_image, args.ca_bundle)
+    held = runfolder.claim(Path(args.results))  # noqa: F841 -- held until this process exits
+    console.print(f"spec {plan.spec.path}: {len(plan.cells)} cells × exporters {', '.join(plan.exporters)}; "
+                  f"runner: {runner.name} ({why}); {jobs} at a time")
+    run = MatrixRun(plan, Path(args.results), options, None, runner)
+    if run.continued:
+        console.print(f"continuing run {run.run_id}, killed before it finished (--fresh starts anew)")
+    if run.not_reused:
+        console.print(f"not reusing the previous run's results: {run.not_reused}")
+    try:
+        with MatrixProgress(console, len(plan.cells)) as progress:
+            run.progress = progress
+            cells = run.execute(jobs)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; finished results are kept under {run.dir}")
+        return 130
+    except OSError as exc:  # the results disk is full or gone: say so; what was written stays
+        raise UserError(f"{exc.filename or run.dir}: {exc.strerror or exc}; finished results are kept under "
+                        f"{run.dir} (make room, then run the same command again to continue)") from None
+    by_cell = {cid: list(results.read(str(run.dir / f"{cid}.jsonl"))) for cid in cells
+               if (run.dir / f"{cid}.jsonl").exists()}
+    cell_summary(console, by_cell)
+    reused = sum(1 for rs in by_cell.values() for r in rs if r.get("reused_from"))
+    console.print(f"results: {run.dir} ({reused} results reused from the previous run; --fresh reruns them)")
+    history_command.record(Path(args.results), run.dir)
+    return 0
+
+
+def split(text: str) -> list:
+    """A comma-separated option as the probe reads it (the probe checks each part)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def here(args: argparse.Namespace) -> int:
+    from matrix import runfolder
+    from matrix.errors import UserError
+    from matrix.probe import results, selfcheck
+    from matrix.probe.arguments import ProbeArgs
+    from matrix.progress import RunProgress, make_console, summary
+    from matrix.runners.host import HostRunner
+
+    console = make_console()
+    if args.resume and not args.out:
+        raise UserError("--resume needs --out FILE.jsonl (the results to continue)")
+    # This interpreter first: a missing or broken torch, onnx or onnxruntime is one line, not a traceback.
+    problem = selfcheck.check(require=("onnxscript",) if "dynamo" in split(args.exporter) else ())
+    if problem:
+        raise UserError(f"this interpreter cannot run the cases: {problem}; install what they need with "
+                        f'pip install "onnx-compat-matrix[probe]" (or your own versions of torch, onnx, '
+                        f"onnxruntime and onnxscript)")
+    run_id = runfolder.new_run_id()
+    out = args.out or os.path.join(HERE_RESULTS, f"{run_id}.jsonl")
+    probe = ProbeArgs(out=out, exporters=split(args.exporter), opsets=split(args.opset), devices=split(args.device),
+                      timeout=args.timeout or 120, cases=args.cases, cases_from=args.cases_from, resume=args.resume,
+                      isolation=args.isolation, run_id=run_id, keep_failed=args.keep_failed)
+    try:
+        with RunProgress(console) as progress:
+            code = HostRunner().run(sys.executable, None, probe, progress)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; finished results are kept in {out} (continue with --resume --out {out})")
+        return 130
+    if code != 0:
+        return code  # the probe has said why on stderr
+    recorded = list(results.read(out))
+    summary(console, recorded)
+    console.print(f"results: {out}")
+    if args.strict and any(r["status"] not in ("pass", "skipped") for r in recorded):
+        return 1
+    return 0

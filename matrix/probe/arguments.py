@@ -1,0 +1,80 @@
+"""The probe's command line, both ways: `parse` reads it inside the cell, `ProbeArgs` writes it
+for the orchestrator's runners, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Union
+
+from matrix.probe.exporters import EXPORTERS
+
+Opset = Union[int, str, None]  # None or "default": the exporter's own
+
+
+@dataclass
+class ProbeArgs:
+    """What one probe run is asked to do. Paths are this machine's; `argv(where)` gives each as
+    the environment sees it (a container's mounts)."""
+
+    out: str
+    exporters: List[str] = field(default_factory=lambda: list(EXPORTERS))
+    opsets: List[Opset] = field(default_factory=lambda: [None])
+    devices: List[str] = field(default_factory=lambda: ["cpu"])
+    timeout: float = 120.0
+    cases: str = ""
+    cases_from: List[str] = field(default_factory=list)
+    memory_limit: Optional[float] = None
+    resume: bool = False
+    reuse: Optional[str] = None
+    run_id: Optional[str] = None
+    cell: Optional[str] = None
+    isolation: str = "fork"
+    keep_failed: Optional[str] = None
+
+    def argv(self, where: Callable[[str], str] = str) -> List[str]:
+        args = ["--out", where(self.out), "--exporter", ",".join(self.exporters),
+                "--opset", ",".join("default" if o is None else str(o) for o in self.opsets),
+                "--device", ",".join(self.devices), "--timeout", str(self.timeout),
+                "--isolation", self.isolation]
+        if self.cases:
+            args += ["--cases", self.cases]
+        for source in self.cases_from:
+            args += ["--cases-from", where(source)]
+        if self.memory_limit is not None:
+            args += ["--memory-limit", str(self.memory_limit)]
+        if self.resume:
+            args.append("--resume")
+        for flag, value in (("--reuse", self.reuse), ("--keep-failed", self.keep_failed)):
+            if value:
+                args += [flag, where(value)]
+        for flag, text in (("--run-id", self.run_id), ("--cell", self.cell)):
+            if text:
+                args += [flag, text]
+        return args
+
+
+def parse(argv: List[str], description: str = "") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m matrix.probe", description=description)
+    p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids (e.g. 'dynamic/*')")
+    p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
+                   help="also load cases from a .py file, a folder of them, or a module (repeatable)")
+    p.add_argument("--exporter", default=",".join(EXPORTERS), help="comma-separated: dynamo,torchscript")
+    p.add_argument("--opset", default="default",
+                   help="comma-separated opsets; 'default' = each exporter's own (e.g. default,17)")
+    p.add_argument("--device", default="cpu", help="comma-separated: cpu,cuda")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per result before it is killed")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="MiB",
+                   help="memory one cpu result may allocate before it fails as out_of_memory "
+                        "(default: 3/4 of this machine's memory; 0: no limit)")
+    p.add_argument("--out", default="results.jsonl", help="JSONL file results are appended to")
+    p.add_argument("--resume", action="store_true", help="skip results already in --out")
+    p.add_argument("--reuse", default=None, metavar="FILE",
+                   help="an earlier results file of this environment: unchanged results are copied, not rerun")
+    p.add_argument("--run-id", default=None)
+    p.add_argument("--cell", default=None, help="cell id stamped on results (default: from the versions)")
+    p.add_argument("--isolation", choices=("fork", "none"), default="fork",
+                   help="fork: one process per result (default); none: in-process, for debugging and benchmarks")
+    p.add_argument("--keep-failed", default=None, metavar="DIR", help="keep the .onnx of failing results here")
+    p.add_argument("--list", action="store_true", help="print the selected cases as JSON lines and exit")
+    return p.parse_args(argv)

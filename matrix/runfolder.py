@@ -1,0 +1,102 @@
+"""The run folder, and everything about it, in one place: run ids and their check, run.json
+(written atomically, read against the published schema), the `latest` link beside the runs,
+and the lock that lets one run at a time use a results root.
+
+results/<run-id>/run.json          spec (and its text), plan, each cell's lock hash and pins, host, times
+results/<run-id>/<cell>.jsonl      the cell's results (matrix/schemas/result.schema.json)
+results/<run-id>/lock/<cell>.txt   each cell's complete install set with hashes
+results/<run-id>/logs/<cell>.log   the probe's stderr
+results/<run-id>/models/           the .onnx of every failing result, for the report to link
+results/latest                     the newest run
+results/.run.lock                  held by the run using this root
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import IO, Any, Dict, Optional
+
+from matrix import formats
+from matrix.errors import Busy, UserError
+from matrix.probe.records import new_run_id
+
+__all__ = ["new_run_id", "check_run_id", "spec_hash", "read", "write", "point_latest", "resolve", "claim",
+           "unfinished"]
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")  # names a folder: nothing that could leave it
+LATEST = "latest"
+RUN_JSON = "run.json"
+
+
+def check_run_id(run_id: str, where: str = "--run-id") -> str:
+    if not RUN_ID.match(str(run_id)):
+        raise UserError(f"{where} {str(run_id)[:80]!r}: use letters, digits, '.', '_' and '-' only")
+    return run_id
+
+
+def spec_hash(meta: Dict[str, Any]) -> str:
+    """Which spec a run ran, by its text: runs of one spec can be merged, continued, compared."""
+    return hashlib.sha256(((meta.get("spec") or {}).get("text") or "").encode()).hexdigest()[:16]
+
+
+def read(folder: Path) -> Dict[str, Any]:
+    return formats.read_run(folder)
+
+
+def write(folder: Path, data: Dict[str, Any]) -> None:
+    """run.json, replaced whole: a reader never sees half of it."""
+    tmp = folder / f"{RUN_JSON}.tmp"
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(folder / RUN_JSON)
+
+
+def point_latest(root: Path, run_id: str) -> None:
+    tmp = root / f".{LATEST}-{run_id}"
+    os.symlink(run_id, tmp)
+    os.replace(tmp, root / LATEST)
+
+
+def resolve(path: Path) -> Path:
+    """A run folder: the path itself, or the latest run of a results root."""
+    return (path / LATEST).resolve() if (path / LATEST).exists() else path
+
+
+def claim(root: Path) -> IO[str]:
+    """Hold the results root for this run (released when the process ends, however it ends)."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    handle = open(root / ".run.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise Busy(f"{root} is in use by another run ({holder}); wait for it, or use another --results") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}")
+    handle.flush()
+    return handle
+
+
+def unfinished(root: Path, spec_text: str) -> Optional[Dict[str, Any]]:
+    """The newest run under root that was killed before it finished, if it ran this same spec."""
+    if not root.is_dir():
+        return None
+    for folder in sorted((p for p in root.iterdir() if (p / RUN_JSON).is_file()), reverse=True):
+        try:
+            meta = read(folder)
+        except formats.FormatError:
+            continue
+        if meta.get("finished_at"):
+            return None  # the newest run finished: nothing to continue
+        same = spec_hash(meta) == spec_hash({"spec": {"text": spec_text}})
+        return meta if same and meta.get("run_id") == folder.name else None
+    return None

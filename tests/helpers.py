@@ -1,0 +1,68 @@
+"""What tests share: the pinned versions (read from one place each), spec and command builders,
+and the result reader. conftest.py holds only fixtures and hooks."""
+
+import ast
+import functools
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from matrix.probe.records import cell_id
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).resolve().parent / "cases"
+
+
+def _test_cell():
+    """noxfile.TEST_CELL, the versions the suite itself runs with, without importing nox."""
+    for node in ast.parse((ROOT / "noxfile.py").read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TEST_CELL":
+            return dict(pin.split("==") for pin in ast.literal_eval(node.value))
+    raise LookupError("noxfile.py has no TEST_CELL")
+
+
+TEST_CELL = _test_cell()
+TORCH = TEST_CELL["torch"]  # the probe side's torch (this interpreter's)
+# The matrix tests' cell: PyPI's newest torch with the test cell's onnx and onnxruntime (the
+# recorded index in tests/data/index answers for the same releases).
+MATRIX = {"python": "3.11", "torch": "2.15.0", "onnx": TEST_CELL["onnx"], "onnxruntime": TEST_CELL["onnxruntime"]}
+MATRIX_CELL = cell_id(MATRIX["python"], MATRIX["torch"], MATRIX["onnx"], MATRIX["onnxruntime"], "cpu")
+PYTORCH_CPU_INDEX = os.environ.get("MATRIX_TORCH_CPU_INDEX", "https://download.pytorch.org/whl/cpu")
+
+
+def spec(run="", index="", **axes):
+    """A spec's TOML: the matrix cell's versions, any axis replaced (a value or a list), then
+    [index.*] tables and a [run] table's lines as given."""
+    values = {**MATRIX, **axes}
+    lines = ["[matrix]"] + [f"{axis} = {json.dumps(v if isinstance(v, list) else [v])}" for axis, v in values.items()]
+    return "\n".join(lines) + "\n" + index + (f"\n[run]\n{run}\n" if run else "")
+
+
+def run_module(module, *args, timeout=600, env_extra=None, **kwargs):
+    """Run `python -m module args` from the repository root; returns CompletedProcess."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=kwargs.pop("cwd", ROOT),
+                          capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
+
+
+def read_results(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+@functools.lru_cache(maxsize=1)
+def torch_source():
+    """(torch version, the spec's [index.torch] table, local wheel folders) for tests that build
+    environments with the test cell's torch: a local CPU wheel where pip is configured with one
+    (PIP_FIND_LINKS), PyTorch's CPU index where it answers, and otherwise the package index's
+    default build (on Linux a CUDA build: larger, and it runs on the CPU all the same)."""
+    folders = [d for d in os.environ.get("PIP_FIND_LINKS", "").split() if os.path.isdir(d)]
+    if any(next(Path(d).glob(f"torch-{TORCH}+cpu-*.whl"), None) for d in folders):
+        return f"{TORCH}+cpu", f"[index.torch]\nfind-links = {json.dumps(folders)}\n", folders
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"{PYTORCH_CPU_INDEX}/torch/", method="HEAD"), timeout=5):
+            return f"{TORCH}+cpu", f'[index.torch]\nurl = "{PYTORCH_CPU_INDEX}"\n', []
+    except OSError:
+        return TORCH, "", []
