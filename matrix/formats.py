@@ -22,8 +22,6 @@ from matrix.probe import SCHEMA, results
 SCHEMAS = Path(__file__).parent / "schemas"
 
 
-
-
 @functools.cache
 def validator(name: str) -> Any:
     schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())

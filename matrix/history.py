@@ -46,8 +46,6 @@ create table bisects (id integer primary key, at real, case_id text, package tex
 """
 
 
-
-
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating if new) a history database this version understands."""
     path.parent.mkdir(parents=True, exist_ok=True)

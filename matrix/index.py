@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -55,6 +54,7 @@ class Index:
         self.snapshot = snapshot if snapshot is not None else os.environ.get("MATRIX_INDEX_SNAPSHOT")
         self.cache = cache or cache_dir() / "index"
         self._memo: Dict[str, List[Release]] = {}
+        self.warnings: List[str] = []  # for the command to say (a stale answer used, and why)
 
     @classmethod
     def for_spec(cls, indexes: Dict[str, Dict], **kwargs: object) -> Index:
@@ -104,8 +104,8 @@ class Index:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             if cached:
                 age_h = (time.time() - cached["fetched_at"]) / 3600
-                print(f"warning: {url} unreachable ({exc}); using the answer cached {age_h:.1f} h ago for {package}",
-                      file=sys.stderr)
+                self.warnings.append(f"{url} unreachable ({exc}); using the answer cached {age_h:.1f} h ago "
+                                     f"for {package}")
                 return cached
             raise IndexUnavailable(f"{package}: the package index {url} cannot be reached ({exc}) "
                               "and nothing is cached") from None

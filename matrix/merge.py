@@ -15,9 +15,7 @@ from typing import Any, Dict, List
 from matrix import formats, runfolder
 from matrix.errors import MergeError
 
-CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
-
-
+CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")  # a cell id names files here
 
 
 def _run_folder(path: Path) -> Path:
@@ -34,8 +32,9 @@ def merge(sources: List[Path], root: Path) -> Path:
     for folder, meta in zip(folders[1:], metas[1:]):
         theirs, ours = runfolder.spec_hash(meta), runfolder.spec_hash(first)
         if theirs != ours:
-            raise MergeError(f"{folder} ran spec {meta['spec'].get('path')} ({theirs}), {folders[0]} ran "
-                             f"{first['spec'].get('path')} ({ours}): results of different specs are not one run")
+            raise MergeError(f"{folder} ran spec {(meta.get('spec') or {}).get('path')} ({theirs}), {folders[0]} ran "
+                             f"{(first.get('spec') or {}).get('path')} ({ours}): results of different specs are not "
+                             "one run")
         if meta["run_id"] != first["run_id"]:
             raise MergeError(f"{folder} is run {meta['run_id']}, {folders[0]} is run {first['run_id']}: "
                              "give every machine the same --run-id (from `python -m matrix plan --json`)")

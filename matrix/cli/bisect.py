@@ -39,6 +39,8 @@ def main(args: argparse.Namespace) -> int:
     index = Index()
     sequence = releases_between(index, args.package, args.good, args.bad, python)
     pins = held_versions(index, args.package, args.held, python)
+    for warning in index.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     held = ", ".join(f"{k} {v or 'auto'}" for k, v in pins.items())
     print(f"bisecting {args.case} ({args.exporter}) over {len(sequence)} {args.package} releases "
           f"{sequence[0]} … {sequence[-1]}; held: {held}; python {python}")

@@ -29,7 +29,11 @@ def resolve_spec(name: str) -> Any:
     from matrix.spec import load
 
     spec = load(name)
-    return resolve(spec, Index.for_spec(spec.indexes))
+    index = Index.for_spec(spec.indexes)
+    plan = resolve(spec, index)
+    for warning in index.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return plan
 
 
 def main(args: argparse.Namespace) -> int:

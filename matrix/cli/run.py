@@ -100,8 +100,9 @@ def matrix(args: argparse.Namespace) -> int:
         console.print(f"interrupted; finished results are kept under {run.dir}")
         return 130
     except OSError as exc:  # the results disk is full or gone: say so; what was written stays
-        raise UserError(f"{exc.filename or run.dir}: {exc.strerror or exc}; finished results are kept under "
-                        f"{run.dir} (make room, then run the same command again to continue)") from None
+        print(f"matrix run: error: {exc.filename or run.dir}: {exc.strerror or exc}; finished results are kept "
+              f"under {run.dir} (make room, then run the same command again to continue)", file=sys.stderr)
+        return 1
     by_cell = {cid: list(results.read(str(run.dir / f"{cid}.jsonl"))) for cid in cells
                if (run.dir / f"{cid}.jsonl").exists()}
     cell_summary(console, by_cell)

@@ -19,8 +19,6 @@ VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python")
 CASE_FIELDS = ("case", "category", "description", "fixes", "origin")
 
 
-
-
 @dataclass
 class Run:
     path: Path
