@@ -147,7 +147,7 @@ def test_cli_bad_spec_exit_2_no_traceback(tmp_path):
 def test_plan_json_lists_cells(tmp_path):
     done = run_module("matrix", "plan", "--json", env_extra={"MATRIX_INDEX_SNAPSHOT": INDEX.snapshot})
     assert done.returncode == 0, done.stderr
-    assert '"id": MATRIX_CELL' in done.stdout
+    assert f'"id": "{MATRIX_CELL}"' in done.stdout
 
 
 def test_per_package_indexes_become_uv_options():
