@@ -134,26 +134,28 @@ def render(cell: Cell, lock: Lock, indexes: Dict[str, Dict], base_image: Optiona
         base_image=base_image or DEFAULT_BASE[variant], ca_bundle=bool(ca_bundle), wheels=bool(wheels),
         layers=sorted(split))
     (context / "Dockerfile").write_text(text)
-    (context / "Dockerfile.shared").write_text(shared_prefix(text))
+    for n, prefix in enumerate(shared_prefixes(text)):
+        (context / f"Dockerfile.shared-{n}").write_text(prefix)
     return context
 
 
-def shared_prefix(dockerfile: str) -> str:
-    """The Dockerfile's steps up to and including the first layer's install (torch): what cells
-    with the same torch version have in common. Without the comments, which name the cell."""
-    lines = dockerfile.splitlines(keepends=True)
-    first = next(n for n, line in enumerate(lines) if line.startswith("RUN pip install"))
-    steps = [line for line in lines[:first + 1] if not line.startswith("#")]
-    return "# Generated with Dockerfile: the steps that every cell with this torch layer shares.\n" + "".join(steps)
+def shared_prefixes(dockerfile: str) -> List[str]:
+    """The Dockerfile cut after each RUN step up to the first layer's install (torch): the steps
+    every cell shares (the venv), then those that cells with one torch share. Without comments,
+    which name the cell."""
+    steps = [line for line in dockerfile.splitlines(keepends=True) if not line.startswith("#")]
+    torch = next(n for n, line in enumerate(steps) if line.startswith("RUN pip install"))
+    header = "# Generated with Dockerfile: steps that other cells' images share.\n"
+    return [header + "".join(steps[:n + 1]) for n, line in enumerate(steps[:torch + 1]) if line.startswith("RUN ")]
 
 
 _prefix_locks: Dict[str, threading.Lock] = {}
 _prefix_guard = threading.Lock()
 
 
-def _prefix_key(context: Path) -> str:
-    """Names the shared steps by what they are made of: their instructions and the files they copy."""
-    text = (context / "Dockerfile.shared").read_text()
+def _prefix_key(context: Path, name: str) -> str:
+    """Names shared steps by what they are made of: their instructions and the files they copy."""
+    text = (context / name).read_text()
     digest = hashlib.sha256(text.encode())
     for line in text.splitlines():
         if line.startswith("COPY "):
@@ -164,20 +166,20 @@ def _prefix_key(context: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_shared(client: Any, context: Path, on_line: Callable[[str], None]) -> str:
-    """Build the shared steps as an image of their own, one build at a time per key. Docker's
-    classic builder finds a cached step only once the build that makes it has finished, so two
-    cells built at once would each make their own torch layer; built first, the prefix is
-    found in the cache by every cell that starts with it."""
-    key = _prefix_key(context)
-    name = f"{SHARED}:{key}"
-    with _prefix_guard:
-        held = _prefix_locks.setdefault(key, threading.Lock())
-    with held:
-        if not _exists(client, name):
-            _stream(client, on_line, path=str(context), dockerfile="Dockerfile.shared", tag=name,
-                    labels={f"{LABEL}.layer": key})
-    return name
+def build_shared(client: Any, context: Path, on_line: Callable[[str], None]) -> None:
+    """Build the shared steps as images of their own, shortest prefix first, one build at a time
+    per prefix. Docker's classic builder finds a cached step only once the build that makes it
+    has finished, so cells built at once would each make their own venv and torch layers (and
+    a later build may then continue from either); built first, each prefix has one image that
+    every cell starting with it finds in the cache."""
+    for dockerfile in sorted(p.name for p in context.glob("Dockerfile.shared-*")):
+        key = _prefix_key(context, dockerfile)
+        with _prefix_guard:
+            held = _prefix_locks.setdefault(key, threading.Lock())
+        with held:
+            if not _exists(client, f"{SHARED}:{key}"):
+                _stream(client, on_line, path=str(context), dockerfile=dockerfile, tag=f"{SHARED}:{key}",
+                        labels={f"{LABEL}.layer": key})
 
 
 def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None], nocache: bool = False,

@@ -94,6 +94,10 @@ def test_same_lock_renders_byte_identical_files_that_pass_hadolint(cell_and_lock
     assert dockerfile.index("1-torch.txt") < dockerfile.index("2-onnx.txt") < dockerfile.index("3-onnxruntime.txt") \
         < dockerfile.index("COPY matrix/")
     assert "USER 65534:65534" in dockerfile and f'io.onnx-matrix.torch="{cell.torch}"' in dockerfile
+    # the steps other cells share, in the order they are built: every cell's, then one torch's
+    venv, torch = (first[name].decode() for name in sorted(first) if name.startswith("Dockerfile.shared-"))
+    assert venv.rstrip().endswith("RUN python3 -m venv /opt/cell") and torch.startswith(venv)
+    assert torch.rstrip().endswith("-r /tmp/layers/1-torch.txt") and cell.id not in torch
     done = subprocess.run(["hadolint", str(image.BUILD / cell.id / "Dockerfile")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 

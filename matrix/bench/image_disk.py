@@ -34,7 +34,7 @@ def image_disk(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
         lock = compile_lock(cell, spec.indexes)
         cells.append((cell, lock, images.render(cell, lock, spec.indexes, base_image=base, ca_bundle=ca,
                                                 wheelhouse=wheelhouse)))
-    figures: Dict[str, Any] = {"spec": spec.path, "cells": len(cells), "base_image": base or "python:X-slim",
+    figures: Dict[str, Any] = {"spec": args.spec, "cells": len(cells), "base_image": base or "python:X-slim",
                                "torch_versions": len({c.torch for c, _, _ in cells})}
     for label, share in (("without_shared_steps", False), ("with_shared_steps", True)):
         # Every cell and shared-steps image, with the layers only they used, and the untagged
