@@ -166,7 +166,7 @@ def _prefix_key(context: Path, name: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_shared(client: Any, context: Path, on_line: Callable[[str], None]) -> None:
+def build_shared(client: Any, context: Path, on_line: Callable[[str], None], made: List[str]) -> None:
     """Build the shared steps as images of their own, shortest prefix first, one build at a time
     per prefix. Docker's classic builder finds a cached step only once the build that makes it
     has finished, so cells built at once would each make their own venv and torch layers (and
@@ -180,6 +180,7 @@ def build_shared(client: Any, context: Path, on_line: Callable[[str], None]) -> 
             if not _exists(client, f"{SHARED}:{key}"):
                 _stream(client, on_line, path=str(context), dockerfile=dockerfile, tag=f"{SHARED}:{key}",
                         labels={f"{LABEL}.layer": key})
+                made.append(f"{SHARED}:{key}")
 
 
 def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None], nocache: bool = False,
@@ -190,9 +191,20 @@ def build(client: Any, context: Path, lock: Lock, on_line: Callable[[str], None]
     name = tag(lock, context)
     if _exists(client, name):
         return name
-    if share and not nocache:
-        build_shared(client, context, on_line)
-    _stream(client, on_line, path=str(context), tag=name, labels={f"{LABEL}.lock": lock.hash}, nocache=nocache)
+    made: List[str] = []
+    try:
+        if share and not nocache:
+            build_shared(client, context, on_line, made)
+        _stream(client, on_line, path=str(context), tag=name, labels={f"{LABEL}.lock": lock.hash}, nocache=nocache)
+    except EnvError:
+        # nothing half-built stays: the shared steps this build made go too, unless another
+        # build already stands on them (the engine refuses to remove an image with children)
+        for shared in reversed(made):
+            try:
+                client.images.remove(shared)
+            except Exception:  # noqa: BLE001 -- docker.errors.APIError (in use): it stays, as it should
+                pass
+        raise
     return name
 
 

@@ -19,6 +19,8 @@ from matrix.plan import resolve
 from matrix.runners import docker as docker_runner
 from matrix.spec import load
 
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # docker: from the engine fixture
+
 RUN = """cases = "operators/*,dtypes/*,blocks/mlp_layernorm_gelu,staged/*"
 timeout = 10                 # staged/sleep sleeps 60 s: a timeout either way"""
 
@@ -27,8 +29,8 @@ def spec_text(**axes):
     """The test cell's versions (torch as torch_source() finds it: a CPU build where one can be
     had, so the image needs no CUDA libraries), on the offline base image's Python 3.11."""
     torch, index, _ = torch_source()
-    return spec(torch=torch, onnx=TEST_CELL["onnx"], onnxruntime=TEST_CELL["onnxruntime"], index=index, run=RUN,
-                **axes)
+    return spec(**{"torch": torch, "onnx": TEST_CELL["onnx"], "onnxruntime": TEST_CELL["onnxruntime"], **axes},
+                index=index, run=RUN)
 
 
 def ensure_engine():
@@ -191,8 +193,6 @@ def built(engine, cell_and_lock):
 
 PROBE_INSIDE = r"""
 import json, os, socket
-
-pytestmark = [pytest.mark.network, pytest.mark.slow]  # docker: from the engine fixture
 out = {"uid": os.getuid(), "interfaces": sorted(os.listdir("/sys/class/net"))}
 # the container's own limits, as cgroup v2 or v1 shows them
 for limit, v2, v1 in (("memory", "memory.max", "memory/memory.limit_in_bytes"), ("pids", "pids.max", "pids/pids.max"),
