@@ -31,3 +31,29 @@ def test_bench_smoke(tmp_path):
 def test_bench_unknown_figure_is_one_line():
     done = run_module("matrix", "bench", "speed")
     assert done.returncode == 2 and done.stderr.startswith("matrix bench: error: unknown figure 'speed'")
+
+
+def test_performance_table_is_current():
+    """docs/performance.md's table is what `bench --write` renders from docs/bench.json."""
+    done = run_module("matrix", "bench", "--check", "docs/performance.md")
+    assert done.returncode == 0, done.stderr
+
+
+def test_bench_write_replaces_only_the_table(tmp_path):
+    page = tmp_path / "performance.md"
+    (tmp_path / "bench.json").write_text(json.dumps({"machine": {"cpu": "x", "cores": 2}, "report": {
+        "results": 12, "seconds": 1.5, "index_mib": 0.1, "site_mib": 0.2}}))
+    page.write_text("before\n<!-- bench:start (written by `python -m matrix bench --write docs/performance.md` "
+                    "from docs/bench.json) -->\nold\n<!-- bench:end -->\nafter\n")
+    stale = run_module("matrix", "bench", "--check", page)
+    assert stale.returncode == 1 and "is not what" in stale.stderr
+    written = run_module("matrix", "bench", "report", "--synthetic-cells", "1", "--synthetic-cases", "2",
+                         "--write", page)
+    assert written.returncode == 0, written.stderr
+    text = page.read_text()
+    assert text.startswith("before\n") and text.endswith("<!-- bench:end -->\nafter\n") and "old" not in text
+    assert "| report of 4 synthetic results |" in text  # the new figure, from this run
+    assert run_module("matrix", "bench", "--check", page).returncode == 0
+    (tmp_path / "bench.json").write_text("{not json")
+    bad = run_module("matrix", "bench", "--check", page)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not benchmark figures" in bad.stderr

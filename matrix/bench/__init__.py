@@ -13,6 +13,7 @@ machine, bench.md the table docs/performance.md carries.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Dict, List, Tuple
 
 from matrix.bench.envs import envs, image
@@ -20,6 +21,7 @@ from matrix.bench.image_disk import image_disk
 from matrix.bench.isolation import isolation
 from matrix.bench.matrix_run import scaling, whole_matrix
 from matrix.bench.report_scale import report_scale
+from matrix.errors import UserError
 
 FIGURES: Dict[str, Callable] = {"isolation": isolation, "envs": envs, "image": image, "disk": image_disk,
                                 "matrix": whole_matrix, "report": report_scale, "scaling": scaling}
@@ -85,7 +87,35 @@ def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
 
 def markdown(figures: Dict[str, Any]) -> str:
     m = figures.get("machine", {})
-    lines = [f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, Python {m.get('python')}.",
-             "", "| figure | this project | the usual way | target | verdict |", "|---|---|---|---|---|"]
+    lines = [f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, Python {m.get('python')}."]
+    if m.get("packages"):
+        lines[0] += " Probe side: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + "."
+    lines += ["", "| figure | this project | the usual way | target | verdict |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(figures)]
     return "\n".join(lines) + "\n"
+
+
+START = "<!-- bench:start (written by `python -m matrix bench --write docs/performance.md` from docs/bench.json) -->"
+END = "<!-- bench:end -->"
+
+
+def load(path: str) -> Dict[str, Any]:
+    """The figures a previous run wrote: a long benchmark gathers them over several runs."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            figures = json.load(f)
+    except OSError as exc:
+        raise UserError(f"{path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UserError(f"{path}: not benchmark figures ({exc})") from None
+    if not isinstance(figures, dict):
+        raise UserError(f"{path}: not benchmark figures (a JSON object was expected)")
+    return figures
+
+
+def replaced(text: str, table: str, where: str) -> str:
+    """text with the table between the bench markers replaced."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise UserError(f"{where}: no bench markers ({START} … {END})")
+    return text[:start + len(START)] + "\n\n" + table + "\n" + text[end:]

@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import time
+from importlib import metadata
 from typing import Any, Dict, List
 
 from matrix.probe.arguments import ProbeArgs
@@ -20,8 +21,14 @@ def machine() -> Dict[str, Any]:
             memory = round(int(next(line.split()[1] for line in f if line.startswith("MemTotal"))) / 2**20, 1)
     except (OSError, StopIteration):
         pass
+    packages = {}
+    for name in ("torch", "onnx", "onnxruntime", "onnxscript"):  # the probe side's versions (the test cell)
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
     return {"platform": platform.platform(), "cpu": cpu_name(), "cores": os.cpu_count(), "memory_gib": memory,
-            "python": platform.python_version()}
+            "python": platform.python_version(), "packages": packages}
 
 
 def spread(values: List[float], digits: int = 2) -> Dict[str, float]:

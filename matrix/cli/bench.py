@@ -1,5 +1,6 @@
 """`python -m matrix bench`: the performance figures, each beside its baseline, measured in one
-run on this machine; bench.json and bench.md (the table in docs/performance.md)."""
+run on this machine; bench.json and bench.md, or with --write the table in docs/performance.md
+(between its markers) and the figures behind it in docs/bench.json."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Dict
 
 
@@ -28,19 +30,54 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scaling-cases", default="blocks/*,dynamic/*", help="scaling: the cases each cell reruns")
     p.add_argument("--case-counts", type=lambda t: [int(n) for n in t.split(",")], default=[15, 30, 60],
                    help="scaling: numbers of cases run in one cell")
-    p.add_argument("--json", default="bench.json", help="where to write the figures (and the table, as .md)")
+    p.add_argument("--json", default=None,
+                   help="where to write the figures (and the table, as .md); default bench.json, or with "
+                        "--write, bench.json beside FILE")
+    publish = p.add_mutually_exclusive_group()
+    publish.add_argument("--write", metavar="FILE",
+                         help="also replace the table between the bench markers in FILE (docs/performance.md)")
+    publish.add_argument("--check", metavar="FILE",
+                         help="measure nothing: exit 1 unless FILE's table is what its bench.json says")
     p.set_defaults(main=main)
+
+
+def _published(target: str, json_path: str | None) -> tuple:
+    """FILE's text, and the figures file its table is written from (bench.json beside it)."""
+    from matrix.errors import UserError
+
+    try:
+        text = Path(target).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{target}: {exc.strerror}") from None
+    return text, json_path or str(Path(target).with_name("bench.json"))
+
+
+def check(target: str, json_path: str | None) -> int:
+    from matrix.bench import load, markdown, replaced
+
+    text, json_path = _published(target, json_path)
+    if replaced(text, markdown(load(json_path)), target) != text:
+        print(f"matrix bench: {target}'s table is not what {json_path} says; "
+              f"run `python -m matrix bench --write {target}`", file=sys.stderr)
+        return 1
+    print(f"{target}: benchmark table is current")
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from matrix.bench import FIGURES, markdown, rows
+    from matrix.bench import FIGURES, load, markdown, replaced, rows
     from matrix.bench.common import machine
     from matrix.errors import UserError
     from matrix.lock import EnvError
     from matrix.progress import make_console
 
+    if args.check:
+        return check(args.check, args.json)
+    if args.write:
+        published, args.json = _published(args.write, args.json)
+    args.json = args.json or "bench.json"
     console = make_console()
     chosen = list(FIGURES) if not args.what or args.what == ["all"] else args.what
     unknown = [w for w in chosen if w not in FIGURES]
@@ -51,8 +88,7 @@ def main(args: argparse.Namespace) -> int:
                   f"Python {here['python']}, {here['platform']}")
     figures: Dict[str, Any] = {}
     if os.path.exists(args.json):
-        with open(args.json) as f:
-            figures = json.load(f)  # one file gathers every figure's latest value
+        figures = load(args.json)  # one file gathers every figure's latest value
     figures["machine"] = here
     failed = []
     for what in chosen:
@@ -74,4 +110,7 @@ def main(args: argparse.Namespace) -> int:
     with open(os.path.splitext(args.json)[0] + ".md", "w") as f:
         f.write(markdown(figures))
     console.print(f"figures: {args.json}, table: {os.path.splitext(args.json)[0]}.md")
+    if args.write:
+        Path(args.write).write_text(replaced(published, markdown(figures), args.write), encoding="utf-8")
+        console.print(f"{args.write}: benchmark table written")
     return 1 if failed else 0
