@@ -39,6 +39,10 @@ def validate(args: argparse.Namespace) -> None:
         raise BadInput(f"--opset {args.opset}: expected 'default' or whole numbers such as 17,18") from None
     if args.timeout <= 0:
         raise BadInput(f"--timeout {args.timeout:g}: must be positive")
+    if args.side != "both" and not args.bundles:
+        raise BadInput(f"--side {args.side}: needs --bundles DIR")
+    if args.bundles:
+        args.bundles = os.path.abspath(args.bundles)  # each result runs in a folder of its own
     if args.memory_limit is not None and args.memory_limit < 0:
         raise BadInput(f"--memory-limit {args.memory_limit:g}: must be a number of MiB, or 0 for no limit")
 
@@ -53,7 +57,8 @@ def main(argv: list = None) -> int:
         validate(args)
         from matrix.probe import corpus
 
-        cases = corpus.collect(args.cases_from, _csv(args.cases))
+        # The runtime side builds no case: what it checks is in the bundles.
+        cases = corpus.collect(args.cases_from, _csv(args.cases)) if args.side != "runtime" else []
     except BadInput as exc:
         print(f"matrix.probe: error: {exc}", file=sys.stderr)
         return 2
@@ -67,11 +72,13 @@ def main(argv: list = None) -> int:
                               "origin": origin(c), "dynamic": list(c.dim_names), "requires": list(c.requires),
                               "devices": list(c.devices), "atol": c.atol, "rtol": c.rtol}), flush=True)
         return 0
-    from matrix.probe.cell import run_cell
+    from matrix.probe.cell import export_cell, run_cell, runtime_cell
     from matrix.probe.results import WriteFailed
 
     try:
-        return run_cell(args, cases)
+        if args.side == "export":
+            return export_cell(args, cases)
+        return runtime_cell(args) if args.side == "runtime" else run_cell(args, cases)
     except BadInput as exc:
         print(f"matrix.probe: error: {exc}", file=sys.stderr)
         return 2

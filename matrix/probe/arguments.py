@@ -31,6 +31,8 @@ class ProbeArgs:
     cell: Optional[str] = None
     isolation: str = "fork"
     keep_failed: Optional[str] = None
+    side: str = "both"
+    bundles: Optional[str] = None
 
     def argv(self, where: Callable[[str], str] = str) -> List[str]:
         args = ["--out", where(self.out), "--exporter", ",".join(self.exporters),
@@ -45,7 +47,9 @@ class ProbeArgs:
             args += ["--memory-limit", str(self.memory_limit)]
         if self.resume:
             args.append("--resume")
-        for flag, value in (("--reuse", self.reuse), ("--keep-failed", self.keep_failed)):
+        if self.side != "both":
+            args += ["--side", self.side]
+        for flag, value in (("--reuse", self.reuse), ("--keep-failed", self.keep_failed), ("--bundles", self.bundles)):
             if value:
                 args += [flag, where(value)]
         for flag, text in (("--run-id", self.run_id), ("--cell", self.cell)):
@@ -76,5 +80,10 @@ def parse(argv: List[str], description: str = "") -> argparse.Namespace:
     p.add_argument("--isolation", choices=("fork", "none"), default="fork",
                    help="fork: one process per result (default); none: in-process, for debugging and benchmarks")
     p.add_argument("--keep-failed", default=None, metavar="DIR", help="keep the .onnx of failing results here")
+    p.add_argument("--side", choices=("both", "export", "runtime"), default="both",
+                   help="both: export and check each result here (default); export: write a bundle per "
+                        "result into --bundles (needs torch, not onnxruntime); runtime: check the bundles in "
+                        "--bundles with this onnxruntime (needs no torch), results in --out")
+    p.add_argument("--bundles", default=None, metavar="DIR", help="the bundles folder of --side export/runtime")
     p.add_argument("--list", action="store_true", help="print the selected cases as JSON lines and exit")
     return p.parse_args(argv)

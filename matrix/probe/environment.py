@@ -16,16 +16,16 @@ def _version(module_name: str) -> Optional[str]:
     return getattr(module, "__version__", None)
 
 
-def versions() -> Dict[str, Optional[str]]:
+# The packages each side of a cell imports; a runtime side never imports torch, even where it exists.
+SIDE_PACKAGES = {"both": ("torch", "onnx", "onnxruntime", "onnxscript", "numpy"),
+                 "export": ("torch", "onnx", "onnxscript", "numpy"),
+                 "runtime": ("onnx", "onnxruntime", "numpy")}
+
+
+def versions(side: str = "both") -> Dict[str, Optional[str]]:
     """Package versions, keyed by distribution-like names used in `requires`."""
-    return {
-        "python": platform.python_version(),
-        "torch": _version("torch"),
-        "onnx": _version("onnx"),
-        "onnxruntime": _version("onnxruntime"),
-        "onnxscript": _version("onnxscript"),
-        "numpy": _version("numpy"),
-    }
+    found = {name: _version(name) for name in SIDE_PACKAGES[side]}
+    return {"python": platform.python_version(), **{name: found.get(name) for name in SIDE_PACKAGES["both"]}}
 
 
 def cpu_name() -> str:
@@ -47,17 +47,23 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def fingerprint(gpu: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    import onnxruntime
-    import torch
+def fingerprint(gpu: Optional[Dict[str, Any]] = None, side: str = "both") -> Dict[str, Any]:
+    torch_cuda = providers = None
+    if side != "runtime":
+        import torch
 
+        torch_cuda = getattr(torch.version, "cuda", None)
+    if side != "export":
+        import onnxruntime
+
+        providers = list(onnxruntime.get_available_providers())
     return {
-        "versions": versions(),
+        "versions": versions(side),
         "platform": platform.platform(),
         "python_implementation": platform.python_implementation(),
         "executable": os.path.basename(sys.executable),
-        "torch_cuda": getattr(torch.version, "cuda", None),
-        "onnxruntime_providers": list(onnxruntime.get_available_providers()),
+        "torch_cuda": torch_cuda,
+        "onnxruntime_providers": providers,
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "gpu": gpu,

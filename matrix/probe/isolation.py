@@ -128,23 +128,30 @@ def _warm_up_case() -> Any:
     return Case(id="warmup/model", build=lambda: (WarmUp(), (torch.randn(2, 2, 4, 8),)), dynamic=({0: "batch"},))
 
 
-def warm_up(exporters: Any, fork: bool) -> None:
-    """Import once and run a small model through every stage with each exporter, in
-    this process, so that forked children find first-use set-up (lazy imports,
-    registries, about 3 s for dynamo and 0.3 s for TorchScript) already done."""
+def warm_up(exporters: Any, fork: bool, side: str = "both") -> None:
+    """Import once and run a small model through every stage this side runs, with each exporter,
+    in this process, so that forked children find first-use set-up (lazy imports, registries,
+    about 3 s for dynamo and 0.3 s for TorchScript) already done. The runtime side imports no
+    torch: it loads and runs a one-node model."""
     global _child_threads
     import numpy  # noqa: F401
     import onnx  # noqa: F401
-    import onnxruntime  # noqa: F401
+
+    if side == "runtime":
+        _warm_up_runtime()
+        gc.collect()
+        return
     import torch
 
+    if side == "both":
+        import onnxruntime  # noqa: F401
     if fork:
         _child_threads = torch.get_num_threads()
         torch.set_num_threads(1)
     with contextlib.suppress(ImportError):
         import onnxscript  # noqa: F401
     from matrix.probe.exporters import for_torch
-    from matrix.probe.stages import run_stages
+    from matrix.probe.stages import export_only, run_stages
 
     api = for_torch(torch.__version__)
     case = _warm_up_case()
@@ -153,10 +160,25 @@ def warm_up(exporters: Any, fork: bool) -> None:
             continue
         with tempfile.TemporaryDirectory(prefix="matrix-warmup-") as tmp:
             def work(enter: Callable[[str], None], exporter: str = exporter, tmp: str = tmp) -> Dict[str, Any]:
-                return run_stages(case, exporter, None, "cpu", tmp, enter)
+                return (run_stages if side == "both" else export_only)(case, exporter, None, "cpu", tmp, enter)
 
             in_process(work, tmp)
     gc.collect()  # drop the warm-up's onnxruntime session and its threads before any fork
+
+
+def _warm_up_runtime() -> None:
+    import numpy as np
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "warmup", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session.run(None, {"x": np.ones(2, np.float32)})
 
 
 def in_process(work: Work, workdir: str) -> Dict[str, Any]:

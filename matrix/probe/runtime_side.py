@@ -1,0 +1,102 @@
+"""The runtime side of a result: load → run → parity → dynamic, from a bundle, in an environment
+with onnxruntime, onnx and numpy (no torch): the model file and eager's outputs at every size are
+in the bundle.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Tuple
+
+from matrix.probe import bundle, parity
+from matrix.probe.timing import median_ms
+
+
+class RecordedFailure(Exception):
+    """A failure the export side recorded for the runtime side to report at its stage (eager
+    failing at a size the dynamic stage tries)."""
+
+    def __init__(self, error: Dict[str, Any]) -> None:
+        super().__init__(error.get("message"))
+        self.error = error
+
+
+def providers_for(device: str) -> List[str]:
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if device == "cuda" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def feed(session: Any, inputs: List[Tuple[str, Any, bool]]) -> Dict[str, Any]:
+    """The data set's inputs that the session asks for; bfloat16 as an OrtValue of its raw bits."""
+    import onnxruntime
+
+    wanted = {i.name for i in session.get_inputs()}
+    return {name: onnxruntime.OrtValue.ortvalue_from_numpy_with_onnx_type(array, bundle.BFLOAT16) if bf16 else array
+            for name, array, bf16 in inputs if name in wanted}
+
+
+def run_session(session: Any, fed: Dict[str, Any]) -> List[Any]:
+    import onnxruntime
+
+    if any(isinstance(v, onnxruntime.OrtValue) for v in fed.values()):
+        fed = {k: v if isinstance(v, onnxruntime.OrtValue) else onnxruntime.OrtValue.ortvalue_from_numpy(v)
+               for k, v in fed.items()}
+        return [v.numpy() for v in session.run_with_ort_values(None, fed)]
+    return session.run(None, fed)
+
+
+def expected(outputs: List[Tuple[str, Any, bool]]) -> List[Tuple[Any, str]]:
+    """Eager's outputs as parity compares them: (array, torch dtype name)."""
+    return [(bundle.widened(array, bf16), "bfloat16" if bf16 else parity.dtype_name(array))
+            for _, array, bf16 in outputs]
+
+
+def runtime_stages(folder: str, meta: Dict[str, Any], device: str, stages: Any) -> None:
+    """Check the bundle in folder with this environment's onnxruntime. Raises at the stage
+    (stages.stage) where it fails."""
+    stages("load")
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(os.path.join(folder, bundle.MODEL), options,
+                                           providers=providers_for(device))
+    stages.metrics["provider"] = session.get_providers()[0]
+
+    stages("run")
+    inputs, outputs = bundle.read_data_set(folder, 0)
+    fed = feed(session, inputs)
+    actual = run_session(session, fed)
+    stages.metrics["ort_ms"] = median_ms(lambda: run_session(session, fed))
+
+    stages("parity")
+    figures, failure = parity.measure(expected(outputs), actual, meta.get("rtol"), meta.get("atol"))
+    stages.metrics.update(figures)
+    if failure is not None:
+        raise failure
+
+    if meta.get("dynamic") is not None:
+        stages("dynamic")
+        stages.metrics["dynamic_checked"] = _dynamic(folder, meta, session)
+
+
+def _dynamic(folder: str, meta: Dict[str, Any], session: Any) -> List[Dict[str, Any]]:
+    """Run at another size of each declared dimension; a baked-in size fails here."""
+    checked = []
+    for entry in meta["dynamic"]:
+        if entry.get("error"):
+            raise RecordedFailure(entry["error"])
+        try:
+            inputs, outputs = bundle.read_data_set(folder, entry["data_set"])
+            figures = parity.compare(expected(outputs), run_session(session, feed(session, inputs)),
+                                     meta.get("rtol"), meta.get("atol"))
+        except Exception as exc:
+            exc.matrix_detail = {"dim": entry["dim"], "size": entry["size"],  # type: ignore[attr-defined]
+                                 "sizes": entry["sizes"]}
+            raise
+        checked.append({"dim": entry["dim"], "size": entry["size"], "max_abs_err": figures["max_abs_err"]})
+    return checked
