@@ -41,10 +41,12 @@ def spec(run="", index="", **axes):
     return "\n".join(lines) + "\n" + index + (f"\n[run]\n{run}\n" if run else "")
 
 
-def run_module(module, *args, timeout=600, env_extra=None, **kwargs):
-    """Run `python -m module args` from the repository root; returns CompletedProcess."""
+def run_module(module, *args, timeout=600, env_extra=None, executable=None, **kwargs):
+    """Run `python -m module args` (with this interpreter, or `executable`) from the repository
+    root; returns CompletedProcess."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=kwargs.pop("cwd", ROOT),
+    return subprocess.run([str(executable or sys.executable), "-m", module, *map(str, args)],
+                          cwd=kwargs.pop("cwd", ROOT),
                           capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
 
 

@@ -243,6 +243,8 @@ def _publish(workdir: Optional[str], folder: str, meta: Dict[str, Any]) -> None:
             if name != isolation.LOG_NAME:  # the exporter's chatter is not part of the bundle
                 shutil.move(os.path.join(workdir, name), os.path.join(staging, name))
         shutil.rmtree(workdir, ignore_errors=True)
+    if meta["outcome"]["status"] == "pass":  # a model to hand to onnxruntime, and how
+        shutil.copyfile(os.path.join(os.path.dirname(__file__), "repro.py"), os.path.join(staging, "repro.py"))
     bundle.write_meta(staging, meta)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(staging, folder)

@@ -171,6 +171,7 @@ def export_stages(case: Any, exporter: str, opset: Optional[int], device: str, w
     names = api.input_names(len(args))
     wanted, outputs = _model_io(path)
     bundle.write_data_set(workdir, 0, fed(args, names, wanted), _outputs(expected, outputs))
+    stages.meta["tolerances"] = [parity.tolerance(parity.to_numpy(t)[1], case.rtol, case.atol) for t in expected]
     if case.dynamic:
         stages("dynamic")  # eager at each size the runtime side will try
         stages.meta["dynamic"] = _dynamic_data(case, model, args, device, names, wanted, outputs, workdir)

@@ -17,6 +17,12 @@ TOLERANCES: Dict[str, Tuple[float, float]] = {
 }
 
 
+def tolerance(dtype: str, rtol: Optional[float] = None, atol: Optional[float] = None) -> Tuple[float, float]:
+    """(rtol, atol) for an output of this torch dtype name: the case's own, else the dtype's."""
+    default_rtol, default_atol = TOLERANCES.get(dtype, (0.0, 0.0))
+    return (default_rtol if rtol is None else rtol), (default_atol if atol is None else atol)
+
+
 def flatten(value: Any) -> List[Any]:
     """Tensors of a (nested) output in the order exporters flatten them."""
     import torch
@@ -75,9 +81,7 @@ def measure(expected: Sequence[Tuple[np.ndarray, str]], actual: Sequence[np.ndar
         bf16_forms = ("float32", "uint16", "bfloat16")
         if got_dtype != want_dtype and not (want_dtype == "bfloat16" and got_dtype in bf16_forms):
             raise CheckFailed("dtype_mismatch", f"output {i}: dtype {got_dtype}, eager has {want_dtype}", output=i)
-        default_rtol, default_atol = TOLERANCES.get(want_dtype, (0.0, 0.0))
-        r = default_rtol if rtol is None else rtol
-        a = default_atol if atol is None else atol
+        r, a = tolerance(want_dtype, rtol, atol)
         errs = _errors(want, got.astype(want.dtype, copy=False), r)
         margin = errs["required_atol"] - a
         if worst_margin is None or margin > worst_margin:
