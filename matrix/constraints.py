@@ -51,15 +51,23 @@ def overrides(onnx: str) -> List[str]:
     return [DROP_ONNX] if is_weekly(onnx) else []
 
 
-def requirements(python: str, torch: str, onnx: str, onnxruntime: str, onnxscript: Optional[str],
-                 device: str) -> List[str]:
-    """The top-level install set of one cell; the lock pins everything beneath it."""
-    # cuda cells need onnxruntime-gpu, which provides the same `onnxruntime` module.
-    runtime = "onnxruntime-gpu" if device == "cuda" else "onnxruntime"
-    wanted = [f"torch=={torch}", f"{WEEKLY if is_weekly(onnx) else 'onnx'}=={onnx}", f"{runtime}=={onnxruntime}"]
-    script = onnxscript_requirement(torch, onnxscript)
-    if script:
-        wanted.append(script)
-    if Version(torch) < NUMPY_2_FROM_TORCH or Version(onnxruntime) < NUMPY_2_FROM_ONNXRUNTIME:
+def requirements(python: str, torch: Optional[str], onnx: str, onnxruntime: Optional[str],
+                 onnxscript: Optional[str], device: str, side: str = "both") -> List[str]:
+    """The top-level install set of one cell, or of one side of it (export: no onnxruntime;
+    runtime: no torch, onnx only to read the bundles); the lock pins everything beneath it."""
+    wanted = [f"{WEEKLY if is_weekly(onnx) else 'onnx'}=={onnx}"]
+    numpy_1 = False
+    if side != "runtime" and torch:
+        wanted.insert(0, f"torch=={torch}")
+        script = onnxscript_requirement(torch, onnxscript)
+        if script:
+            wanted.append(script)
+        numpy_1 = Version(torch) < NUMPY_2_FROM_TORCH
+    if side != "export" and onnxruntime:
+        # cuda cells need onnxruntime-gpu, which provides the same `onnxruntime` module.
+        wanted.insert(2 if side == "both" else 1,
+                      f"{'onnxruntime-gpu' if device == 'cuda' else 'onnxruntime'}=={onnxruntime}")
+        numpy_1 = numpy_1 or Version(onnxruntime) < NUMPY_2_FROM_ONNXRUNTIME
+    if numpy_1:
         wanted.append("numpy<2")
     return wanted

@@ -58,7 +58,8 @@ def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
     wanted = [Requirement(r).name for r in cell.requirements()]
     # numpy joins torch's layer only when torch itself needs numpy 1.x; when onnxruntime does, it
     # comes with the onnx layer, so the torch layer stays shared with the cells of newer runtimes.
-    with_torch = {"torch", "numpy"} if Version(cell.torch) < constraints.NUMPY_2_FROM_TORCH else {"torch"}
+    with_torch = {"torch", "numpy"} if cell.torch and Version(cell.torch) < constraints.NUMPY_2_FROM_TORCH \
+        else {"torch"}
     steps = [("1-torch.txt", [r for r in wanted if r in with_torch]),
              ("2-onnx.txt", [r for r in wanted if r.startswith("onnx") and not r.startswith("onnxruntime")]),
              ("3-onnxruntime.txt", [r for r in wanted if r.startswith("onnxruntime")])]
@@ -68,6 +69,8 @@ def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
         pins.write(lock.text)
         pins.flush()
         for name, requirements in steps:
+            if not requirements:  # a side of a cell has no torch or no onnxruntime layer
+                continue
             text = _compile(requirements + sorted(done), pins.name, cell, indexes)
             kept = _without(text, done)
             done |= {line.split("==")[0] + "==" + line.split("==")[1].split()[0]

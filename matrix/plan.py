@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Dict, List, Optional
 
 from packaging.specifiers import SpecifierSet
@@ -18,25 +18,39 @@ from matrix.spec import PACKAGES, Spec, SpecError
 
 @dataclass(frozen=True)
 class Cell:
-    """One environment: python, package versions and device."""
+    """One cell of the matrix (python, package versions, device), or one side of it: the export
+    side (torch, onnx, onnxscript: writes bundles) or the runtime side (onnx, onnxruntime: checks
+    them). A side is an environment of its own; cells that share a side share its environment."""
 
     python: str
-    torch: str
+    torch: Optional[str]  # None on a runtime side
     onnx: str
-    onnxruntime: str
+    onnxruntime: Optional[str]  # None on an export side
     onnxscript: Optional[str]  # None: "auto", chosen by the lock to fit torch
     device: str
+    side: str = "both"
 
     @property
     def id(self) -> str:
+        if self.side == "export":
+            return records.side_id("export", self.python, self.device, torch=self.torch, onnx=self.onnx,
+                                   onnxscript=self.onnxscript)
+        if self.side == "runtime":
+            return records.side_id("runtime", self.python, self.device, onnx=self.onnx, ort=self.onnxruntime)
         return records.cell_id(self.python, self.torch, self.onnx, self.onnxruntime, self.device, self.onnxscript)
+
+    def export_side(self) -> Cell:
+        return replace(self, onnxruntime=None, side="export")
+
+    def runtime_side(self) -> Cell:
+        return replace(self, torch=None, onnxscript=None, side="runtime")
 
     def overrides(self) -> List[str]:
         return constraints.overrides(self.onnx)
 
     def requirements(self) -> List[str]:
         return constraints.requirements(self.python, self.torch, self.onnx, self.onnxruntime, self.onnxscript,
-                                        self.device)
+                                        self.device, self.side)
 
 
 @dataclass

@@ -1,10 +1,18 @@
-"""A matrix run: every cell of a spec, each in its own environment (a runner's), in parallel,
-into a run folder (runfolder.py). A result is reused from the previous run when nothing that
-determines it changed; a run killed part-way is continued by the same command."""
+"""A matrix run: every cell of a spec, in parallel, into a run folder (runfolder.py).
+
+A cell runs in two halves (the default): each distinct export side (torch, onnx, onnxscript,
+device) once, writing a bundle per result into the run folder's bundles/<export side>/, then
+each cell's runtime side (onnx, onnxruntime: no torch) over its export side's bundles. Cells
+that share a torch share its export; an onnxruntime costs a small environment. With
+split=False each cell exports and checks in one environment of its own (the way before).
+
+A result is reused from the previous run when nothing that determines it changed, and so is a
+bundle; a run killed part-way is continued by the same command."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import os
 import platform
 import shutil
@@ -26,6 +34,7 @@ from matrix.runners import Runner, machine_memory_mib
 from matrix.runners import docker as docker_runner
 from matrix.runners.venv import ROOT, VenvRunner
 
+BUNDLES = "bundles"  # a run folder's bundles/<export side id>/<case--exporter--opset--device>/
 WALL_CLOCK_RESULTS = 200  # per exporter × opset: more cases than a cell is expected to hold
 
 
@@ -39,6 +48,7 @@ class RunOptions:
     fresh: bool = False
     locked: Optional[str] = None
     run_id: Optional[str] = None
+    split: bool = True  # export once per export side, check on every runtime (see the module's doc)
 
 
 def default_jobs(cells: int) -> int:
@@ -90,8 +100,10 @@ class MatrixRun:
             else runfolder.unfinished(results_root, Path(plan.spec.path).read_text())
         self.run_id = options.run_id or (self.continued or {}).get("run_id") or runfolder.new_run_id()
         self.dir = results_root / self.run_id
+        self.previous_exports: Dict[str, Dict[str, Any]] = {}
         self.previous = self._previous_run()
         self.cells: Dict[str, Dict[str, Any]] = {}
+        self.exports: Dict[str, Dict[str, Any]] = {}
         self.bad_input: Optional[str] = None
         self.lock = threading.Lock()
         self.jobs = 1
@@ -105,8 +117,10 @@ class MatrixRun:
         except formats.FormatError as exc:  # reuse is only a saving: run everything, and say why
             self.not_reused = str(exc)
             return {}
-        return {c["id"]: dict(c, file=str(self.root / previous["run_id"] / f"{c['id']}.jsonl"))
-                for c in previous.get("cells", [])}
+        folder = self.root / previous["run_id"]
+        self.previous_exports = {e["id"]: dict(e, folder=str(folder / BUNDLES / e["id"]))
+                                 for e in previous.get("exports", [])}
+        return {c["id"]: dict(c, file=str(folder / f"{c['id']}.jsonl")) for c in previous.get("cells", [])}
 
     def execute(self, jobs: int) -> Dict[str, Any]:
         self.jobs = jobs
@@ -117,6 +131,10 @@ class MatrixRun:
         self.runner.start(self.dir, self.run_id, bool(self.continued))
         self._write_run_json(started, None)
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            if self.options.split:  # every export side first: the runtime sides read their bundles
+                sides = list(dict.fromkeys(cell.export_side() for cell in self.plan.cells))
+                for future in [pool.submit(self._export, side) for side in sides]:
+                    future.result()
             for future in [pool.submit(self._cell, cell) for cell in self.plan.cells]:
                 future.result()
         if self.bad_input:
@@ -124,6 +142,76 @@ class MatrixRun:
         self._write_run_json(started, time.time())
         runfolder.point_latest(self.root, self.run_id)
         return self.cells
+
+    def _lock(self, cell: Cell) -> Lock:
+        """The cell's (or side's) lock: from --locked when given, else resolved; kept in the run."""
+        locked = Path(self.options.locked or "") / f"{cell.id}.txt"
+        lock = Lock(cell.id, locked.read_text()) if self.options.locked and locked.exists() \
+            else compile_lock(cell, self.plan.spec.indexes)
+        (self.dir / "lock" / f"{cell.id}.txt").write_text(lock.text)
+        return lock
+
+    def _wall_clock(self) -> float:
+        # The probe times each result itself; the wall clock only stops a cell that hangs outside any.
+        return self.options.timeout * WALL_CLOCK_RESULTS * len(self.plan.exporters) * len(self.plan.opsets)
+
+    def _probe(self, cell: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:
+        """The probe in its environment; bad input stops the run, another failure is an EnvError."""
+        log = self.dir / "logs" / f"{cell.id}.log"
+        code = self.runner.run(environment, cell, args, lambda event: self.progress.event(shown, event), log,
+                               self._wall_clock())
+        if code == 2:
+            with self.lock:
+                self.bad_input = self.bad_input or results_tail(log).strip().splitlines()[-1]
+            raise BadInput()
+        if code != 0:
+            raise EnvError(f"the probe exited with code {code}:\n{results_tail(log)}")
+
+    def _export(self, side: Cell) -> None:
+        """One export side: its environment, then a bundle per result under bundles/<side>/."""
+        if self.bad_input:
+            return
+        started = time.time()
+        record: Dict[str, Any] = {"id": side.id, "cell": asdict(side), "requirements": side.requirements()}
+        self.progress.cell_started(side.id)
+        try:
+            lock = self._lock(side)
+            record.update(lock_hash=lock.hash, pinned=lock.pinned())
+            environment = self.runner.prepare(side, lock, lambda line: self.progress.note(side.id, line))
+            record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
+            bundles = self.dir / BUNDLES / side.id
+            self._seed(side, lock, bundles)
+            args = ProbeArgs(side="export", bundles=str(bundles), exporters=self.plan.exporters,
+                             opsets=self.plan.opsets, devices=[side.device], timeout=self.options.timeout,
+                             cases=self.options.cases, run_id=self.run_id,
+                             cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
+                             memory_limit=self._memory_limit())
+            self._probe(side, environment, args, side.id)
+            record["status"] = "ok"
+        except BadInput:
+            record["status"] = "bad_input"
+        except EnvError as exc:
+            record.update(status="env_error", error=str(exc).splitlines()[0], message=str(exc))
+        record["seconds"] = round(time.time() - started, 2)
+        with self.lock:
+            self.exports[side.id] = record
+        self.progress.cell_finished(side.id, record)
+
+    def _seed(self, side: Cell, lock: Lock, bundles: Path) -> None:
+        """The previous run's bundles of this export side, when it had the same lock, linked (not
+        copied) into this run: the probe keeps each whose case and probe are unchanged."""
+        earlier = self.previous_exports.get(side.id)
+        if bundles.exists() or not earlier or earlier.get("lock_hash") != lock.hash \
+                or not Path(earlier["folder"]).is_dir():
+            return
+        try:
+            shutil.copytree(earlier["folder"], bundles, copy_function=os.link)
+        except (OSError, shutil.Error):  # another filesystem: copy instead; reuse is only a saving
+            shutil.rmtree(bundles, ignore_errors=True)
+            shutil.copytree(earlier["folder"], bundles)
+        for folder, _dirs, _files in os.walk(bundles):  # a container's user replaces the bundles it reruns
+            os.chmod(folder, 0o777)
+        os.chmod(bundles.parent, 0o777)
 
     def _cell(self, cell: Cell) -> None:
         if self.bad_input:
@@ -133,26 +221,25 @@ class MatrixRun:
         out = self.dir / f"{cell.id}.jsonl"
         self.progress.cell_started(cell.id)
         try:
-            locked = Path(self.options.locked or "") / f"{cell.id}.txt"
-            lock = Lock(cell.id, locked.read_text()) if self.options.locked and locked.exists() \
-                else compile_lock(cell, self.plan.spec.indexes)
-            (self.dir / "lock" / f"{cell.id}.txt").write_text(lock.text)
-            record.update(lock_hash=lock.hash, pinned=lock.pinned())
-            environment = self.runner.prepare(cell, lock, lambda line: self.progress.note(cell.id, line))
-            record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
-            log = self.dir / "logs" / f"{cell.id}.log"
-            # The probe times each result itself; the wall clock only stops a cell that hangs outside any.
-            wall_clock = self.options.timeout * WALL_CLOCK_RESULTS * len(self.plan.exporters) * len(self.plan.opsets)
-            code = self.runner.run(environment, cell, self._probe_args(cell, lock, out),
-                                   lambda event: self.progress.event(cell.id, event), log, wall_clock)
-            if code == 2:
-                with self.lock:
-                    self.bad_input = self.bad_input or results_tail(log).strip().splitlines()[-1]
-                record["status"] = "bad_input"
-            elif code != 0:
-                raise EnvError(f"the probe exited with code {code}:\n{results_tail(log)}")
+            if self.options.split:
+                exported = self.exports[cell.export_side().id]
+                record.update(export=exported["id"])
+                if exported["status"] != "ok":
+                    raise EnvError(exported.get("message") or f"export side {exported['id']}: {exported['status']}")
+                side = cell.runtime_side()
+                lock = self._lock(side)
+                # what determines the cell's results: both sides' locks
+                record.update(runtime=side.id, lock_hash=_joined(exported["lock_hash"], lock.hash),
+                              pinned={**exported["pinned"], **lock.pinned()})
             else:
-                record["status"] = "ok"
+                side, lock = cell, self._lock(cell)
+                record.update(lock_hash=lock.hash, pinned=lock.pinned())
+            environment = self.runner.prepare(side, lock, lambda line: self.progress.note(cell.id, line))
+            record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
+            self._probe(side, environment, self._probe_args(cell, record["lock_hash"], out), cell.id)
+            record["status"] = "ok"
+        except BadInput:
+            record["status"] = "bad_input"
         except EnvError as exc:
             record.update(status="env_error", error=str(exc).splitlines()[0])
             try:
@@ -170,13 +257,19 @@ class MatrixRun:
             self.cells[cell.id] = record
         self.progress.cell_finished(cell.id, record)
 
-    def _probe_args(self, cell: Cell, lock: Lock, out: Path) -> ProbeArgs:
+    def _memory_limit(self) -> int:
+        return self.runner.memory_mib(int(machine_memory_mib() * 0.75 / max(1, self.jobs)))
+
+    def _probe_args(self, cell: Cell, lock_hash: str, out: Path) -> ProbeArgs:
         """What the cell's probe is asked: this machine's paths (the runner translates them)."""
         args = ProbeArgs(out=str(out), exporters=self.plan.exporters, opsets=self.plan.opsets, devices=[cell.device],
                          timeout=self.options.timeout, cases=self.options.cases,
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
                          cell=cell.id, run_id=self.run_id, keep_failed=str(self.dir / "models"),
-                         memory_limit=self.runner.memory_mib(int(machine_memory_mib() * 0.75 / max(1, self.jobs))))
+                         memory_limit=self._memory_limit())
+        if self.options.split:  # the runtime side: the cases are in the bundles
+            args.side, args.cases_from = "runtime", []
+            args.bundles = str(self.dir / BUNDLES / cell.export_side().id)
         if out.exists():  # continuing a killed run: keep what the cell finished, drop its env_error stand-ins
             found = list(results.read(str(out)))
             kept = [r for r in found if r.get("case") != "*"]
@@ -188,7 +281,7 @@ class MatrixRun:
                 os.replace(out.with_suffix(".tmp"), out)
             args.resume = bool(kept)
         earlier = self.previous.get(cell.id)
-        if earlier and earlier.get("lock_hash") == lock.hash and Path(earlier["file"]).exists():
+        if earlier and earlier.get("lock_hash") == lock_hash and Path(earlier["file"]).exists():
             # a copy inside this run's folder, which is all a container can see
             (self.dir / "reuse").mkdir(exist_ok=True)
             copy = self.dir / "reuse" / f"{cell.id}.jsonl"
@@ -202,10 +295,20 @@ class MatrixRun:
             "schema": SCHEMA, "run_id": self.run_id, "started_at": started, "finished_at": finished,
             "spec": {"path": spec.path, "text": Path(spec.path).read_text(), "description": spec.description},
             "plan": self.plan.as_json(), "cells": sorted(self.cells.values(), key=lambda c: c["id"]),
+            "exports": sorted(({k: v for k, v in e.items() if k != "message"} for e in self.exports.values()),
+                              key=lambda e: e["id"]),
             "host": {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu_name(),
                      "cores": os.cpu_count()},
             "git_revision": git_revision(), "probe_version": PROBE_VERSION, "runner": self.runner.name,
         })
+
+
+class BadInput(Exception):
+    """The probe refused its input (exit 2): the run stops with the probe's one line."""
+
+
+def _joined(*hashes: str) -> str:
+    return hashlib.sha256("+".join(hashes).encode()).hexdigest()[:16]
 
 
 def results_tail(path: Path, lines: int = 20) -> str:

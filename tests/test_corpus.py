@@ -9,7 +9,8 @@ import pytest
 import torch
 from packaging.requirements import Requirement
 
-from matrix.probe import corpus, export_side as stages
+from matrix.probe import corpus
+from matrix.probe import export_side as stages
 from matrix.probe.cell import skip_reason
 from matrix.probe.versions import unmet
 

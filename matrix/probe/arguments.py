@@ -17,7 +17,7 @@ class ProbeArgs:
     """What one probe run is asked to do. Paths are this machine's; `argv(where)` gives each as
     the environment sees it (a container's mounts)."""
 
-    out: str
+    out: Optional[str] = None  # the results file (not of an export side: it writes bundles)
     exporters: List[str] = field(default_factory=lambda: list(EXPORTERS))
     opsets: List[Opset] = field(default_factory=lambda: [None])
     devices: List[str] = field(default_factory=lambda: ["cpu"])
@@ -35,10 +35,12 @@ class ProbeArgs:
     bundles: Optional[str] = None
 
     def argv(self, where: Callable[[str], str] = str) -> List[str]:
-        args = ["--out", where(self.out), "--exporter", ",".join(self.exporters),
+        args = ["--exporter", ",".join(self.exporters),
                 "--opset", ",".join("default" if o is None else str(o) for o in self.opsets),
                 "--device", ",".join(self.devices), "--timeout", str(self.timeout),
                 "--isolation", self.isolation]
+        if self.out:
+            args += ["--out", where(self.out)]
         if self.cases:
             args += ["--cases", self.cases]
         for source in self.cases_from:

@@ -5,6 +5,7 @@ checking them (runtime_cell)."""
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import shutil
@@ -17,7 +18,8 @@ from typing import Any, Callable, Dict, List, Optional
 from matrix.probe import PROBE_VERSION, bundle, environment, isolation, records, results
 from matrix.probe.corpus import BadInput
 from matrix.probe.exporters import for_torch
-from matrix.probe.stages import export_only, run_stages, runtime_only
+from matrix.probe.stages import EXPORT_METRICS, export_only, run_stages, runtime_only
+from matrix.probe.status import EXPORT_STAGES
 from matrix.probe.versions import unmet
 
 
@@ -58,6 +60,7 @@ class Task:
     reason: Optional[str]
     run: Callable[[], Any]
     requires: tuple = ()
+    case: Any = None
 
     @property
     def key(self) -> tuple:
@@ -87,7 +90,7 @@ def _gpu(has_cuda: bool, isolate: bool) -> Optional[Dict[str, Any]]:
 
 
 def _case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], has_cuda: bool, side: str,
-                run: Callable[..., Dict[str, Any]], done: set, earlier: Callable[[tuple, str], Optional[str]]
+                run: Any, done: set, earlier: Callable[[tuple, str], Optional[str]]
                 ) -> List[Task]:
     """A task per (device, case, exporter, opset), cuda first: their children must be forked
     before the warm-up (see isolation.hide_gpus)."""
@@ -105,7 +108,7 @@ def _case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]],
                         case, exporter, opset, device, api, versions, has_cuda, side)
                     tasks.append(Task(case.id, exporter, opset, device, fields, reason,
                                       lambda c=case, e=exporter, o=opset, d=device: run(c, e, o, d),
-                                      tuple(case.requires)))
+                                      tuple(case.requires), case))
     return tasks
 
 
@@ -127,8 +130,9 @@ def run_cell(args: Any, cases: List[Any]) -> int:
     earlier, test = _earlier_results(args, versions)
     isolate = args.isolation == "fork"
     done = _done(args)
-    tasks = _case_tasks(args, cases, versions, has_cuda, "both",
-                        lambda c, e, o, d: _run_one(c, e, o, d, args, isolate), done, test)
+    tasks = _case_tasks(args, cases, versions, has_cuda, "both", None, done, test)
+    for task in tasks:  # each is kept as a bundle when it fails: it needs its own description
+        task.run = lambda t=task, c=task.case: _run_one(c, t.exporter, t.opset, t.device, args, isolate, t, versions)
     isolation.limit_memory(args.memory_limit)
     env = environment.fingerprint(_gpu(has_cuda, isolate))
     return _write_results(args, tasks, len(done), earlier, versions, env, lambda device: _cell_id(versions, device),
@@ -222,10 +226,8 @@ def export_cell(args: Any, cases: List[Any]) -> int:
         started = time.time()
         outcome, workdir = ({"status": "skipped", "stage": None, "error": None, "metrics": {}, "data": {}}, None) \
             if task.reason is not None else task.run()
-        meta = dict(task.fields, requires=list(task.requires), exporter=task.exporter,
-                    opset=task.opset, device=task.device, versions=versions, environment=env,
-                    probe_version=PROBE_VERSION, data=outcome.pop("data"), started_at=started,
-                    outcome=dict(outcome, reason=task.reason, seconds=round(time.time() - started, 4)))
+        data = outcome.pop("data")
+        meta = dict(_meta(task, versions, data, outcome, started), environment=env)
         _publish(workdir, folder, meta)
         emit("result", index=index, **where, status=outcome["status"], stage=outcome["stage"],
              seconds=meta["outcome"]["seconds"])
@@ -243,7 +245,8 @@ def _publish(workdir: Optional[str], folder: str, meta: Dict[str, Any]) -> None:
             if name != isolation.LOG_NAME:  # the exporter's chatter is not part of the bundle
                 shutil.move(os.path.join(workdir, name), os.path.join(staging, name))
         shutil.rmtree(workdir, ignore_errors=True)
-    if meta["outcome"]["status"] == "pass":  # a model to hand to onnxruntime, and how
+    if meta["outcome"]["status"] == "pass" and os.path.exists(os.path.join(staging, bundle.MODEL)):
+        # a model to hand to onnxruntime, and how
         shutil.copyfile(os.path.join(os.path.dirname(__file__), "repro.py"), os.path.join(staging, "repro.py"))
     bundle.write_meta(staging, meta)
     shutil.rmtree(folder, ignore_errors=True)
@@ -312,16 +315,20 @@ def _selected(meta: Dict[str, Any], args: Any) -> bool:
 def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool) -> Dict[str, Any]:
     """A bundle's result: the export side's outcome where it failed, else this runtime's."""
     if meta["outcome"]["status"] != "pass":
-        return meta["outcome"]
-    workdir = tempfile.mkdtemp(prefix="matrix-runtime-")
-    try:
-        def work(enter: Any) -> Dict[str, Any]:
-            return runtime_only(folder, meta, meta["device"], enter)
+        outcome = dict(meta["outcome"])
+    else:
+        workdir = tempfile.mkdtemp(prefix="matrix-runtime-")
+        try:
+            def work(enter: Any) -> Dict[str, Any]:
+                return runtime_only(folder, meta, meta["device"], enter)
 
-        return isolation.forked(work, workdir, args.timeout, limit=meta["device"] == "cpu") if isolate \
-            else isolation.in_process(work, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+            outcome = isolation.forked(work, workdir, args.timeout, limit=meta["device"] == "cpu") if isolate \
+                else isolation.in_process(work, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if args.keep_failed and outcome["status"] not in ("pass", "skipped"):
+        outcome["artifacts"] = {"bundle": _zip(folder, args.keep_failed, os.path.basename(args.bundles))}
+    return outcome
 
 
 def _cell_id(versions: Dict[str, Optional[str]], device: str) -> str:
@@ -353,25 +360,74 @@ def determining(versions: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
     return dict(versions, python=python)
 
 
-def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool) -> Dict[str, Any]:
+def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool,
+             task: Task, versions: Dict[str, Optional[str]]) -> Dict[str, Any]:
     workdir = tempfile.mkdtemp(prefix="matrix-case-")
     try:
+        started = time.time()
+
         def work(enter: Any) -> Dict[str, Any]:
             return run_stages(case, exporter, opset, device, workdir, enter)
 
         # A CUDA context maps large private regions of its own: the limit is for cpu results.
         outcome = isolation.forked(work, workdir, args.timeout, limit=device == "cpu") if isolate \
             else isolation.in_process(work, workdir)
-        model = os.path.join(workdir, "model.onnx")
-        if args.keep_failed and outcome["status"] not in ("pass", "skipped") and os.path.exists(model):
-            outcome["artifacts"] = {"model": _keep(model, args.keep_failed, case.id, exporter, opset, device)}
+        data = outcome.pop("data", None) or {}
+        if args.keep_failed and outcome["status"] not in ("pass", "skipped") \
+                and os.path.exists(os.path.join(workdir, bundle.MODEL)):
+            meta = _meta(task, versions, data, _export_outcome(outcome), started)
+            meta["result"] = {k: outcome[k] for k in ("status", "stage", "error")}  # what this cell's runtime said
+            outcome["artifacts"] = {"bundle": _keep(workdir, meta, args.keep_failed, task.key,
+                                                    args.cell or _cell_id(versions, device))}
         return outcome
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _keep(model: str, folder: str, case_id: str, exporter: str, opset: Optional[int], device: str) -> str:
+def _export_outcome(outcome: Dict[str, Any]) -> Dict[str, Any]:
+    """The export side's part of a both-sides outcome: its failure, or a pass with its metrics."""
+    if outcome["stage"] in EXPORT_STAGES:
+        return outcome
+    metrics = {k: v for k, v in outcome["metrics"].items() if k in EXPORT_METRICS}
+    return {"status": "pass", "stage": "check", "error": None, "metrics": metrics}
+
+
+def _meta(task: Task, versions: Dict[str, Optional[str]], data: Dict[str, Any], outcome: Dict[str, Any],
+          started: float) -> Dict[str, Any]:
+    """bundle.json: the case, the export side's versions, the data's description and the export's outcome."""
+    exported = {k: v for k, v in versions.items() if k != "onnxruntime"}
+    return dict(task.fields, requires=list(task.requires), exporter=task.exporter, opset=task.opset,
+                device=task.device, versions=dict(exported, onnxruntime=None), probe_version=PROBE_VERSION,
+                data=data, started_at=started,
+                outcome=dict(outcome, reason=task.reason, seconds=round(time.time() - started, 4)))
+
+
+def _keep(workdir: str, meta: Dict[str, Any], folder: str, key: tuple, made_by: str) -> str:
+    """A failing result's bundle, made from its workdir and zipped into folder; the zip's name."""
+    staging = tempfile.mkdtemp(prefix=".keep-", dir=_made(folder))  # beside its place: a rename, not a copy
+    try:
+        made = os.path.join(staging, bundle.folder_name(*key))
+        _publish(workdir, made, meta)
+        return _zip(made, folder, made_by)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _made(folder: str) -> str:
     os.makedirs(folder, exist_ok=True)
-    name = f"{case_id.replace('/', '__')}--{exporter}--{opset or 'default'}--{device}.onnx"
-    shutil.copyfile(model, os.path.join(folder, name))
-    return name
+    return folder
+
+
+def _zip(source: str, folder: str, made_by: str) -> str:
+    """source (a bundle folder) as a zip in folder, which unzips into a folder of its name; named
+    also by what made it (the cell, or the export side), as cells with another torch keep theirs
+    beside it."""
+    name = os.path.basename(source.rstrip(os.sep))
+    zipped = f"{name}--{hashlib.sha256(made_by.encode()).hexdigest()[:8]}.zip"
+    staging = tempfile.mkdtemp(prefix=".zip-", dir=_made(folder))
+    try:
+        archive = shutil.make_archive(os.path.join(staging, name), "zip", os.path.dirname(source), name)
+        os.replace(archive, os.path.join(folder, zipped))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return zipped

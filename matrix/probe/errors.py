@@ -160,7 +160,7 @@ def build(kind: Optional[str], type_name: str, message: str, text: str, tb: str 
     if kind is None:
         kind, found = classify(text)
         detail = {**found, **(detail or {})}
-    line = scrub(first_line(message), workdir) or type_name
+    line = first_line(scrub(message, workdir)) or type_name  # scrubbed first: a long path takes no room
     lines = scrub(tb, workdir).strip().splitlines()[-TRACEBACK_LINES:]
     return {
         "type": type_name,

@@ -27,6 +27,14 @@ def cell_id(python: str, torch: Optional[str], onnx: Optional[str], onnxruntime:
     return f"torch{torch}-onnx{onnx}-ort{onnxruntime}{script}-py{python}-{device}"
 
 
+def side_id(side: str, python: str, device: str, **versions: Optional[str]) -> str:
+    """export-torch2.15.0-onnx1.23.2-py3.11-cpu, runtime-onnx1.23.2-ort1.32.0-py3.11-cpu: one side
+    of the cells that share it (onnxscript only where it is pinned)."""
+    python = ".".join(python.split(".")[:2])
+    named = "".join(f"-{name}{version}" for name, version in versions.items() if version)
+    return f"{side}{named}-py{python}-{device}"
+
+
 def new_run_id() -> str:
     """A run's id: when it started (UTC), and a few random characters so that two never meet."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]

@@ -1,4 +1,5 @@
-"""python -m matrix.probe.selfcheck [--cuda]: the cell's packages import cleanly, or one line says
+"""python -m matrix.probe.selfcheck [--cuda] [--side export|runtime]: the cell's packages (or one
+side's) import cleanly, or one line says
 which did not and why (exit 1). Both runners run it once per environment, before any case.
 
 A numpy ABI mismatch is the reason this exists: onnxruntime built against numpy 1.x, imported
@@ -13,29 +14,30 @@ import subprocess
 import sys
 from typing import List, Optional, Sequence
 
-REQUIRED = ("numpy", "torch", "onnx", "onnxruntime")
-OPTIONAL = ("onnxscript",)  # not in cells whose torch has no dynamo exporter
+REQUIRED = {"both": ("numpy", "torch", "onnx", "onnxruntime"), "export": ("numpy", "torch", "onnx"),
+            "runtime": ("numpy", "onnx", "onnxruntime")}
+OPTIONAL = {"both": ("onnxscript",), "export": ("onnxscript",), "runtime": ()}  # not where torch has no dynamo
 PROBE = "matrix.probe.cell"
 BROKEN = ("compiled using NumPy 1.x", "_ARRAY_API not found", "numpy.core.multiarray failed to import")
 FAILED = "matrix self-check failed:"  # the line the orchestrator looks for in an image build's log
 MARK = "@@matrix-selfcheck "
 
 
-def _packages(require: Sequence[str] = ()) -> List[str]:
-    optional = [p for p in OPTIONAL if p in require or importlib.util.find_spec(p) is not None]
-    return [*REQUIRED, *optional, PROBE]
+def _packages(require: Sequence[str] = (), side: str = "both") -> List[str]:
+    optional = [p for p in OPTIONAL[side] if p in require or importlib.util.find_spec(p) is not None]
+    return [*REQUIRED[side], *optional, PROBE]
 
 
-def check(cuda: bool = False, require: Sequence[str] = ()) -> Optional[str]:
+def check(cuda: bool = False, require: Sequence[str] = (), side: str = "both") -> Optional[str]:
     """None when every package imports cleanly, else "package: what its import said". `require`
     makes optional packages required (onnxscript, when the dynamo exporter is asked for)."""
-    names = _packages(require)
+    names = _packages(require, side)
     # One child imports them in order, marking each on stderr, so each message is its package's.
     code = ("import sys\n"
             f"for name in {names!r}:\n"
             f"    sys.stderr.write('\\n{MARK}' + name + '\\n'); sys.stderr.flush()\n"
             "    __import__(name)\n")
-    if cuda:
+    if cuda and side != "runtime":
         code += "import torch\nassert torch.version.cuda, 'torch was not built with CUDA'\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     sections = done.stderr.split(MARK)
@@ -59,11 +61,12 @@ def _first_line(text: str) -> str:
 
 
 def main(argv: List[str]) -> int:
-    problem = check(cuda="--cuda" in argv)
+    side = argv[argv.index("--side") + 1] if "--side" in argv else "both"
+    problem = check(cuda="--cuda" in argv, side=side)
     if problem:
         print(f"{FAILED} {problem}", flush=True)
         return 1
-    print("matrix self-check passed: " + ", ".join(_packages()), flush=True)
+    print("matrix self-check passed: " + ", ".join(_packages(side=side)), flush=True)
     return 0
 
 

@@ -15,6 +15,8 @@ from matrix.probe.export_side import export_stages
 from matrix.probe.runtime_side import RecordedFailure, runtime_stages
 from matrix.probe.status import FAILURE_STATUS, STAGES
 
+EXPORT_METRICS = ("eager_ms", "export_s", "model_bytes", "nodes", "model_opset", "ir_version")
+
 
 class Stages:
     """Where a result has got to, what it measured, and its outcome once it passes or raises."""
@@ -49,9 +51,10 @@ def run_stages(case: Any, exporter: str, opset: Optional[int], device: str, work
     try:
         meta = export_stages(case, exporter, opset, device, workdir, stages)
         runtime_stages(workdir, meta, device, stages)
-        return stages.passed()
+        outcome = stages.passed()
     except Exception as exc:  # noqa: BLE001 -- every failure is data, classified by stage
-        return stages.failed(exc)
+        outcome = stages.failed(exc)
+    return dict(outcome, data=stages.meta)  # for the bundle a failing result is kept as
 
 
 def export_only(case: Any, exporter: str, opset: Optional[int], device: str, workdir: str,

@@ -41,3 +41,5 @@ FAILURE_STATUS = {
     "dynamic": "dynamic_error",
 }
 STAGES = tuple(FAILURE_STATUS)
+# The stages of a cell's export side (torch); the rest are its runtime side's (onnxruntime).
+EXPORT_STAGES = STAGES[:3]

@@ -53,7 +53,8 @@ def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
                                             "model_opset", "ir_version", "provider")})
     row.update({k: versions.get(k) for k in VERSION_KEYS})
     row["origin"] = result.get("origin") or "builtin"  # results from before the field was added
-    row["model_file"] = (result.get("artifacts") or {}).get("model")
+    artifacts = result.get("artifacts") or {}
+    row["model_file"] = artifacts.get("bundle") or artifacts.get("model")  # a bundle (.zip), or a bare .onnx
     row["environment"] = json.dumps(result.get("environment") or {}, sort_keys=True)
     return row
 

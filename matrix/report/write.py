@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 import jinja2
 
-from matrix.probe.status import STAGES, STATUSES
+from matrix.probe.status import EXPORT_STAGES, STAGES, STATUSES
 from matrix.report import aggregate
 from matrix.report.load import Run
 
@@ -173,7 +173,8 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
 
 
 def _copy_models(source: Path, target: Path, records: List[Dict[str, Any]]) -> None:
-    """Failing models the run kept, copied beside the pages that link them."""
+    """Failing results' bundles (or bare models) the run kept, copied beside the pages that link
+    them, with the command that reproduces a runtime failure from the bundle alone."""
     for rec in records:
         name = rec.get("model_file")
         kept = source / safe_name(name) if name else None
@@ -181,6 +182,11 @@ def _copy_models(source: Path, target: Path, records: List[Dict[str, Any]]) -> N
             target.mkdir(exist_ok=True)
             shutil.copyfile(kept, target / kept.name)
             rec["model_link"] = f"../models/{kept.name}"
+            if kept.suffix == ".zip" and rec.get("stage") not in EXPORT_STAGES:
+                folder = shlex.quote(kept.stem.rsplit("--", 1)[0])  # the zip holds one folder, the bundle
+                rec["bundle_repro"] = (f"unzip {shlex.quote(kept.name)} && pip install "
+                                       f"onnxruntime=={shlex.quote(str(rec.get('onnxruntime')))} && "
+                                       f"python {folder}/repro.py")
 
 
 def _swap(tmp: Path, out: Path) -> None:

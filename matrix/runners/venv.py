@@ -26,7 +26,7 @@ def env_dir(lock: Lock) -> Path:
     return cache_dir() / "envs" / lock.hash
 
 
-def ensure(lock: Lock, python: str, indexes: dict) -> Path:
+def ensure(lock: Lock, python: str, indexes: dict, side: str = "both") -> Path:
     """The environment's interpreter, building the environment if needed."""
     final = env_dir(lock)
     if (final / READY).exists():
@@ -39,7 +39,7 @@ def ensure(lock: Lock, python: str, indexes: dict) -> Path:
         lock_file.write_text(lock.text)
         _run([uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "env" / "bin" / "python"), str(lock_file),
               *index_options(indexes, list(indexes))], "install the lock")
-        _self_check(tmp / "env" / "bin" / "python")
+        _self_check(tmp / "env" / "bin" / "python", side)
         (tmp / "env" / READY).write_text(lock.text)
         try:
             os.rename(tmp / "env", final)
@@ -51,10 +51,10 @@ def ensure(lock: Lock, python: str, indexes: dict) -> Path:
     return final / "bin" / "python"
 
 
-def _self_check(python: Path) -> None:
+def _self_check(python: Path, side: str) -> None:
     """The packages import cleanly (see matrix.probe.selfcheck); otherwise the environment is
     not kept and the cell's env_error is the check's one line."""
-    done = subprocess.run([str(python), "-m", "matrix.probe.selfcheck"], capture_output=True, text=True,
+    done = subprocess.run([str(python), "-m", "matrix.probe.selfcheck", "--side", side], capture_output=True, text=True,
                           env=_probe_env())
     if done.returncode != 0:
         raise EnvError(done.stdout.strip() or f"the self-check exited with code {done.returncode}:\n"
@@ -84,4 +84,4 @@ class VenvRunner(HostRunner):
         self.indexes = indexes
 
     def prepare(self, cell: Any, lock: Lock, on_line: Callable[[str], None]) -> Path:
-        return ensure(lock, cell.python, self.indexes)
+        return ensure(lock, cell.python, self.indexes, cell.side)
