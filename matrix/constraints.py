@@ -42,20 +42,20 @@ def onnxscript_requirement(torch: str, pinned: Optional[str]) -> Optional[str]:
     return "onnxscript"
 
 
-def is_weekly(onnx: str) -> bool:
-    return Version(onnx).is_devrelease
+def is_weekly(onnx: Optional[str]) -> bool:
+    return bool(onnx) and Version(onnx).is_devrelease
 
 
-def overrides(onnx: str) -> List[str]:
+def overrides(onnx: Optional[str]) -> List[str]:
     """uv overrides a cell's resolution needs (see DROP_ONNX)."""
     return [DROP_ONNX] if is_weekly(onnx) else []
 
 
-def requirements(python: str, torch: Optional[str], onnx: str, onnxruntime: Optional[str],
+def requirements(python: str, torch: Optional[str], onnx: Optional[str], onnxruntime: Optional[str],
                  onnxscript: Optional[str], device: str, side: str = "both") -> List[str]:
     """The top-level install set of one cell, or of one side of it (export: no onnxruntime;
-    runtime: no torch, onnx only to read the bundles); the lock pins everything beneath it."""
-    wanted = [f"{WEEKLY if is_weekly(onnx) else 'onnx'}=={onnx}"]
+    runtime: onnxruntime and what it brings, nothing else); the lock pins everything beneath it."""
+    wanted = [f"{WEEKLY if is_weekly(onnx) else 'onnx'}=={onnx}"] if onnx and side != "runtime" else []
     numpy_1 = False
     if side != "runtime" and torch:
         wanted.insert(0, f"torch=={torch}")
@@ -65,7 +65,7 @@ def requirements(python: str, torch: Optional[str], onnx: str, onnxruntime: Opti
         numpy_1 = Version(torch) < NUMPY_2_FROM_TORCH
     if side != "export" and onnxruntime:
         # cuda cells need onnxruntime-gpu, which provides the same `onnxruntime` module.
-        wanted.insert(2 if side == "both" else 1,
+        wanted.insert(2 if side == "both" else 0,
                       f"{'onnxruntime-gpu' if device == 'cuda' else 'onnxruntime'}=={onnxruntime}")
         numpy_1 = numpy_1 or Version(onnxruntime) < NUMPY_2_FROM_ONNXRUNTIME
     if numpy_1:

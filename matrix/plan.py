@@ -20,11 +20,12 @@ from matrix.spec import PACKAGES, Spec, SpecError
 class Cell:
     """One cell of the matrix (python, package versions, device), or one side of it: the export
     side (torch, onnx, onnxscript: writes bundles) or the runtime side (onnx, onnxruntime: checks
-    them). A side is an environment of its own; cells that share a side share its environment."""
+    them with onnxruntime alone). A side is an environment of its own; cells that share a side
+    share its environment."""
 
     python: str
     torch: Optional[str]  # None on a runtime side
-    onnx: str
+    onnx: Optional[str]  # None on a runtime side
     onnxruntime: Optional[str]  # None on an export side
     onnxscript: Optional[str]  # None: "auto", chosen by the lock to fit torch
     device: str
@@ -36,14 +37,14 @@ class Cell:
             return records.side_id("export", self.python, self.device, torch=self.torch, onnx=self.onnx,
                                    onnxscript=self.onnxscript)
         if self.side == "runtime":
-            return records.side_id("runtime", self.python, self.device, onnx=self.onnx, ort=self.onnxruntime)
+            return records.side_id("runtime", self.python, self.device, ort=self.onnxruntime)
         return records.cell_id(self.python, self.torch, self.onnx, self.onnxruntime, self.device, self.onnxscript)
 
     def export_side(self) -> Cell:
         return replace(self, onnxruntime=None, side="export")
 
     def runtime_side(self) -> Cell:
-        return replace(self, torch=None, onnxscript=None, side="runtime")
+        return replace(self, torch=None, onnx=None, onnxscript=None, side="runtime")
 
     def overrides(self) -> List[str]:
         return constraints.overrides(self.onnx)

@@ -11,7 +11,8 @@ also reads), so that any bundle is a ready bug report for a runtime:
                                       stage, status and error when the export side failed
         repro.py                      reproduces the runtime side with onnxruntime alone
 
-Reading one needs onnx and numpy only: the runtime side has no torch.
+Writing one needs onnx (the export side has it); reading one needs numpy only: the runtime side
+has onnxruntime and numpy, no torch and no onnx.
 """
 
 from __future__ import annotations
@@ -62,14 +63,10 @@ def write_data_set(folder: str, index: int, inputs: Sequence[Tuple[str, np.ndarr
 
 
 def _tensor(path: str) -> Tuple[str, np.ndarray, bool]:
-    from onnx import TensorProto, numpy_helper
+    # repro.py's reader: the runtime side, like a bundle's reader, has no onnx
+    from matrix.probe.repro import read_tensor
 
-    proto = TensorProto()
-    with open(path, "rb") as f:
-        proto.ParseFromString(f.read())
-    if proto.data_type == BFLOAT16:  # the raw bits, as the runtime is fed them
-        return proto.name, np.frombuffer(proto.raw_data, dtype=np.int16).reshape(tuple(proto.dims)), True
-    return proto.name, numpy_helper.to_array(proto), False
+    return read_tensor(path)
 
 
 def read_data_set(folder: str, index: int) -> Tuple[List[Tuple[str, np.ndarray, bool]],
@@ -90,9 +87,9 @@ def read_data_set(folder: str, index: int) -> Tuple[List[Tuple[str, np.ndarray, 
 
 def widened(array: np.ndarray, bf16: bool) -> np.ndarray:
     """bfloat16 bits as float32 (exactly: a bfloat16 is the top half of a float32)."""
-    if not bf16:
-        return array
-    return (array.astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    from matrix.probe.repro import widened as widen
+
+    return widen(array, bf16)
 
 
 def write_meta(folder: str, meta: Dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ def _version(module_name: str) -> Optional[str]:
 # The packages each side of a cell imports; a runtime side never imports torch, even where it exists.
 SIDE_PACKAGES = {"both": ("torch", "onnx", "onnxruntime", "onnxscript", "numpy"),
                  "export": ("torch", "onnx", "onnxscript", "numpy"),
-                 "runtime": ("onnx", "onnxruntime", "numpy")}
+                 "runtime": ("onnxruntime", "numpy")}
 
 
 def versions(side: str = "both") -> Dict[str, Optional[str]]:

@@ -131,16 +131,15 @@ def _warm_up_case() -> Any:
 def warm_up(exporters: Any, fork: bool, side: str = "both") -> None:
     """Import once and run a small model through every stage this side runs, with each exporter,
     in this process, so that forked children find first-use set-up (lazy imports, registries,
-    about 3 s for dynamo and 0.3 s for TorchScript) already done. The runtime side imports no
-    torch: it loads and runs a one-node model."""
+    about 3 s for dynamo and 0.3 s for TorchScript) already done. The runtime side imports
+    onnxruntime only."""
     global _child_threads
     import numpy  # noqa: F401
-    import onnx  # noqa: F401
 
-    if side == "runtime":
-        _warm_up_runtime()
-        gc.collect()
+    if side == "runtime":  # onnxruntime's import is most of its start; a session costs milliseconds
+        import onnxruntime  # noqa: F401
         return
+    import onnx  # noqa: F401
     import torch
 
     if side == "both":
@@ -164,21 +163,6 @@ def warm_up(exporters: Any, fork: bool, side: str = "both") -> None:
 
             in_process(work, tmp)
     gc.collect()  # drop the warm-up's onnxruntime session and its threads before any fork
-
-
-def _warm_up_runtime() -> None:
-    import numpy as np
-    import onnxruntime
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
-    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "warmup", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    session.run(None, {"x": np.ones(2, np.float32)})
 
 
 def in_process(work: Work, workdir: str) -> Dict[str, Any]:

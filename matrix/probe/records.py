@@ -28,7 +28,7 @@ def cell_id(python: str, torch: Optional[str], onnx: Optional[str], onnxruntime:
 
 
 def side_id(side: str, python: str, device: str, **versions: Optional[str]) -> str:
-    """export-torch2.15.0-onnx1.23.2-py3.11-cpu, runtime-onnx1.23.2-ort1.32.0-py3.11-cpu: one side
+    """export-torch2.15.0-onnx1.23.2-py3.11-cpu, runtime-ort1.32.0-py3.11-cpu: one side
     of the cells that share it (onnxscript only where it is pinned)."""
     python = ".".join(python.split(".")[:2])
     named = "".join(f"-{name}{version}" for name, version in versions.items() if version)

@@ -15,7 +15,7 @@ import sys
 from typing import List, Optional, Sequence
 
 REQUIRED = {"both": ("numpy", "torch", "onnx", "onnxruntime"), "export": ("numpy", "torch", "onnx"),
-            "runtime": ("numpy", "onnx", "onnxruntime")}
+            "runtime": ("numpy", "onnxruntime")}
 OPTIONAL = {"both": ("onnxscript",), "export": ("onnxscript",), "runtime": ()}  # not where torch has no dynamo
 PROBE = "matrix.probe.cell"
 BROKEN = ("compiled using NumPy 1.x", "_ARRAY_API not found", "numpy.core.multiarray failed to import")
