@@ -64,13 +64,18 @@ def merge(sources: List[Path], root: Path) -> Path:
     tmp.mkdir(parents=True)
     try:
         for folder in folders:
-            for name in ("lock", "logs", "models", "reuse"):
+            for name in ("lock", "logs", "models", "reuse", "bundles"):
                 if (folder / name).is_dir():
                     shutil.copytree(folder / name, tmp / name, dirs_exist_ok=True)
         for cell_id, folder in owner.items():
             shutil.copyfile(folder / f"{cell_id}.jsonl", tmp / f"{cell_id}.jsonl")
         finished = [m.get("finished_at") for m in metas]
+        exports: dict = {}
+        for adopted in (True, False):  # an export job's own record over the copies its runtime jobs hold
+            exports.update({e["id"]: e for m in metas for e in m.get("exports", []) if bool(e.get("adopted_from"))
+                            == adopted})
         merged = dict(first, cells=sorted(cells.values(), key=lambda c: c["id"]),
+                      exports=sorted(exports.values(), key=lambda e: e["id"]),
                       started_at=min(m.get("started_at") or 0 for m in metas),
                       finished_at=None if None in finished else max(finished),
                       hosts=[m.get("host") for m in metas], merged_from=[str(f) for f in folders])

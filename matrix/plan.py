@@ -62,10 +62,19 @@ class Plan:
     opsets: List[Optional[int]]
     notes: List[str] = field(default_factory=list)
 
+    def sides(self) -> List[Cell]:
+        """The environments a split run builds: each distinct export side, then each runtime side."""
+        return list(dict.fromkeys([c.export_side() for c in self.cells] + [c.runtime_side() for c in self.cells]))
+
     def as_json(self) -> Dict:
+        def described(c: Cell) -> Dict:
+            return {"id": c.id, **asdict(c), "requirements": c.requirements(),
+                    "runner_hints": {"gpu": c.device == "cuda"}}
+
         return {"spec": self.spec.path, "exporters": self.exporters, "opsets": self.opsets,
-                "cells": [{"id": c.id, **asdict(c), "requirements": c.requirements(),
-                           "runner_hints": {"gpu": c.device == "cuda"}} for c in self.cells]}
+                "cells": [dict(described(c), export=c.export_side().id, runtime=c.runtime_side().id)
+                          for c in self.cells],
+                "sides": [described(s) for s in self.sides()]}
 
 
 def _newest_per_minor(releases: List[Release]) -> List[Release]:

@@ -49,6 +49,8 @@ class RunOptions:
     locked: Optional[str] = None
     run_id: Optional[str] = None
     split: bool = True  # export once per export side, check on every runtime (see the module's doc)
+    exports_only: bool = False  # a fan-out's first stage
+    bundles_from: List[str] = field(default_factory=list)  # a fan-out's second stage: export jobs' run folders
 
 
 def default_jobs(cells: int) -> int:
@@ -131,12 +133,17 @@ class MatrixRun:
         self.runner.start(self.dir, self.run_id, bool(self.continued))
         self._write_run_json(started, None)
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            if self.options.split:  # every export side first: the runtime sides read their bundles
-                sides = list(dict.fromkeys(cell.export_side() for cell in self.plan.cells))
+            sides = list(dict.fromkeys(cell.export_side() for cell in self.plan.cells))
+            if self.options.bundles_from:
+                self._adopt(sides)
+            elif self.options.split:  # every export side first: the runtime sides read their bundles
                 for future in [pool.submit(self._export, side) for side in sides]:
                     future.result()
-            for future in [pool.submit(self._cell, cell) for cell in self.plan.cells]:
+            for future in [] if self.options.exports_only else [pool.submit(self._cell, c) for c in self.plan.cells]:
                 future.result()
+        for record in self.exports.values():  # adopted bundles stay in their export job's run folder
+            if record.get("adopted_from"):
+                shutil.rmtree(self.dir / BUNDLES / record["id"], ignore_errors=True)
         if self.bad_input:
             raise UserError(self.bad_input)
         self._write_run_json(started, time.time())
@@ -197,6 +204,27 @@ class MatrixRun:
             self.exports[side.id] = record
         self.progress.cell_finished(side.id, record)
 
+    def _adopt(self, sides: List[Cell]) -> None:
+        """The export sides' records and bundles from export jobs' run folders (--bundles-from),
+        linked into this run; a side none of them holds is its cells' env_error."""
+        found: Dict[str, Tuple[Path, Dict[str, Any]]] = {}
+        for folder in map(Path, self.options.bundles_from):
+            run = runfolder.read(folder)
+            if run["run_id"] != self.run_id:
+                raise UserError(f"--bundles-from {folder}: bundles of run {run['run_id']}, not {self.run_id}")
+            for record in run.get("exports", []):
+                found.setdefault(record["id"], (folder, record))
+        for side in sides:
+            if side.id not in found:
+                self.exports[side.id] = {"id": side.id, "cell": asdict(side), "status": "env_error",
+                                         "error": f"export side {side.id}: not in --bundles-from (its job failed "
+                                                  "or did not run)"}
+                continue
+            folder, record = found[side.id]
+            if record["status"] == "ok":
+                _link(folder / BUNDLES / side.id, self.dir / BUNDLES / side.id)
+            self.exports[side.id] = dict(record, adopted_from=str(folder))
+
     def _seed(self, side: Cell, lock: Lock, bundles: Path) -> None:
         """The previous run's bundles of this export side, when it had the same lock, linked (not
         copied) into this run: the probe keeps each whose case and probe are unchanged."""
@@ -204,14 +232,7 @@ class MatrixRun:
         if bundles.exists() or not earlier or earlier.get("lock_hash") != lock.hash \
                 or not Path(earlier["folder"]).is_dir():
             return
-        try:
-            shutil.copytree(earlier["folder"], bundles, copy_function=os.link)
-        except (OSError, shutil.Error):  # another filesystem: copy instead; reuse is only a saving
-            shutil.rmtree(bundles, ignore_errors=True)
-            shutil.copytree(earlier["folder"], bundles)
-        for folder, _dirs, _files in os.walk(bundles):  # a container's user replaces the bundles it reruns
-            os.chmod(folder, 0o777)
-        os.chmod(bundles.parent, 0o777)
+        _link(Path(earlier["folder"]), bundles)
 
     def _cell(self, cell: Cell) -> None:
         if self.bad_input:
@@ -225,7 +246,8 @@ class MatrixRun:
                 exported = self.exports[cell.export_side().id]
                 record.update(export=exported["id"])
                 if exported["status"] != "ok":
-                    raise EnvError(exported.get("message") or f"export side {exported['id']}: {exported['status']}")
+                    raise EnvError(exported.get("message") or exported.get("error")
+                                   or f"export side {exported['id']}: {exported['status']}")
                 side = cell.runtime_side()
                 lock = self._lock(side)
                 # what determines the cell's results: both sides' locks
@@ -301,6 +323,19 @@ class MatrixRun:
                      "cores": os.cpu_count()},
             "git_revision": git_revision(), "probe_version": PROBE_VERSION, "runner": self.runner.name,
         })
+
+
+def _link(source: Path, target: Path) -> None:
+    """A folder of bundles, hard-linked (copied across filesystems), that a container's user may
+    add to and replace in."""
+    try:
+        shutil.copytree(source, target, copy_function=os.link)
+    except (OSError, shutil.Error):  # another filesystem: copy instead
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+    for folder, _dirs, _files in os.walk(target):
+        os.chmod(folder, 0o777)
+    os.chmod(target.parent, 0o777)
 
 
 class BadInput(Exception):

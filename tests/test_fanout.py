@@ -1,6 +1,7 @@
-"""Fan-out: plan → one `run --cell` process per cell, each with its own results folder
-(as on separate CI machines) → merge; the merged run equals one process running them all.
-Real uv environments, real probe runs."""
+"""Fan-out in two stages, as the nightly workflow runs it: plan → one `run --export` process per
+export side, then one `run --runtime` process per runtime side over the export jobs' bundles,
+each with its own results folder (as on separate CI machines) → merge; the merged run equals one
+process running them all. Real uv environments, real probe runs."""
 
 import json
 import shutil
@@ -41,15 +42,23 @@ def test_runs_split_over_processes_and_merged_equal_one_run(tmp_path):
     cells, run_id = [c["id"] for c in plan["cells"]], plan["run_id"]
     assert len(cells) == 3
 
-    env = {"PYTHONPATH": str(ROOT), "PATH": __import__("os").environ["PATH"]}
-    machines = [subprocess.Popen(_run(spec, tmp_path / f"machine-{n}", run_id, "--cell", cell), cwd=ROOT,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 env=dict(__import__("os").environ, **env))
-                for n, cell in enumerate(cells)]
-    for machine in machines:
-        out, _ = machine.communicate(timeout=900)
-        assert machine.returncode == 0, out
-    merged = run_module("matrix", "merge", *(tmp_path / f"machine-{n}" for n in range(3)),
+    sides = {side["side"]: [s["id"] for s in plan["sides"] if s["side"] == side["side"]] for side in plan["sides"]}
+    assert len(sides["export"]) == 1 and len(sides["runtime"]) == 3  # one torch, three onnxruntimes
+
+    def machines(jobs):
+        started = [subprocess.Popen(_run(spec, tmp_path / name, run_id, *flags), cwd=ROOT, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True) for name, flags in jobs]
+        for machine in started:
+            out, _ = machine.communicate(timeout=900)
+            assert machine.returncode == 0, out
+
+    machines([("export-0", ["--export", sides["export"][0]])])
+    exported = tmp_path / "export-0" / run_id
+    assert not [p for p in exported.glob("*.jsonl")] and len(list((exported / "bundles").glob("*/*/bundle.json"))) == 3
+    machines([(f"machine-{n}", ["--runtime", side, "--bundles-from", exported])
+              for n, side in enumerate(sides["runtime"])])
+    assert not (tmp_path / "machine-0" / run_id / "bundles" / sides["export"][0]).exists()  # the export job's
+    merged = run_module("matrix", "merge", tmp_path / "export-0", *(tmp_path / f"machine-{n}" for n in range(3)),
                         "--results", tmp_path / "merged")
     assert merged.returncode == 0, merged.stderr
 
@@ -61,11 +70,16 @@ def test_runs_split_over_processes_and_merged_equal_one_run(tmp_path):
     assert (tmp_path / "merged" / "latest").resolve() == many
     for cell in cells:
         assert _steady(read_results(many / f"{cell}.jsonl")) == _steady(read_results(one / f"{cell}.jsonl"))
-        assert (many / "lock" / f"{cell}.txt").read_text() == (one / "lock" / f"{cell}.txt").read_text()
+    locks = sorted(p.name for p in (one / "lock").iterdir())
+    assert locks == sorted(f"{side}.txt" for side in sides["export"] + sides["runtime"])
+    assert locks == sorted(p.name for p in (many / "lock").iterdir())
+    for name in locks:
+        assert (many / "lock" / name).read_text() == (one / "lock" / name).read_text()
     statuses = {r["status"] for cell in cells for r in read_results(one / f"{cell}.jsonl")}
     assert {"pass", "mismatch"} <= statuses  # the comparison is over real, differing outcomes
     run_one, run_many = (json.loads((d / "run.json").read_text()) for d in (one, many))
     assert _steady(run_many["cells"]) == _steady(run_one["cells"])
+    assert [e["id"] for e in run_many["exports"]] == sides["export"] and "adopted_from" not in run_many["exports"][0]
     assert [c["id"] for c in run_many["plan"]["cells"]] == sorted(cells)
 
     # The same report from either.

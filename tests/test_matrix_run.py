@@ -35,13 +35,16 @@ def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_r
     assert (bad["status"], bad["case"], bad["error"]["type"]) == ("env_error", "*", "EnvError")
     good = {r["case"]: r for r in read_results(latest / f"{GOOD}.jsonl")}
     assert {c: r["status"] for c, r in good.items()} == {"staged/pass": "pass", "staged/parity": "mismatch"}
-    assert cells[GOOD]["pinned"]["torch"] == "2.15.0" and (latest / "lock" / f"{GOOD}.txt").read_text().count("--hash")
+    # a split run locks each side: the export side (torch) and the runtime side (onnxruntime)
+    assert cells[GOOD]["pinned"]["torch"] == "2.15.0" and cells[GOOD]["pinned"]["onnxruntime"]
+    assert (latest / "lock" / f"{cells[GOOD]['export']}.txt").read_text().count("--hash")
+    assert "onnxruntime==" in (latest / "lock" / f"{cells[GOOD]['runtime']}.txt").read_text()
     assert "runner: venv" in done.stdout
 
-    # The failing model is kept with the run, and the report links it.
+    # The failing result's bundle is kept with the run, and the report links it.
     site = tmp_path / "site"
     assert run_module("matrix", "report", "--results", tmp_path / "results", "--out", site).returncode == 0
-    (kept,) = (site / "models").glob("*.onnx")
+    (kept,) = (site / "models").glob("*.zip")
     assert kept.name.startswith("staged__parity--torchscript")
     assert any(f'href="../models/{kept.name}"' in page.read_text() for page in (site / "cases").glob("*.html"))
 
@@ -60,7 +63,9 @@ def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_r
     shutil.copytree(latest / "lock", first_locks)
     _, run, latest = matrix(tmp_path, "--fresh", "--locked", first_locks)
     assert not any(r.get("reused_from") for r in read_results(latest / f"{GOOD}.jsonl"))
-    assert (latest / "lock" / f"{GOOD}.txt").read_text() == (first_locks / f"{GOOD}.txt").read_text()
+    cells = {c["id"]: c for c in run["cells"]}
+    for side in (cells[GOOD]["export"], cells[GOOD]["runtime"]):
+        assert (latest / "lock" / f"{side}.txt").read_text() == (first_locks / f"{side}.txt").read_text()
 
 
 def test_users_case_file_and_its_package_run_in_a_matrix_cell_and_get_their_own_report_section(tmp_path):

@@ -37,17 +37,28 @@ def test_nightly_job_matrix_is_the_plan(tmp_path):
                           env=dict(os.environ, SPEC="default", GITHUB_OUTPUT=str(output), PYTHONPATH=str(ROOT)))
     assert done.returncode == 0, done.stderr
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
-    jobs = json.loads(outputs["cells"])
+    exports, runtimes = json.loads(outputs["exports"]), json.loads(outputs["runtimes"])
 
     planned = run_module("matrix", "plan", "--spec", "default", "--json")
     plan = json.loads(planned.stdout)
-    assert [j["cell"] for j in jobs] == [c["id"] for c in plan["cells"]]
-    assert [j["gpu"] for j in jobs] == [c["device"] == "cuda" for c in plan["cells"]]
-    assert sorted(p.stem for p in (tmp_path / "locks").glob("*.txt")) == sorted(j["cell"] for j in jobs)
+    assert [j["export"] for j in exports] == sorted({c["export"] for c in plan["cells"]}, key=[
+        c["export"] for c in plan["cells"]].index)
+    assert [j["runtime"] for j in runtimes] == sorted({c["runtime"] for c in plan["cells"]}, key=[
+        c["runtime"] for c in plan["cells"]].index)
+    assert len(exports) == 2 and len(runtimes) == 2  # the default spec: 2 torch × 2 onnxruntime = 4 cells
+    assert [j["gpu"] for j in exports + runtimes] == [j["device"] == "cuda" for j in exports + runtimes]
+    assert sorted(p.stem for p in (tmp_path / "locks").glob("*.txt")) == sorted(
+        [j["export"] for j in exports] + [j["runtime"] for j in runtimes])
     assert outputs["run_id"]
 
-    # Each cell job runs its matrix entry's cell with the plan's run id, from the saved locks.
-    (run,) = [s for s in nightly["jobs"]["cell"]["steps"] if "python -m matrix run" in s.get("run", "")]
-    assert run["env"] == {"CELL": "${{ matrix.cell }}", "RUN_ID": "${{ needs.plan.outputs.run_id }}"}
-    assert '--cell "$CELL" --run-id "$RUN_ID"' in run["run"] and "--locked locks" in run["run"]
-    assert nightly["jobs"]["cell"]["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.plan.outputs.cells) }}"
+    # Each export job runs its side with the plan's run id, from the saved locks; each runtime job
+    # its side over every export job's run folder.
+    (run,) = [s for s in nightly["jobs"]["export"]["steps"] if "python -m matrix run" in s.get("run", "")]
+    assert run["env"] == {"EXPORT": "${{ matrix.export }}", "RUN_ID": "${{ needs.plan.outputs.run_id }}"}
+    assert '--export "$EXPORT" --run-id "$RUN_ID"' in run["run"] and "--locked locks" in run["run"]
+    assert nightly["jobs"]["export"]["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.plan.outputs.exports) }}"
+    (run,) = [s for s in nightly["jobs"]["runtime"]["steps"] if "python -m matrix run" in s.get("run", "")]
+    assert '--runtime "$RUNTIME" --run-id "$RUN_ID"' in run["run"] and '--bundles-from "$folder"' in run["run"]
+    assert nightly["jobs"]["runtime"]["needs"] == ["plan", "export"]
+    assert nightly["jobs"]["runtime"]["strategy"]["matrix"]["include"] == \
+        "${{ fromJSON(needs.plan.outputs.runtimes) }}"

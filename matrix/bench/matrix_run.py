@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,20 +39,48 @@ def _latest(root: str) -> List[Dict[str, Any]]:
 
 
 def whole_matrix(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="matrix-bench-cold-") as tmp:
-        env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"), UV_CACHE_DIR=os.path.join(tmp, "uv"))
-        root, site = os.path.join(tmp, "results"), os.path.join(tmp, "report")
-        figures: Dict[str, Any] = {"spec": args.spec}
-        for label in ("cold", "warm"):
-            run_s = _matrix(args.spec, root, env)
-            report_s = _report(root, site, env)
-            found = _latest(root)
-            figures[label] = {"run_s": run_s, "report_s": report_s, "total_s": round(run_s + report_s, 1),
-                              "results": len(found), "reused": sum(1 for r in found if r.get("reused_from"))}
-            console.print(f"matrix {label}: run {run_s} s + report {report_s} s, {len(found)} results, "
-                          f"{figures[label]['reused']} reused")
-        figures["cells"] = len(json.loads(open(os.path.join(root, "latest", "run.json")).read())["cells"])
+    """The spec's matrix both ways, each from empty caches (cold), again with nothing changed
+    (warm) and rerun with --fresh (environments built, nothing reused: each job's own time).
+    The venv runner: its cold start is an empty uv cache, which a benchmark can make."""
+    figures: Dict[str, Any] = {"spec": args.spec, "runner": "venv"}
+    for way, extra in (("split", ["--runner", "venv"]), ("one_environment", ["--runner", "venv", "--no-split"])):
+        with tempfile.TemporaryDirectory(prefix="matrix-bench-cold-") as tmp:
+            env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"), UV_CACHE_DIR=os.path.join(tmp, "uv"))
+            root, site = os.path.join(tmp, "results"), os.path.join(tmp, "report")
+            figures[way] = {}
+            for label in ("cold", "warm"):
+                run_s = _matrix(args.spec, root, env, *extra)
+                report_s = _report(root, site, env)
+                found = _latest(root)
+                figures[way][label] = {"run_s": run_s, "report_s": report_s, "total_s": round(run_s + report_s, 1),
+                                       "results": len(found), "reused": sum(1 for r in found if r.get("reused_from"))}
+                console.print(f"matrix, {way.replace('_', ' ')}, {label}: run {run_s} s + report {report_s} s, "
+                              f"{len(found)} results, {figures[way][label]['reused']} reused")
+            figures[way]["fresh_s"] = _matrix(args.spec, root, env, "--fresh", *extra)
+            run = json.loads(open(os.path.join(root, "latest", "run.json")).read())
+            figures[way]["jobs"] = {"export_s": sorted(e["seconds"] for e in run.get("exports", [])),
+                                    "cell_s": sorted(c["seconds"] for c in run["cells"])}
+            figures["cells"] = len(run["cells"])
+    figures["cold_speedup"] = round(figures["one_environment"]["cold"]["run_s"] / figures["split"]["cold"]["run_s"], 2)
+    figures["nightly"] = _nightly_machine_time(figures)
     return figures
+
+
+def _nightly_machine_time(figures: Dict[str, Any]) -> Dict[str, Any]:
+    """The nightly plan's machine time both ways, from the jobs measured above (their medians)
+    and the nightly plan's numbers of cells and export sides."""
+    from matrix.index import Index
+    from matrix.plan import resolve
+    from matrix.spec import load
+
+    spec = load("nightly")
+    plan = resolve(spec, Index.for_spec(spec.indexes))
+    exports = len({cell.export_side() for cell in plan.cells})
+    split, one = figures["split"]["jobs"], figures["one_environment"]["jobs"]
+    today = len(plan.cells) * statistics.median(one["cell_s"])
+    halves = exports * statistics.median(split["export_s"]) + len(plan.cells) * statistics.median(split["cell_s"])
+    return {"cells": len(plan.cells), "exports": exports, "one_environment_h": round(today / 3600, 2),
+            "split_h": round(halves / 3600, 2), "ratio": round(today / halves, 2)}
 
 
 def scaling(args: argparse.Namespace, console: Console) -> Dict[str, Any]:

@@ -16,9 +16,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Resolve a spec's selectors into cells.")
     p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"))
     p.add_argument("--json", action="store_true", help="print the plan as JSON (for CI fan-out)")
-    p.add_argument("--locks", metavar="DIR", help="also write each cell's lock to DIR/<cell>.txt (for run --locked)")
+    p.add_argument("--locks", metavar="DIR",
+                   help="also write each export and runtime side's lock to DIR/<side>.txt (for run --locked); "
+                        "with --no-split, each cell's")
+    p.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
+                   help="the run's environments are the cells' two sides (default), or whole cells")
     p.add_argument("--github-output", metavar="FILE",
-                   help="append `cells` (a job matrix) and `run_id` to FILE, GitHub Actions' $GITHUB_OUTPUT")
+                   help="append `exports` and `runtimes` (two stages of jobs: each export side, then each runtime "
+                        "side over every export's bundles), `cells` and `run_id` to FILE, GitHub Actions' "
+                        "$GITHUB_OUTPUT")
     p.set_defaults(main=main)
 
 
@@ -45,15 +51,21 @@ def main(args: argparse.Namespace) -> int:
     planned = dict(plan.as_json(), run_id=runfolder.new_run_id())
     if args.locks:
         Path(args.locks).mkdir(parents=True, exist_ok=True)
-        for cell in plan.cells:
+        for cell in plan.sides() if args.split else plan.cells:
             try:
                 (Path(args.locks) / f"{cell.id}.txt").write_text(compile_lock(cell, plan.spec.indexes).text)
-            except EnvError as exc:  # the cell's own job records the env_error
+            except EnvError as exc:  # the job that needs it records the env_error
                 print(f"warning: {cell.id}: no lock: {str(exc).splitlines()[0]}", file=sys.stderr)
     if args.github_output:
-        jobs = [{"cell": c["id"], "device": c["device"], "gpu": c["runner_hints"]["gpu"]} for c in planned["cells"]]
+        def jobs(kind: str, entries: list) -> str:
+            return json.dumps([{kind: c["id"], "device": c["device"], "gpu": c["runner_hints"]["gpu"]}
+                               for c in entries])
+
+        sides = planned["sides"]
         with open(args.github_output, "a") as out:
-            out.write(f"cells={json.dumps(jobs)}\nrun_id={planned['run_id']}\n")
+            out.write(f"exports={jobs('export', [s for s in sides if s['side'] == 'export'])}\n"
+                      f"runtimes={jobs('runtime', [s for s in sides if s['side'] == 'runtime'])}\n"
+                      f"cells={jobs('cell', planned['cells'])}\nrun_id={planned['run_id']}\n")
     if args.json:
         print(json.dumps(planned, indent=1))
     elif not args.github_output:

@@ -28,6 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ca-bundle", default=os.environ.get("MATRIX_CA_BUNDLE"),
                    help="docker: an extra CA bundle for image builds behind a TLS-inspecting proxy")
     p.add_argument("--cell", default=None, metavar="ID", help="run only this cell of the spec (see `plan`)")
+    p.add_argument("--export", default=None, metavar="SIDE",
+                   help="fan-out, first stage: only this export side, writing its bundles (see `plan --json`)")
+    p.add_argument("--runtime", default=None, metavar="SIDE",
+                   help="fan-out, second stage: only the cells of this runtime side, over --bundles-from")
+    p.add_argument("--bundles-from", action="append", default=[], metavar="DIR",
+                   help="run folders of export jobs (their run.json and bundles/) to check instead of exporting "
+                        "(repeatable)")
     p.add_argument("--run-id", default=None, metavar="ID",
                    help="name the run (fan-out: every machine gets the id from `plan --json`, then `merge`)")
     p.add_argument("--fresh", action="store_true", help="rerun everything; reuse nothing from the previous run")
@@ -74,17 +81,25 @@ def matrix(args: argparse.Namespace) -> int:
         runfolder.check_run_id(args.run_id)
         if (Path(args.results) / args.run_id).exists():
             raise UserError(f"{Path(args.results) / args.run_id} exists: a run id names one run")
-    if args.cell:
-        plan.cells = [c for c in plan.cells if c.id == args.cell]
-        if not plan.cells:
-            raise UserError(f"--cell {args.cell}: no such cell in {plan.spec.path} (see python -m matrix plan)")
+    for flag, wanted, of in (("--cell", args.cell, lambda c: c.id), ("--export", args.export,
+                                                                     lambda c: c.export_side().id),
+                             ("--runtime", args.runtime, lambda c: c.runtime_side().id)):
+        if wanted:
+            plan.cells = [c for c in plan.cells if of(c) == wanted]
+            if not plan.cells:
+                raise UserError(f"{flag} {wanted}: no such {flag[2:]} in {plan.spec.path} (see python -m matrix plan)")
+    if (args.export or args.runtime or args.bundles_from) and not args.split:
+        raise UserError("--export, --runtime and --bundles-from are stages of a split run: drop --no-split")
+    if args.export and args.bundles_from:
+        raise UserError("--export writes bundles; --bundles-from reads them: give one")
     try:
         timeout = float(args.timeout or plan.spec.run.get("timeout", 120))
     except ValueError:
         raise UserError(f"--timeout {args.timeout}: expected a number of seconds") from None
     options = RunOptions(timeout=timeout, cases=args.cases or plan.spec.run.get("cases", ""),
                          cases_from=args.cases_from or plan.spec.run.get("cases_from", []), fresh=args.fresh,
-                         locked=args.locked, run_id=args.run_id, split=args.split)
+                         locked=args.locked, run_id=args.run_id, split=args.split, exports_only=bool(args.export),
+                         bundles_from=args.bundles_from)
     jobs = args.jobs or default_jobs(len(plan.cells))
     runner, why = choose_runner(args.runner, plan, options.cases_from, args.base_image, args.ca_bundle)
     held = runfolder.claim(Path(args.results))  # noqa: F841 -- held until this process exits
