@@ -38,3 +38,29 @@ def test_cuda_results_run_on_the_gpu(tmp_path):
         else "CPUExecutionProvider"
     assert {r["metrics"].get("provider") for r in results if r["stage"] not in ("reference", "export", "check")} \
         == {expected}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (none on this machine)")
+def test_cuda_export_side_writes_bundles_the_runtime_side_checks(tmp_path):
+    """In two halves on a GPU: eager and the export on cuda into bundles, then the runtime side
+    over them; the same statuses, stages and error kinds as both sides in one process."""
+    selection = ["--cases-from", CASES / "staged.py", "--cases", "staged/pass,staged/parity,staged/dynamic,"
+                 "blocks/*,dtypes/*", "--device", "cuda", "--timeout", "120"]
+    one = run_module("matrix.probe", *selection, "--out", tmp_path / "one.jsonl", timeout=1800)
+    assert one.returncode == 0, one.stderr
+    exported = run_module("matrix.probe", *selection, "--side", "export", "--bundles", tmp_path / "b", timeout=1800)
+    assert exported.returncode == 0, exported.stderr
+    checked = run_module("matrix.probe", "--side", "runtime", "--bundles", tmp_path / "b", "--device", "cuda",
+                         "--out", tmp_path / "split.jsonl", timeout=1800)
+    assert checked.returncode == 0, checked.stderr
+
+    def outcomes(path):
+        return {(r["case"], r["exporter"]): (r["status"], r["stage"], (r["error"] or {}).get("kind"))
+                for r in read_results(path)}
+
+    both, split = outcomes(tmp_path / "one.jsonl"), outcomes(tmp_path / "split.jsonl")
+    assert both == split and len(both) > 20
+    assert ("pass", "dynamic", None) in both.values()
+    exported_on = {(r["environment"]["gpu"] or {}).get("name") for r in read_results(tmp_path / "one.jsonl")}
+    assert None not in exported_on
