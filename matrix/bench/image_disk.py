@@ -51,7 +51,8 @@ def image_disk(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
             built = list(pool.map(lambda c, share=share: images.build(client, c[2], c[1], lambda line: None,
                                                                       share=share), cells))
         seconds = time.perf_counter() - start
-        torch_layers = {h["Id"] for name in built for h in client.api.history(name) if "1-torch.txt" in h["CreatedBy"]}
+        torch_layers = {h["Id"] for name in built for h in client.api.history(name)
+                        if "1-torch.txt" in h["CreatedBy"] and "pip install" in h["CreatedBy"]}
         figures[label] = {"gb": round((client.df()["LayersSize"] - before) / 1e9, 2), "seconds": round(seconds, 1),
                           "torch_layers": len(torch_layers), "images": len(built),
                           "runtime_mb": sorted(round(client.images.get(name).attrs["Size"] / 1e6)
