@@ -1,14 +1,17 @@
 """Cell images with the real Docker engine: rendering, hadolint, least privilege probed from
 inside a container, and the same statuses as the venv runner for the same versions."""
 
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 import uuid
 
+import docker
 import pytest
 
 from helpers import CASES, ROOT, TEST_CELL, read_results, run_module, spec, torch_source
@@ -123,10 +126,10 @@ def layer_made_by(client, name, step):
 
 
 def test_cells_built_in_parallel_share_their_torch_layer(engine, tmp_path):
-    """Two cells alike but for onnxruntime, built at the same time (-j 2) on a base image no build
-    has used yet: one torch layer between them, not one each."""
+    """Two whole cells (--no-split) alike but for onnxruntime, built at the same time (-j 2) on a
+    base image no build has used yet: one torch layer between them, not one each."""
     (tmp_path / "spec.toml").write_text(spec_text(onnxruntime=["~=1.20.0", "~=1.21.0"]))
-    done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--runner", "docker", "-j", "2",
+    done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--runner", "docker", "-j", "2", "--no-split",
                       "--results", tmp_path / "r", "--base-image", engine.fresh_base, "--cases", "operators/tril",
                       timeout=1800)
     assert done.returncode == 0, done.stderr + done.stdout
@@ -167,9 +170,10 @@ def test_numpy_abi_mismatch_is_the_cells_env_error_in_both_runners(engine, tmp_p
     (tmp_path / "spec.toml").write_text(spec_text(onnxruntime=["1.16.3"]))
     spec = load(str(tmp_path / "spec.toml"))
     (cell,) = resolve(spec, Index.for_spec(spec.indexes)).cells
-    assert "numpy<2" in cell.requirements()  # the rule: a fresh lock is sound
+    runtime = cell.runtime_side()  # the side that holds onnxruntime
+    assert "numpy<2" in runtime.requirements()  # the rule: a fresh lock is sound
     (tmp_path / "locks").mkdir()
-    (tmp_path / "locks" / f"{cell.id}.txt").write_text(broken_numpy_lock(cell, spec.indexes))
+    (tmp_path / "locks" / f"{runtime.id}.txt").write_text(broken_numpy_lock(runtime, spec.indexes))
     for runner in ("venv", "docker"):
         done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--runner", runner, "--results",
                           tmp_path / runner, "--locked", tmp_path / "locks", "--cases", "operators/tril",
@@ -258,9 +262,32 @@ def test_docker_runner_statuses_equal_venv_runner(engine, built, spec_path, tmp_
         assert f"runner: {runner}" in done.stdout
         found[runner] = statuses(tmp_path / runner / "latest")
     assert found["docker"] == found["venv"]
+    # in two halves (the default) as in one environment per cell
+    done = run_module("matrix", "run", "--spec", spec_path, "--runner", "venv", "--no-split", "--results",
+                      tmp_path / "whole", "--cases-from", private / "staged.py")
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert statuses(tmp_path / "whole" / "latest") == found["docker"]
+
+    # the runtime side's image has no torch (and no onnx): onnxruntime and what it brings
+    run = json.loads((tmp_path / "docker" / "latest" / "run.json").read_text())
+    (cell,), (exported,) = run["cells"], run["exports"]
+    assert cell["image"] != exported["image"] and cell["runtime"].startswith("runtime-")
+    for module in ("torch", "onnx"):
+        with pytest.raises(docker.errors.ContainerError, match=f"No module named '{module}'"):
+            engine.containers.run(cell["image"], ["-c", f"import {module}"], entrypoint="python", remove=True,
+                                  network_mode="none")
+    assert engine.images.get(cell["image"]).attrs["Size"] < 400e6
+
     site = tmp_path / "site"
     assert run_module("matrix", "report", "--results", tmp_path / "docker", "--out", site).returncode == 0
-    assert any("docker run --rm --network none" in p.read_text() for p in (site / "cases").glob("*.html"))
+    # the case page's docker command, run as a user would: both halves, the second without torch
+    page = next(p.read_text() for p in (site / "cases").glob("*.html") if "dtypes/bfloat16" in p.read_text())
+    command = html.unescape(re.search(r'<pre class="cmd">(mkdir -m 777 -p bundles &amp;&amp; docker run[^<]*'
+                                      r'--exporter torchscript[^<]*)</pre>', page).group(1))
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (result,) = [json.loads(line) for line in done.stdout.splitlines() if '"event": "result"' in line][-1:]
+    assert (result["case"], result["status"]) == ("dtypes/bfloat16", "load_error")
     assert found["docker"][("staged/segfault", "torchscript", None)] == "crash"
     assert set(found["docker"].values()) >= {"pass", "mismatch", "crash", "timeout", "export_error"}
     assert not engine.containers.list(all=True, filters={"label": "io.onnx-matrix.run"})

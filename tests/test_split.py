@@ -192,3 +192,21 @@ def test_a_damaged_bundle_is_one_line(split, tmp_path):
                       executable=split["runtime"])
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "one/bundle.json: not a bundle" in done.stderr and not (tmp_path / "r.jsonl").exists()
+
+
+def test_an_export_failure_bundle_reproduces_it_without_this_project(split, tmp_path):
+    """An export that failed leaves the case's source, the exact export call (repro.py), the Case
+    API it imports (matrix/__init__.py, first on its path) and the export side's pins; run from
+    its folder alone, it fails the same way."""
+    import os
+    import shutil
+
+    for name, said in (("staged__export", "'NoneType' object has no attribute 'bad'"),
+                       ("staged__check", "Unrecognized attribute: bogus for operator Relu")):
+        folder = tmp_path / name
+        shutil.copytree(split["bundles"] / f"{name}--torchscript--default--cpu", folder)
+        assert {"repro.py", "staged.py", "requirements.txt"} <= {p.name for p in folder.iterdir()}
+        assert f"torch=={metadata.version('torch')}" in (folder / "requirements.txt").read_text()
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        done = subprocess.run([sys.executable, "repro.py"], cwd=folder, capture_output=True, text=True, env=env)
+        assert done.returncode == 1 and said in done.stderr, done.stderr[-2000:]

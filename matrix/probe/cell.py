@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from matrix.probe import PROBE_VERSION, bundle, environment, isolation, records, results
+from matrix.probe import PROBE_VERSION, bundle, environment, export_repro, isolation, records, results
 from matrix.probe.corpus import BadInput
 from matrix.probe.exporters import for_torch
 from matrix.probe.stages import EXPORT_METRICS, export_only, run_stages, runtime_only
@@ -228,15 +228,16 @@ def export_cell(args: Any, cases: List[Any]) -> int:
             if task.reason is not None else task.run()
         data = outcome.pop("data")
         meta = dict(_meta(task, versions, data, outcome, started), environment=env)
-        _publish(workdir, folder, meta)
+        _publish(workdir, folder, meta, task.case)
         emit("result", index=index, **where, status=outcome["status"], stage=outcome["stage"],
              seconds=meta["outcome"]["seconds"])
     emit("done", run_id=args.run_id, out=args.bundles)
     return 0
 
 
-def _publish(workdir: Optional[str], folder: str, meta: Dict[str, Any]) -> None:
-    """Put a bundle in its place whole: built beside it, then swapped in."""
+def _publish(workdir: Optional[str], folder: str, meta: Dict[str, Any], case: Any = None) -> None:
+    """Put a bundle in its place whole: built beside it, then swapped in. With it, how to
+    reproduce it: with onnxruntime alone when the export passed, with torch when it failed."""
     staging = folder + ".new"
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
@@ -245,9 +246,13 @@ def _publish(workdir: Optional[str], folder: str, meta: Dict[str, Any]) -> None:
             if name != isolation.LOG_NAME:  # the exporter's chatter is not part of the bundle
                 shutil.move(os.path.join(workdir, name), os.path.join(staging, name))
         shutil.rmtree(workdir, ignore_errors=True)
-    if meta["outcome"]["status"] == "pass" and os.path.exists(os.path.join(staging, bundle.MODEL)):
-        # a model to hand to onnxruntime, and how
+    outcome = meta["outcome"]
+    if outcome["status"] == "pass" and os.path.exists(os.path.join(staging, bundle.MODEL)):
         shutil.copyfile(os.path.join(os.path.dirname(__file__), "repro.py"), os.path.join(staging, "repro.py"))
+    elif case is not None and outcome["stage"] in ("export", "check") and outcome["status"] != "skipped":
+        api = for_torch(meta["versions"].get("torch") or "0")
+        count = meta["data"].get("args") or len(case.dynamic or ()) or 1
+        export_repro.write(staging, case, meta, api.call(meta["exporter"], meta["opset"], case.dynamic, count))
     bundle.write_meta(staging, meta)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(staging, folder)
@@ -373,12 +378,13 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         outcome = isolation.forked(work, workdir, args.timeout, limit=device == "cpu") if isolate \
             else isolation.in_process(work, workdir)
         data = outcome.pop("data", None) or {}
+        exported = os.path.exists(os.path.join(workdir, bundle.MODEL))
         if args.keep_failed and outcome["status"] not in ("pass", "skipped") \
-                and os.path.exists(os.path.join(workdir, bundle.MODEL)):
+                and (exported or outcome["stage"] in ("export", "check")):
             meta = _meta(task, versions, data, _export_outcome(outcome), started)
             meta["result"] = {k: outcome[k] for k in ("status", "stage", "error")}  # what this cell's runtime said
             outcome["artifacts"] = {"bundle": _keep(workdir, meta, args.keep_failed, task.key,
-                                                    args.cell or _cell_id(versions, device))}
+                                                    args.cell or _cell_id(versions, device), case)}
         return outcome
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -402,12 +408,12 @@ def _meta(task: Task, versions: Dict[str, Optional[str]], data: Dict[str, Any], 
                 outcome=dict(outcome, reason=task.reason, seconds=round(time.time() - started, 4)))
 
 
-def _keep(workdir: str, meta: Dict[str, Any], folder: str, key: tuple, made_by: str) -> str:
+def _keep(workdir: str, meta: Dict[str, Any], folder: str, key: tuple, made_by: str, case: Any) -> str:
     """A failing result's bundle, made from its workdir and zipped into folder; the zip's name."""
     staging = tempfile.mkdtemp(prefix=".keep-", dir=_made(folder))  # beside its place: a rename, not a copy
     try:
         made = os.path.join(staging, bundle.folder_name(*key))
-        _publish(workdir, made, meta)
+        _publish(workdir, made, meta, case)
         return _zip(made, folder, made_by)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

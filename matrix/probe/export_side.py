@@ -153,6 +153,7 @@ def export_stages(case: Any, exporter: str, opset: Optional[int], device: str, w
     stages.meta.update(rtol=case.rtol, atol=case.atol, dynamic=None)
     stages("reference")
     model, args = build_case(case, device)
+    stages.meta["args"] = len(args)  # for a reproduction's export call
     expected = eager_tensors(model, args, device)
     stages.metrics["eager_ms"] = median_ms(lambda: eager_tensors(model, args, device))
 

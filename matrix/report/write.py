@@ -51,7 +51,7 @@ def spec_label(spec: Optional[str]) -> Optional[str]:
     return path.name if path.is_absolute() else spec
 
 
-def reproduce(rec: Dict[str, Any], spec: Optional[str], image: Optional[str] = None) -> List[str]:
+def reproduce(rec: Dict[str, Any], spec: Optional[str], image: Any = None) -> List[str]:
     """The commands that rerun exactly this result."""
     case, exporter = shlex.quote(rec["case"]), shlex.quote(rec["exporter"])
     opset = shlex.quote(rec["opset_label"])
@@ -61,10 +61,15 @@ def reproduce(rec: Dict[str, Any], spec: Optional[str], image: Optional[str] = N
         commands = [f"{chosen}nox -s {shlex.quote(f'cell({cell})')} -- --cases {case} --fresh",
                     f"python -m matrix run --spec {shlex.quote(spec)} --cell {shlex.quote(cell)} --cases {case} "
                     "--fresh"]
-        if image:
-            commands.append(f"docker run --rm --network none --read-only --tmpfs /tmp --user 65534:65534 "
-                            f"{shlex.quote(image)} --cases {case} --exporter {exporter} --opset {opset} "
-                            f"--device {shlex.quote(rec['device'])} --out /tmp/results.jsonl")
+        docker = "docker run --rm --network none --read-only --tmpfs /tmp -e HOME=/tmp --user 65534:65534"
+        selected = f"--cases {case} --exporter {exporter} --opset {opset} --device {shlex.quote(rec['device'])}"
+        if isinstance(image, tuple) and all(image):  # the two halves: bundles in a folder both containers see
+            commands.append(f"mkdir -m 777 -p bundles && {docker} -v \"$PWD/bundles:/bundles\" "
+                            f"{shlex.quote(image[0])} --side export --bundles /bundles {selected} && "
+                            f"{docker} -v \"$PWD/bundles:/bundles:ro\" {shlex.quote(image[1])} --side runtime "
+                            f"--bundles /bundles {selected} --out /tmp/results.jsonl")
+        elif isinstance(image, str):
+            commands.append(f"{docker} {shlex.quote(image)} {selected} --out /tmp/results.jsonl")
         return commands
     return [f"python -m matrix run --here --cases {case} --exporter {exporter} --opset {opset} "
             f"--device {shlex.quote(rec['device'])}"]
@@ -102,7 +107,10 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
         grid.append([(i, records[i]["status"] if i is not None else None, c) for i, c in zip(found, cols)])
     statuses = list(STATUSES)
     cell_page = {cell: safe_name(cell) for cell in frame["cell"].unique()}
-    images = {c["id"]: c["image"] for c in run.meta.get("cells", []) if c.get("image")}
+    exported = {e["id"]: e.get("image") for e in run.meta.get("exports", [])}
+    # a split cell: (its export side's image, its runtime image); a whole cell: its image
+    images = {c["id"]: (exported.get(c["export"]), c["image"]) if c.get("export") else c["image"]
+              for c in run.meta.get("cells", []) if c.get("image")}
     spec = (run.meta.get("spec") or {}).get("path")
     spec_name = spec_label(spec)
     hover = [[statuses.index(r["status"]), r["stage"], r["error_message"], r["max_abs_err"], page_of[r["case"]],
@@ -182,11 +190,14 @@ def _copy_models(source: Path, target: Path, records: List[Dict[str, Any]]) -> N
             target.mkdir(exist_ok=True)
             shutil.copyfile(kept, target / kept.name)
             rec["model_link"] = f"../models/{kept.name}"
+            folder = shlex.quote(kept.stem.rsplit("--", 1)[0])  # the zip holds one folder, the bundle
             if kept.suffix == ".zip" and rec.get("stage") not in EXPORT_STAGES:
-                folder = shlex.quote(kept.stem.rsplit("--", 1)[0])  # the zip holds one folder, the bundle
                 rec["bundle_repro"] = (f"unzip {shlex.quote(kept.name)} && pip install "
                                        f"onnxruntime=={shlex.quote(str(rec.get('onnxruntime')))} && "
                                        f"python {folder}/repro.py")
+            elif kept.suffix == ".zip" and rec.get("stage") in ("export", "check"):
+                rec["bundle_repro"] = (f"unzip {shlex.quote(kept.name)} && pip install -r {folder}/requirements.txt "
+                                       f"&& python {folder}/repro.py")
 
 
 def _swap(tmp: Path, out: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
-__all__ = ["unavailable", "export", "input_names"]
+__all__ = ["unavailable", "export", "input_names", "call"]
 
 
 def input_names(count: int) -> list:
@@ -32,9 +32,23 @@ def export_torchscript(model: Any, args: tuple, path: str, opset: Optional[int],
                       dynamic_axes=_dynamic_axes(dynamic), do_constant_folding=True, **extra)
 
 
+def torchscript_call(opset: Optional[int], dynamic: Optional[Sequence[Optional[Mapping[int, str]]]], count: int,
+                     extra: str = "") -> str:
+    """export_torchscript's call as source, for a bundle's repro.py (keep the two alike)."""
+    return (f"torch.onnx.export(model, args, \"model.onnx\", opset_version={opset!r}, "
+            f"input_names={input_names(count)!r},\n                  dynamic_axes={_dynamic_axes(dynamic)!r}, "
+            f"do_constant_folding=True{extra})\n")
+
+
 def export(exporter: str, model: Any, args: tuple, path: str, opset: Optional[int],
            dynamic: Optional[Sequence[Optional[Mapping[int, str]]]]) -> None:
     if exporter == "torchscript":
         export_torchscript(model, args, path, opset, dynamic)
     else:
         raise ValueError(unavailable(exporter))
+
+
+def call(exporter: str, opset: Optional[int], dynamic: Optional[Sequence[Optional[Mapping[int, str]]]],
+         count: int) -> str:
+    """export()'s call as the source a user would write (model, args in scope; writes model.onnx)."""
+    return torchscript_call(opset, dynamic, count)

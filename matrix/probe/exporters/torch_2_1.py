@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
-from matrix.probe.exporters.torch_2_0 import export_torchscript, input_names
+from matrix.probe.exporters.torch_2_0 import export_torchscript, input_names, torchscript_call
 from matrix.probe.exporters.torch_2_0 import unavailable as _older_unavailable
 
-__all__ = ["unavailable", "export", "input_names"]
+__all__ = ["unavailable", "export", "input_names", "call"]
 
 
 def unavailable(exporter: str, opset: Optional[int] = None) -> Optional[str]:
@@ -28,3 +28,12 @@ def export(exporter: str, model: Any, args: tuple, path: str, opset: Optional[in
 
     options = torch.onnx.ExportOptions(dynamic_shapes=any(dynamic or ()))
     torch.onnx.dynamo_export(model, *args, export_options=options).save(path)
+
+
+def call(exporter: str, opset: Optional[int], dynamic: Optional[Sequence[Optional[Mapping[int, str]]]],
+         count: int) -> str:
+    """export()'s call as the source a user would write (model, args in scope; writes model.onnx)."""
+    if exporter != "dynamo":
+        return torchscript_call(opset, dynamic, count)
+    return (f"options = torch.onnx.ExportOptions(dynamic_shapes={any(dynamic or ())!r})\n"
+            "torch.onnx.dynamo_export(model, *args, export_options=options).save(\"model.onnx\")\n")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
-from matrix.probe.exporters.torch_2_0 import export_torchscript, input_names
+from matrix.probe.exporters.torch_2_0 import export_torchscript, input_names, torchscript_call
 
-__all__ = ["unavailable", "export", "input_names"]
+__all__ = ["unavailable", "export", "input_names", "call"]
 
 
 def unavailable(exporter: str, opset: Optional[int] = None) -> Optional[str]:
@@ -39,3 +39,19 @@ def export(exporter: str, model: Any, args: tuple, path: str, opset: Optional[in
         shapes = shapes + (None,) * (len(args) - len(shapes))
     torch.onnx.export(model, args, path, dynamo=True, opset_version=opset, dynamic_shapes=shapes,
                       input_names=input_names(len(args)))
+
+
+def call(exporter: str, opset: Optional[int], dynamic: Optional[Sequence[Optional[Mapping[int, str]]]],
+         count: int) -> str:
+    """export()'s call as the source a user would write (model, args in scope; writes model.onnx)."""
+    if exporter == "torchscript":
+        return torchscript_call(opset, dynamic, count, extra=", dynamo=False")
+    shapes = "None"
+    if any(dynamic or ()):
+        axes = list(dynamic or ()) + [None] * (count - len(dynamic or ()))
+        shapes = "(" + "".join(("{" + ", ".join(f"{a}: dims[{n!r}]" for a, n in x.items()) + "}" if x else "None")
+                               + ", " for x in axes) + ")"
+    names = sorted({n for x in dynamic or () if x for n in x.values()})
+    return (f"dims = {{name: torch.export.Dim(name) for name in {names!r}}}\n"
+            f"torch.onnx.export(model, args, \"model.onnx\", dynamo=True, opset_version={opset!r},\n"
+            f"                  dynamic_shapes={shapes}, input_names={input_names(count)!r})\n")
