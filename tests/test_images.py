@@ -118,6 +118,14 @@ def test_cuda_variant_renders_onnxruntime_gpu_and_its_self_check(tmp_path):
     assert dockerfile.startswith("# Generated from images/cuda.Dockerfile.j2")
     assert "RUN python -m matrix.probe.selfcheck --cuda" in dockerfile  # fails the build without CUDA torch
     assert "onnxruntime-gpu==1.31.1" in (context / "layers" / "3-onnxruntime.txt").read_text()
+    # the halves: the export side checks torch's CUDA build, the runtime side onnxruntime-gpu's providers
+    for side, check in ((cell.export_side(), "RUN python -m matrix.probe.selfcheck --cuda --side export\n"),
+                        (cell.runtime_side(), "RUN python -m matrix.probe.selfcheck --cuda --side runtime && python -c")):
+        context = image.render(side, compile_lock(side, spec.indexes), spec.indexes, base_image=image.LOCAL_BASE)
+        text = (context / "Dockerfile").read_text()
+        assert check in text and "\nLABEL org.opencontainers.image.title" in text, text
+        done = subprocess.run(["hadolint", str(context / "Dockerfile")], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def layer_made_by(client, name, step):
@@ -353,9 +361,11 @@ def test_failing_pip_step_is_env_error_and_leaves_no_image(engine, spec_path, tm
 def test_daemon_stopping_mid_run_is_env_error_and_keeps_results(engine, built, spec_path, tmp_path, fault):
     """dockerd stops while a cell runs: that cell's unfinished cases are env_error, what it finished is kept,
     and the same command again (daemon back) completes the run."""
+    # --no-split: the slow cases are slow in eager PyTorch, so one environment per cell keeps
+    # the daemon's stop inside a cell's results rather than between the halves
     command = [sys.executable, "-m", "matrix", "run", "--spec", str(spec_path), "--runner", "docker", "--results",
                str(tmp_path / "r"), "--base-image", image.LOCAL_BASE, "--cases-from", str(CASES / "slow.py"),
-               "--cases", "slow/*"]
+               "--cases", "slow/*", "--no-split"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
     deadline = time.monotonic() + 300
