@@ -119,8 +119,9 @@ def test_cuda_variant_renders_onnxruntime_gpu_and_its_self_check(tmp_path):
     assert "RUN python -m matrix.probe.selfcheck --cuda" in dockerfile  # fails the build without CUDA torch
     assert "onnxruntime-gpu==1.31.1" in (context / "layers" / "3-onnxruntime.txt").read_text()
     # the halves: the export side checks torch's CUDA build, the runtime side onnxruntime-gpu's providers
-    for side, check in ((cell.export_side(), "RUN python -m matrix.probe.selfcheck --cuda --side export\n"),
-                        (cell.runtime_side(), "RUN python -m matrix.probe.selfcheck --cuda --side runtime && python -c")):
+    selfcheck = "RUN python -m matrix.probe.selfcheck --cuda --side"
+    for side, check in ((cell.export_side(), f"{selfcheck} export\n"),
+                        (cell.runtime_side(), f"{selfcheck} runtime && python -c")):
         context = image.render(side, compile_lock(side, spec.indexes), spec.indexes, base_image=image.LOCAL_BASE)
         text = (context / "Dockerfile").read_text()
         assert check in text and "\nLABEL org.opencontainers.image.title" in text, text
