@@ -282,7 +282,7 @@ def test_docker_runner_statuses_equal_venv_runner(engine, built, spec_path, tmp_
     (cell,), (exported,) = run["cells"], run["exports"]
     assert cell["image"] != exported["image"] and cell["runtime"].startswith("runtime-")
     for module in ("torch", "onnx"):
-        with pytest.raises(docker.errors.ContainerError, match=f"No module named '{module}'"):
+        with pytest.raises(docker.errors.ContainerError, match=f"No module named .{{0,2}}{module}"):
             engine.containers.run(cell["image"], ["-c", f"import {module}"], entrypoint="python", remove=True,
                                   network_mode="none")
     assert engine.images.get(cell["image"]).attrs["Size"] < 400e6
