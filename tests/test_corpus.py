@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 
 from matrix.probe import corpus
 from matrix.probe import export_side as stages
-from matrix.probe.cell import skip_reason
+from matrix.probe.tasks import skip_reason
 from matrix.probe.versions import unmet
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,189 +1,50 @@
 """Run the selected cases on each requested device of this environment: both sides of each result
 here (run_cell), or one side: the export side writing bundles (export_cell), the runtime side
-checking them (runtime_cell)."""
+checking them (runtime_cell). tasks.py has what the three share, publish.py how bundles are
+put in place."""
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
 import os
 import shutil
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
-from matrix.probe import PROBE_VERSION, bundle, environment, export_repro, isolation, records, results
+from matrix.probe import PROBE_VERSION, bundle, environment, isolation
 from matrix.probe.corpus import BadInput
-from matrix.probe.exporters import for_torch
+from matrix.probe.publish import keep, meta_of, publish, zipped
 from matrix.probe.stages import EXPORT_METRICS, export_only, run_stages, runtime_only
 from matrix.probe.status import EXPORT_STAGES
-from matrix.probe.versions import unmet
-
-
-def emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}, default=str), flush=True)
-
-
-def _requirements(requires: Any, versions: Dict[str, Optional[str]], side: str) -> Optional[str]:
-    """The first unmet requirement this side can judge: the runtime side judges onnxruntime's."""
-    for requirement in requires:
-        about_runtime = requirement.strip().lower().startswith("onnxruntime")
-        if side == "both" or about_runtime == (side == "runtime"):
-            reason = unmet(requirement, versions)
-            if reason:
-                return reason
-    return None
-
-
-def skip_reason(case: Any, exporter: str, opset: Optional[int], device: str, api: Any,
-                versions: Dict[str, Optional[str]], has_cuda: bool, side: str = "both") -> Optional[str]:
-    if device not in case.devices:
-        return f"case does not apply to {device}"
-    if device == "cuda" and not has_cuda:
-        return "no CUDA device"
-    return _requirements(case.requires, versions, side) or api.unavailable(exporter, opset)
-
-
-@dataclass
-class Task:
-    """One result to produce: its key, its case's fields, why it is not run (None: it is run;
-    "reused": copied from an earlier run) and how it is run."""
-
-    case_id: str
-    exporter: str
-    opset: Optional[int]
-    device: str
-    fields: Dict[str, Any]
-    reason: Optional[str]
-    run: Callable[[], Any]
-    requires: tuple = ()
-    case: Any = None
-
-    @property
-    def key(self) -> tuple:
-        return (self.case_id, self.exporter, self.opset, self.device)
-
-
-def _done(args: Any) -> set:
-    """Keys already in --out (with --resume)."""
-    if not (os.path.exists(args.out) and os.path.getsize(args.out) > 0):
-        return set()
-    if not args.resume:
-        raise BadInput(f"--out {args.out} already holds results: pass --resume to continue it, or choose another file")
-    try:
-        return {results.key(r) for r in results.existing(args.out)}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"--out {args.out}: cannot resume from it: {exc}") from None
-
-
-def _gpu(has_cuda: bool, isolate: bool) -> Optional[Dict[str, Any]]:
-    if not has_cuda:
-        return None
-    if not isolate:
-        return environment.gpu_info()
-    with tempfile.TemporaryDirectory(prefix="matrix-gpu-") as tmp:
-        found = isolation.forked(lambda enter: environment.gpu_info(), tmp, 60)
-    return found if "name" in found else {"error": (found.get("error") or {}).get("message")}
-
-
-def _case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], has_cuda: bool, side: str,
-                run: Any, done: set, earlier: Callable[[tuple, str], Optional[str]]
-                ) -> List[Task]:
-    """A task per (device, case, exporter, opset), cuda first: their children must be forked
-    before the warm-up (see isolation.hide_gpus)."""
-    api = for_torch(versions["torch"] or "0")
-    tasks = []
-    for device in sorted(args.devices, key=lambda d: d != "cuda"):
-        for case in cases:
-            fields = records.case_fields(case)
-            for exporter in args.exporters:
-                for opset in args.opsets:
-                    key = (case.id, exporter, opset, device)
-                    if key in done:
-                        continue
-                    reason = earlier(key, fields["case_hash"]) or skip_reason(
-                        case, exporter, opset, device, api, versions, has_cuda, side)
-                    tasks.append(Task(case.id, exporter, opset, device, fields, reason,
-                                      lambda c=case, e=exporter, o=opset, d=device: run(c, e, o, d),
-                                      tuple(case.requires), case))
-    return tasks
-
-
-def _earlier_results(args: Any, versions: Dict[str, Optional[str]]) -> tuple:
-    """(results of an earlier run that still hold, the test: "reused" for a key and case hash)."""
-    earlier = _reusable(args.reuse, versions)
-
-    def test(key: tuple, case_hash: Optional[str]) -> Optional[str]:
-        old = earlier.get(key)
-        return "reused" if old is not None and old.get("case_hash") == case_hash else None
-
-    return earlier, test
+from matrix.probe.tasks import (
+    Task,
+    case_tasks,
+    cell_id,
+    determining,
+    done_keys,
+    earlier_results,
+    emit,
+    gpu,
+    requirements,
+    write_results,
+)
 
 
 def run_cell(args: Any, cases: List[Any]) -> int:
     """Both sides of every result in this environment: results in --out."""
     versions = environment.versions()
     has_cuda = "cuda" in args.devices and environment.cuda_available()
-    earlier, test = _earlier_results(args, versions)
+    earlier, test = earlier_results(args, versions)
     isolate = args.isolation == "fork"
-    done = _done(args)
-    tasks = _case_tasks(args, cases, versions, has_cuda, "both", None, done, test)
+    done = done_keys(args)
+    tasks = case_tasks(args, cases, versions, has_cuda, "both", None, done, test)
     for task in tasks:  # each is kept as a bundle when it fails: it needs its own description
         task.run = lambda t=task, c=task.case: _run_one(c, t.exporter, t.opset, t.device, args, isolate, t, versions)
     isolation.limit_memory(args.memory_limit)
-    env = environment.fingerprint(_gpu(has_cuda, isolate))
-    return _write_results(args, tasks, len(done), earlier, versions, env, lambda device: _cell_id(versions, device),
+    env = environment.fingerprint(gpu(has_cuda, isolate))
+    return write_results(args, tasks, len(done), earlier, versions, env, lambda device: cell_id(versions, device),
                           warm=lambda exporters: isolation.warm_up(exporters, fork=isolate), has_cuda=has_cuda)
-
-
-def _write_results(args: Any, tasks: List[Task], resumed: int, earlier: Dict[tuple, Dict[str, Any]],
-                   versions: Callable[[Task], Dict[str, Optional[str]]] | Dict[str, Optional[str]],
-                   env: Dict[str, Any], cell_of: Callable[[str], str], warm: Callable[[List[str]], None],
-                   has_cuda: bool) -> int:
-    """Run the tasks in order, a result record each into --out, with the events the orchestrator reads."""
-    run_id = args.run_id or records.new_run_id()
-    isolate = args.isolation == "fork"
-    versions_of = versions if callable(versions) else (lambda task: versions)
-    emit("start", run_id=run_id, total=len(tasks), resumed=resumed,
-         cells=[cell_of(d) for d in args.devices])
-    writer = results.Writer(args.out)
-    warmed = False
-    try:
-        for index, task in enumerate(tasks, 1):
-            if task.reason is None and not warmed and (task.device == "cpu" or not isolate):
-                if isolate and has_cuda:
-                    isolation.hide_gpus()
-                warm(sorted({t.exporter for t in tasks if t.reason is None and (t.device == task.device
-                                                                               or not isolate)}))
-                warmed = True
-            where = dict(case=task.case_id, exporter=task.exporter, opset=task.opset, device=task.device)
-            emit("case", index=index, **where)
-            if task.reason == "reused":
-                old = earlier[task.key]
-                result = dict(old, run_id=run_id, reused_from=old.get("reused_from") or old["run_id"])
-                writer.write(result)
-                emit("result", index=index, **where, status=result["status"], stage=result["stage"], seconds=0.0,
-                     reused=True)
-                continue
-            started = time.time()
-            outcome = {"status": "skipped", "stage": None, "error": None, "metrics": {}} \
-                if task.reason is not None else task.run()
-            result = records.result(
-                run_id=run_id, cell=args.cell or cell_of(task.device), case=task.fields, exporter=task.exporter,
-                opset=task.opset, device=task.device, status=outcome["status"], stage=outcome["stage"],
-                reason=outcome.get("reason", task.reason), error=outcome["error"], metrics=outcome["metrics"],
-                artifacts=outcome.get("artifacts", {}), versions=versions_of(task), environment=env,
-                started_at=started, seconds=round(time.time() - started, 4))
-            writer.write(result)
-            emit("result", index=index, **where, status=result["status"], stage=result["stage"],
-                 seconds=result["seconds"])
-    finally:
-        writer.close()
-    emit("done", run_id=run_id, out=args.out)
-    return 0
 
 
 def export_cell(args: Any, cases: List[Any]) -> int:
@@ -202,10 +63,10 @@ def export_cell(args: Any, cases: List[Any]) -> int:
                 and determining(meta.get("versions") or {}) == determining(versions))
         return "kept" if same else None
 
-    tasks = _case_tasks(args, cases, versions, has_cuda, "export",
+    tasks = case_tasks(args, cases, versions, has_cuda, "export",
                         lambda c, e, o, d: _export_one(c, e, o, d, args, isolate), set(), kept)
     isolation.limit_memory(args.memory_limit)
-    env = environment.fingerprint(_gpu(has_cuda, isolate), side="export")
+    env = environment.fingerprint(gpu(has_cuda, isolate), side="export")
     os.makedirs(args.bundles, exist_ok=True)
     emit("start", run_id=args.run_id, total=len(tasks), resumed=0, cells=[])
     warmed = False
@@ -227,35 +88,12 @@ def export_cell(args: Any, cases: List[Any]) -> int:
         outcome, workdir = ({"status": "skipped", "stage": None, "error": None, "metrics": {}, "data": {}}, None) \
             if task.reason is not None else task.run()
         data = outcome.pop("data")
-        meta = dict(_meta(task, versions, data, outcome, started), environment=env)
-        _publish(workdir, folder, meta, task.case)
+        meta = dict(meta_of(task, versions, data, outcome, started), environment=env)
+        publish(workdir, folder, meta, task.case)
         emit("result", index=index, **where, status=outcome["status"], stage=outcome["stage"],
              seconds=meta["outcome"]["seconds"])
     emit("done", run_id=args.run_id, out=args.bundles)
     return 0
-
-
-def _publish(workdir: Optional[str], folder: str, meta: Dict[str, Any], case: Any = None) -> None:
-    """Put a bundle in its place whole: built beside it, then swapped in. With it, how to
-    reproduce it: with onnxruntime alone when the export passed, with torch when it failed."""
-    staging = folder + ".new"
-    shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
-    if workdir is not None:
-        for name in os.listdir(workdir):
-            if name != isolation.LOG_NAME:  # the exporter's chatter is not part of the bundle
-                shutil.move(os.path.join(workdir, name), os.path.join(staging, name))
-        shutil.rmtree(workdir, ignore_errors=True)
-    outcome = meta["outcome"]
-    if outcome["status"] == "pass" and os.path.exists(os.path.join(staging, bundle.MODEL)):
-        shutil.copyfile(os.path.join(os.path.dirname(__file__), "repro.py"), os.path.join(staging, "repro.py"))
-    elif case is not None and outcome["stage"] in ("export", "check") and outcome["status"] != "skipped":
-        api = for_torch(meta["versions"].get("torch") or "0")
-        count = meta["data"].get("args") or len(case.dynamic or ()) or 1
-        export_repro.write(staging, case, meta, api.call(meta["exporter"], meta["opset"], case.dynamic, count))
-    bundle.write_meta(staging, meta)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(staging, folder)
 
 
 def _export_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool) -> tuple:
@@ -289,8 +127,8 @@ def runtime_cell(args: Any) -> int:
         return dict(exported, onnxruntime=here["onnxruntime"], numpy=here["numpy"])
 
     exported = versions_of(metas[0][1]) if metas else here
-    earlier, test = _earlier_results(args, exported)
-    done = _done(args)
+    earlier, test = earlier_results(args, exported)
+    done = done_keys(args)
     isolate = args.isolation == "fork"
     tasks = []
     for folder, meta in sorted(metas, key=lambda fm: fm[1]["device"] != "cuda"):
@@ -300,13 +138,13 @@ def runtime_cell(args: Any) -> int:
         if task.key in done:
             continue
         task.reason = test(task.key, task.fields["case_hash"]) or meta["outcome"].get("reason") or \
-            _requirements(meta.get("requires") or (), versions_of(meta), "runtime")
+            requirements(meta.get("requires") or (), versions_of(meta), "runtime")
         tasks.append(task)
     isolation.limit_memory(args.memory_limit)
     env = environment.fingerprint(side="runtime")
     by_key = {(m["case"], m["exporter"], m["opset"], m["device"]): m for _, m in metas}
-    return _write_results(args, tasks, len(done), earlier, lambda task: versions_of(by_key[task.key]), env,
-                          lambda device: _cell_id(exported, device),
+    return write_results(args, tasks, len(done), earlier, lambda task: versions_of(by_key[task.key]), env,
+                          lambda device: cell_id(exported, device),
                           warm=lambda exporters: isolation.warm_up(exporters, fork=isolate, side="runtime"),
                           has_cuda=False)
 
@@ -332,37 +170,8 @@ def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool) -> D
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     if args.keep_failed and outcome["status"] not in ("pass", "skipped"):
-        outcome["artifacts"] = {"bundle": _zip(folder, args.keep_failed, os.path.basename(args.bundles))}
+        outcome["artifacts"] = {"bundle": zipped(folder, args.keep_failed, os.path.basename(args.bundles))}
     return outcome
-
-
-def _cell_id(versions: Dict[str, Optional[str]], device: str) -> str:
-    """The cell this interpreter is, when the orchestrator did not name it (run --here)."""
-    return records.cell_id(versions["python"] or "", versions["torch"], versions["onnx"], versions["onnxruntime"],
-                           device)
-
-
-def _reusable(path: Optional[str], versions: Dict[str, Optional[str]]) -> Dict[tuple, Dict[str, Any]]:
-    """Results of an earlier run of this same environment that still hold: same versions
-    and probe; the case's own hash is compared per task."""
-    if not path or not os.path.exists(path):
-        return {}
-    try:
-        earlier = list(results.read(path))
-    except ValueError as exc:
-        print(f"warning: not reusing {path}: {exc}", file=sys.stderr)
-        return {}
-    now = determining(versions)
-    return {results.key(r): r for r in earlier if determining(r.get("versions") or {}) == now
-            and r.get("probe_version") == PROBE_VERSION and r["status"] != "env_error"}
-
-
-def determining(versions: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
-    """What of an environment decides a result: every package version, and Python's minor release
-    only: a venv's 3.11.7 and the Debian image's 3.11.2 run the same locked wheels, so a result of
-    one runner holds for the other."""
-    python = ".".join((versions.get("python") or "").split(".")[:2])
-    return dict(versions, python=python)
 
 
 def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool,
@@ -381,10 +190,10 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         exported = os.path.exists(os.path.join(workdir, bundle.MODEL))
         if args.keep_failed and outcome["status"] not in ("pass", "skipped") \
                 and (exported or outcome["stage"] in ("export", "check")):
-            meta = _meta(task, versions, data, _export_outcome(outcome), started)
+            meta = meta_of(task, versions, data, _export_outcome(outcome), started)
             meta["result"] = {k: outcome[k] for k in ("status", "stage", "error")}  # what this cell's runtime said
-            outcome["artifacts"] = {"bundle": _keep(workdir, meta, args.keep_failed, task.key,
-                                                    args.cell or _cell_id(versions, device), case)}
+            outcome["artifacts"] = {"bundle": keep(workdir, meta, args.keep_failed, task.key,
+                                                    args.cell or cell_id(versions, device), case)}
         return outcome
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -396,44 +205,3 @@ def _export_outcome(outcome: Dict[str, Any]) -> Dict[str, Any]:
         return outcome
     metrics = {k: v for k, v in outcome["metrics"].items() if k in EXPORT_METRICS}
     return {"status": "pass", "stage": "check", "error": None, "metrics": metrics}
-
-
-def _meta(task: Task, versions: Dict[str, Optional[str]], data: Dict[str, Any], outcome: Dict[str, Any],
-          started: float) -> Dict[str, Any]:
-    """bundle.json: the case, the export side's versions, the data's description and the export's outcome."""
-    exported = {k: v for k, v in versions.items() if k != "onnxruntime"}
-    return dict(task.fields, requires=list(task.requires), exporter=task.exporter, opset=task.opset,
-                device=task.device, versions=dict(exported, onnxruntime=None), probe_version=PROBE_VERSION,
-                data=data, started_at=started,
-                outcome=dict(outcome, reason=task.reason, seconds=round(time.time() - started, 4)))
-
-
-def _keep(workdir: str, meta: Dict[str, Any], folder: str, key: tuple, made_by: str, case: Any) -> str:
-    """A failing result's bundle, made from its workdir and zipped into folder; the zip's name."""
-    staging = tempfile.mkdtemp(prefix=".keep-", dir=_made(folder))  # beside its place: a rename, not a copy
-    try:
-        made = os.path.join(staging, bundle.folder_name(*key))
-        _publish(workdir, made, meta, case)
-        return _zip(made, folder, made_by)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _made(folder: str) -> str:
-    os.makedirs(folder, exist_ok=True)
-    return folder
-
-
-def _zip(source: str, folder: str, made_by: str) -> str:
-    """source (a bundle folder) as a zip in folder, which unzips into a folder of its name; named
-    also by what made it (the cell, or the export side), as cells with another torch keep theirs
-    beside it."""
-    name = os.path.basename(source.rstrip(os.sep))
-    zipped = f"{name}--{hashlib.sha256(made_by.encode()).hexdigest()[:8]}.zip"
-    staging = tempfile.mkdtemp(prefix=".zip-", dir=_made(folder))
-    try:
-        archive = shutil.make_archive(os.path.join(staging, name), "zip", os.path.dirname(source), name)
-        os.replace(archive, os.path.join(folder, zipped))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return zipped
