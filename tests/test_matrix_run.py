@@ -48,10 +48,14 @@ def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_r
     assert kept.name.startswith("staged__parity--torchscript")
     assert any(f'href="../models/{kept.name}"' in page.read_text() for page in (site / "cases").glob("*.html"))
 
-    # Nothing changed: every result comes from the previous run.
+    # Nothing changed: every result comes from the previous run, and so does every bundle (linked, not copied).
+    first = sorted((latest / "bundles" / cells[GOOD]["export"]).glob("*/model.onnx"))
+    assert len(first) == 2  # staged/pass and staged/parity, torchscript
     _, _, latest = matrix(tmp_path)
     again = read_results(latest / f"{GOOD}.jsonl")
     assert all(r["reused_from"] == good[r["case"]]["run_id"] for r in again)
+    linked = sorted((latest / "bundles" / cells[GOOD]["export"]).glob("*/model.onnx"))
+    assert [p.stat().st_ino for p in linked] == [p.stat().st_ino for p in first]
 
     # The case file changed: its cases run again.
     (tmp_path / "staged.py").write_text((tmp_path / "staged.py").read_text() + "\n# edited\n")
