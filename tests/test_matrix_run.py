@@ -49,7 +49,7 @@ def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_r
     assert any(f'href="../models/{kept.name}"' in page.read_text() for page in (site / "cases").glob("*.html"))
 
     # Nothing changed: every result comes from the previous run, and so does every bundle (linked, not copied).
-    first = sorted((latest / "bundles" / cells[GOOD]["export"]).glob("*/model.onnx"))
+    first = sorted((latest.resolve() / "bundles" / cells[GOOD]["export"]).glob("*/model.onnx"))  # this run's
     assert len(first) == 2  # staged/pass and staged/parity, torchscript
     _, _, latest = matrix(tmp_path)
     again = read_results(latest / f"{GOOD}.jsonl")
