@@ -69,11 +69,11 @@ def zipped(source: str, folder: str, made_by: str) -> str:
     also by what made it (the cell, or the export side), as cells with another torch keep theirs
     beside it."""
     name = os.path.basename(source.rstrip(os.sep))
-    zipped = f"{name}--{hashlib.sha256(made_by.encode()).hexdigest()[:8]}.zip"
+    target = f"{name}--{hashlib.sha256(made_by.encode()).hexdigest()[:8]}.zip"
     staging = tempfile.mkdtemp(prefix=".zip-", dir=_made(folder))
     try:
         archive = shutil.make_archive(os.path.join(staging, name), "zip", os.path.dirname(source), name)
-        os.replace(archive, os.path.join(folder, zipped))
+        os.replace(archive, os.path.join(folder, target))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return zipped
+    return target
