@@ -92,6 +92,8 @@ def matrix(args: argparse.Namespace) -> int:
         raise UserError("--export, --runtime and --bundles-from are stages of a split run: drop --no-split")
     if args.export and args.bundles_from:
         raise UserError("--export writes bundles; --bundles-from reads them: give one")
+    for folder in args.bundles_from:  # before anything is written: a bad folder leaves no run behind
+        runfolder.read(Path(folder))
     try:
         timeout = float(args.timeout or plan.spec.run.get("timeout", 120))
     except ValueError:
