@@ -33,6 +33,8 @@ class ProbeArgs:
     keep_failed: Optional[str] = None
     side: str = "both"
     bundles: Optional[str] = None
+    frontier: Optional[str] = None  # where this side's version frontier measurement goes
+    frontier_only: bool = False
 
     def argv(self, where: Callable[[str], str] = str) -> List[str]:
         args = ["--exporter", ",".join(self.exporters),
@@ -51,7 +53,10 @@ class ProbeArgs:
             args.append("--resume")
         if self.side != "both":
             args += ["--side", self.side]
-        for flag, value in (("--reuse", self.reuse), ("--keep-failed", self.keep_failed), ("--bundles", self.bundles)):
+        if self.frontier_only:
+            args.append("--frontier-only")
+        for flag, value in (("--reuse", self.reuse), ("--keep-failed", self.keep_failed), ("--bundles", self.bundles),
+                            ("--frontier", self.frontier)):
             if value:
                 args += [flag, where(value)]
         for flag, text in (("--run-id", self.run_id), ("--cell", self.cell)):
@@ -87,5 +92,9 @@ def parse(argv: List[str], description: str = "") -> argparse.Namespace:
                         "result into --bundles (needs torch, not onnxruntime); runtime: check the bundles in "
                         "--bundles with this onnxruntime (needs no torch), results in --out")
     p.add_argument("--bundles", default=None, metavar="DIR", help="the bundles folder of --side export/runtime")
+    p.add_argument("--frontier", default=None, metavar="FILE",
+                   help="write this side's version frontier here: the IR and opsets its onnxruntime loads, the "
+                        "opsets each exporter of its torch writes (measured before the cases)")
+    p.add_argument("--frontier-only", action="store_true", help="measure the frontier, run no case")
     p.add_argument("--list", action="store_true", help="print the selected cases as JSON lines and exit")
     return p.parse_args(argv)

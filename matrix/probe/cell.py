@@ -12,7 +12,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
-from matrix.probe import PROBE_VERSION, bundle, environment, isolation
+from matrix.probe import PROBE_VERSION, bundle, environment, frontier, isolation
 from matrix.probe.corpus import BadInput
 from matrix.probe.publish import keep, meta_of, publish, zipped
 from matrix.probe.stages import EXPORT_METRICS, export_only, run_stages, runtime_only
@@ -30,6 +30,8 @@ from matrix.probe.tasks import (
     write_results,
 )
 
+FRONTIER_TIMEOUT = 600.0  # a dynamo export at each of ~30 opsets: about 20 s here
+
 
 def run_cell(args: Any, cases: List[Any]) -> int:
     """Both sides of every result in this environment: results in --out."""
@@ -38,9 +40,17 @@ def run_cell(args: Any, cases: List[Any]) -> int:
     earlier, test = earlier_results(args, versions)
     isolate = args.isolation == "fork"
     done = done_keys(args)
-    tasks = case_tasks(args, cases, versions, has_cuda, "both", None, done, test)
+    with tempfile.TemporaryDirectory(prefix="matrix-stamps-") as stamps:
+        frontier.write_stamps(stamps)
+        measured = _measured(lambda: {**frontier.measure_exporters(versions["torch"], args.exporters),
+                                      "runtime": frontier.measure_runtime(stamps)}, isolate)
+    measured = _frontier_out(args, "both", versions, measured)
+    if args.frontier_only:
+        return 0
+    tasks = case_tasks(args, cases, versions, has_cuda, "both", None, done, test, measured)
     for task in tasks:  # each is kept as a bundle when it fails: it needs its own description
-        task.run = lambda t=task, c=task.case: _run_one(c, t.exporter, t.opset, t.device, args, isolate, t, versions)
+        task.run = lambda t=task, c=task.case: _run_one(c, t.exporter, t.opset, t.device, args, isolate, t, versions,
+                                                        measured)
     isolation.limit_memory(args.memory_limit)
     env = environment.fingerprint(gpu(has_cuda, isolate))
     return write_results(args, tasks, len(done), earlier, versions, env, lambda device: cell_id(versions, device),
@@ -63,11 +73,14 @@ def export_cell(args: Any, cases: List[Any]) -> int:
                 and determining(meta.get("versions") or {}) == determining(versions))
         return "kept" if same else None
 
+    os.makedirs(args.bundles, exist_ok=True)
+    measured = _export_frontier(args, versions, isolate)
+    if args.frontier_only:
+        return 0
     tasks = case_tasks(args, cases, versions, has_cuda, "export",
-                        lambda c, e, o, d: _export_one(c, e, o, d, args, isolate), set(), kept)
+                        lambda c, e, o, d: _export_one(c, e, o, d, args, isolate), set(), kept, measured)
     isolation.limit_memory(args.memory_limit)
     env = environment.fingerprint(gpu(has_cuda, isolate), side="export")
-    os.makedirs(args.bundles, exist_ok=True)
     emit("start", run_id=args.run_id, total=len(tasks), resumed=0, cells=[])
     warmed = False
     for index, task in enumerate(tasks, 1):
@@ -127,14 +140,21 @@ def runtime_cell(args: Any) -> int:
         return dict(exported, onnxruntime=here["onnxruntime"], numpy=here["numpy"])
 
     exported = versions_of(metas[0][1]) if metas else here
+    isolate = args.isolation == "fork"
+    stamps = os.path.join(args.bundles, frontier.STAMPS)
+    measured = {"export": frontier.read(os.path.join(args.bundles, frontier.FILE)),
+                "runtime": _frontier_out(args, "runtime", here, {"runtime": _measured(
+                    lambda: frontier.measure_runtime(stamps), isolate)})["runtime"]
+                if os.path.isdir(stamps) else None}
+    if args.frontier_only:
+        return 0
     earlier, test = earlier_results(args, exported)
     done = done_keys(args)
-    isolate = args.isolation == "fork"
     tasks = []
     for folder, meta in sorted(metas, key=lambda fm: fm[1]["device"] != "cuda"):
         task = Task(meta["case"], meta["exporter"], meta["opset"], meta["device"],
                     {k: meta.get(k) for k in ("case", "category", "description", "fixes", "origin", "case_hash")},
-                    None, lambda f=folder, m=meta: _check_one(f, m, args, isolate))
+                    None, lambda f=folder, m=meta: _check_one(f, m, args, isolate, measured))
         if task.key in done:
             continue
         task.reason = test(task.key, task.fields["case_hash"]) or meta["outcome"].get("reason") or \
@@ -155,7 +175,8 @@ def _selected(meta: Dict[str, Any], args: Any) -> bool:
             and (not patterns or any(fnmatch.fnmatchcase(meta["case"], p) for p in patterns)))
 
 
-def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool) -> Dict[str, Any]:
+def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool,
+               measured: Dict[str, Any]) -> Dict[str, Any]:
     """A bundle's result: the export side's outcome where it failed, else this runtime's."""
     if meta["outcome"]["status"] != "pass":
         outcome = dict(meta["outcome"])
@@ -169,13 +190,14 @@ def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool) -> D
                 else isolation.in_process(work, workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        _advise(outcome, measured["export"], measured["runtime"], meta["exporter"])
     if args.keep_failed and outcome["status"] not in ("pass", "skipped"):
         outcome["artifacts"] = {"bundle": zipped(folder, args.keep_failed, os.path.basename(args.bundles))}
     return outcome
 
 
 def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool,
-             task: Task, versions: Dict[str, Optional[str]]) -> Dict[str, Any]:
+             task: Task, versions: Dict[str, Optional[str]], measured: Dict[str, Any]) -> Dict[str, Any]:
     workdir = tempfile.mkdtemp(prefix="matrix-case-")
     try:
         started = time.time()
@@ -187,6 +209,7 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         outcome = isolation.forked(work, workdir, args.timeout, limit=device == "cpu") if isolate \
             else isolation.in_process(work, workdir)
         data = outcome.pop("data", None) or {}
+        _advise(outcome, measured, measured.get("runtime"), exporter)
         exported = os.path.exists(os.path.join(workdir, bundle.MODEL))
         if args.keep_failed and outcome["status"] not in ("pass", "skipped") \
                 and (exported or outcome["stage"] in ("export", "check")):
@@ -205,3 +228,45 @@ def _export_outcome(outcome: Dict[str, Any]) -> Dict[str, Any]:
         return outcome
     metrics = {k: v for k, v in outcome["metrics"].items() if k in EXPORT_METRICS}
     return {"status": "pass", "stage": "check", "error": None, "metrics": metrics}
+
+
+def _measured(measure: Any, isolate: bool) -> Dict[str, Any]:
+    """A frontier measurement, in a child of its own where results are (a crash ends only it)."""
+    with tempfile.TemporaryDirectory(prefix="matrix-frontier-") as workdir:
+        def work(enter: Any) -> Dict[str, Any]:
+            return {"measured": measure()}
+
+        outcome = isolation.forked(work, workdir, FRONTIER_TIMEOUT) if isolate else isolation.in_process(work, workdir)
+    return outcome.get("measured") or {"error": (outcome.get("error") or {}).get("message")}
+
+
+def _frontier_out(args: Any, side: str, versions: Dict[str, Optional[str]], parts: Dict[str, Any]) -> Dict[str, Any]:
+    """This side's measurement, written to --frontier when asked for."""
+    return frontier.write(args.frontier, side, versions, **parts) if args.frontier \
+        else dict(parts, side=side, versions=versions)
+
+
+def _export_frontier(args: Any, versions: Dict[str, Optional[str]], isolate: bool) -> Dict[str, Any]:
+    """The export side's measurement and stamped models in its bundles folder, kept while these
+    versions, this probe and these exporters are the ones it was measured with."""
+    path = os.path.join(args.bundles, frontier.FILE)
+    kept = frontier.read(path)
+    if kept and kept.get("probe_version") == PROBE_VERSION and set(args.exporters) <= set(kept.get("exporters") or {}) \
+            and determining(kept.get("versions") or {}) == determining(versions):
+        measured = kept
+    else:
+        frontier.write_stamps(os.path.join(args.bundles, frontier.STAMPS))
+        measured = frontier.write(path, "export", versions, **_measured(
+            lambda: frontier.measure_exporters(versions["torch"], args.exporters), isolate))
+    if args.frontier:
+        frontier.write(args.frontier, "export", versions, **{k: v for k, v in measured.items()
+                                                               if k in ("onnx", "exporters", "error")})
+    return measured
+
+
+def _advise(outcome: Dict[str, Any], exported: Optional[Dict[str, Any]], runtime: Optional[Dict[str, Any]],
+            exporter: str) -> None:
+    """A model this runtime finds too new gets the opset to export it with, from the measurements."""
+    error = outcome.get("error")
+    if outcome.get("status") == "load_error" and error and error.get("kind") in frontier.KINDS:
+        outcome["error"] = frontier.advice(exported, runtime, exporter, error)

@@ -35,7 +35,8 @@ PATTERNS: List[Tuple[str, re.Pattern[str]]] = [(kind, re.compile(p, re.S)) for k
     ("unsupported_operator", r"Unsupported: ONNX export of operator (?P<op>\w+)"),
     ("unsupported_dtype", r"(?P<dtype>Complex\w*|complex\d*|BFloat16|Float8\w*)[^\n]*(?:is not supported|unexpected tensor scalar type|not supported)"),
     ("ir_too_new", r"Unsupported model IR version: (?P<ir>\d+), max supported IR version: (?P<max_ir>\d+)"),
-    ("opset_too_new", r"(?:Opset|opset) (?P<opset>\d+) is under development|ai\.onnx[^\n]*?opset[^\n]*?(?P<opset2>\d+)[^\n]*?not (?:yet )?supported"),
+    ("opset_too_new", r"(?:Opset|opset) (?P<opset>\d+) is under development(?:.*?ai\.onnx is till opset (?P<max_opset>\d+))?|"
+                      r"ai\.onnx[^\n]*?opset[^\n]*?(?P<opset2>\d+)[^\n]*?not (?:yet )?supported"),
     ("unregistered_op", r"(?P<op>[\w.]*:?\w+)\(-?\d+\) is not a registered function/op"),
     ("missing_kernel", r"Could not find an implementation for (?P<op>\w+)\((?P<opset>\d+)\) node"),
     ("dtype_binding", r"Unexpected input data type|Actual: \(tensor\((?P<actual>\w+)\)\) , expected: \(tensor\((?P<expected>\w+)\)\)"),
@@ -80,6 +81,16 @@ HINTS: Dict[str, str] = {
     "crash": "the process died in native code: try the other exporter, another opset, or another onnxruntime",
     "timeout": "the case ran past its time limit",
 }
+
+# The sentence that matters, where onnxruntime puts it after a prelude ("[ONNXRuntimeError] : 1 :
+# FAIL : Load model from <path> failed:<source file>:<line> <C++ signature> ...").
+SENTENCES = {kind: [re.compile(p) for p in patterns] for kind, patterns in {
+    "ir_too_new": [r"Unsupported model IR version: \d+, max supported IR version: \d+"],
+    "opset_too_new": [r"Opset \d+ is under development and support for this is limited\.",
+                      r"Current official support for domain ai\.onnx is till opset \d+\."],
+}.items()}
+_ORT_PRELUDE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed:)?"
+                          r"(?:\S+\.(?:cc|h|cpp|hpp):\d+ (?:[\w:~<>, *&]*\((?:[^()]|\([^()]*\))*\)\s*(?:const\s*)?)?)?")
 
 _NORMALISE = [
     (re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.\-<>@+]+){2,}"), "<path>"),
@@ -145,6 +156,12 @@ def first_line(text: str) -> str:
     return ""
 
 
+def readable(kind: Optional[str], message: str) -> str:
+    """The message's first line without onnxruntime's prelude; for a known kind, its sentences."""
+    found = [m.group(0) for pattern in SENTENCES.get(kind or "", []) for m in [pattern.search(message)] if m]
+    return " ".join(found) if found else first_line(_ORT_PRELUDE.sub("", message.strip()))
+
+
 def classify(text: str) -> Tuple[Optional[str], Dict[str, str]]:
     for kind, pattern in PATTERNS:
         match = pattern.search(text)
@@ -160,7 +177,7 @@ def build(kind: Optional[str], type_name: str, message: str, text: str, tb: str 
     if kind is None:
         kind, found = classify(text)
         detail = {**found, **(detail or {})}
-    line = first_line(scrub(message, workdir)) or type_name  # scrubbed first: a long path takes no room
+    line = readable(kind, scrub(message, workdir)) or type_name  # scrubbed first: a long path takes no room
     lines = scrub(tb, workdir).strip().splitlines()[-TRACEBACK_LINES:]
     return {
         "type": type_name,

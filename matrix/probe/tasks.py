@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from matrix.probe import PROBE_VERSION, environment, isolation, records, results
+from matrix.probe import PROBE_VERSION, environment, frontier, isolation, records, results
 from matrix.probe.corpus import BadInput
 from matrix.probe.exporters import for_torch
 from matrix.probe.versions import unmet
@@ -34,12 +34,14 @@ def requirements(requires: Any, versions: Dict[str, Optional[str]], side: str) -
 
 
 def skip_reason(case: Any, exporter: str, opset: Optional[int], device: str, api: Any,
-                versions: Dict[str, Optional[str]], has_cuda: bool, side: str = "both") -> Optional[str]:
+                versions: Dict[str, Optional[str]], has_cuda: bool, side: str = "both",
+                measured: Optional[Dict[str, Any]] = None) -> Optional[str]:
     if device not in case.devices:
         return f"case does not apply to {device}"
     if device == "cuda" and not has_cuda:
         return "no CUDA device"
-    return requirements(case.requires, versions, side) or api.unavailable(exporter, opset)
+    return requirements(case.requires, versions, side) or api.unavailable(exporter, opset) \
+        or frontier.unwritable(measured, exporter, opset)
 
 
 @dataclass
@@ -85,8 +87,8 @@ def gpu(has_cuda: bool, isolate: bool) -> Optional[Dict[str, Any]]:
 
 
 def case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], has_cuda: bool, side: str,
-                run: Any, done: set, earlier: Callable[[tuple, str], Optional[str]]
-                ) -> List[Task]:
+                run: Any, done: set, earlier: Callable[[tuple, str], Optional[str]],
+                measured: Optional[Dict[str, Any]] = None) -> List[Task]:
     """A task per (device, case, exporter, opset), cuda first: their children must be forked
     before the warm-up (see isolation.hide_gpus)."""
     api = for_torch(versions["torch"] or "0")
@@ -100,7 +102,7 @@ def case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], 
                     if key in done:
                         continue
                     reason = earlier(key, fields["case_hash"]) or skip_reason(
-                        case, exporter, opset, device, api, versions, has_cuda, side)
+                        case, exporter, opset, device, api, versions, has_cuda, side, measured)
                     tasks.append(Task(case.id, exporter, opset, device, fields, reason,
                                       lambda c=case, e=exporter, o=opset, d=device: run(c, e, o, d),
                                       tuple(case.requires), case))
