@@ -196,9 +196,9 @@ def advice(exported: Optional[Dict[str, Any]], runtime: Optional[Dict[str, Any]]
     else:
         other = next(((name, best_opset(r, runtime)) for name, r in rows.items()
                       if name != exporter and best_opset(r, runtime) is not None), None)
+        instead = f", or export with the {other[0]} exporter at opset_version={other[1]}" if other else ""
         hint = (f"no opset helps: {made_by} writes IR {min(row['writes'].values())} or newer at every opset, "
-                f"and {reads}; upgrade onnxruntime" + (f", or export with the {other[0]} exporter at opset_version={other[1]}"
-                                         if other else ""))
+                f"and {reads}; upgrade onnxruntime{instead}")
     return dict(error, hint=hint, detail=detail)
 
 
