@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List
 
-from matrix import formats, runfolder
+from matrix import advice, formats, runfolder
 from matrix.errors import MergeError
 
 CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")  # a cell id names files here
@@ -64,7 +64,7 @@ def merge(sources: List[Path], root: Path) -> Path:
     tmp.mkdir(parents=True)
     try:
         for folder in folders:
-            for name in ("lock", "logs", "models", "reuse", "bundles"):
+            for name in ("lock", "logs", "models", "reuse", "bundles", "frontier", "advice"):
                 if (folder / name).is_dir():
                     shutil.copytree(folder / name, tmp / name, dirs_exist_ok=True)
         for cell_id, folder in owner.items():
@@ -83,6 +83,7 @@ def merge(sources: List[Path], root: Path) -> Path:
             {c["id"]: c for m in metas for c in (m.get("plan") or {}).get("cells", [])}.values(),
             key=lambda c: c["id"]))
         runfolder.write(tmp, merged)
+        advice.annotate(tmp)  # the oldest loading onnxruntime is known only once the runtime jobs are together
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from matrix import formats, image, runfolder
+from matrix import advice, formats, image, runfolder
 from matrix.errors import UserError
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
 from matrix.plan import Cell, Plan
-from matrix.probe import PROBE_VERSION, SCHEMA, records, results
+from matrix.probe import PROBE_VERSION, SCHEMA, frontier, records, results
 from matrix.probe.arguments import ProbeArgs
 from matrix.probe.environment import cpu_name
 from matrix.runners import Runner, machine_memory_mib
@@ -35,6 +35,7 @@ from matrix.runners import docker as docker_runner
 from matrix.runners.venv import ROOT, VenvRunner
 
 BUNDLES = "bundles"  # a run folder's bundles/<export side id>/<case--exporter--opset--device>/
+FRONTIER = "frontier"  # a run folder's frontier/<side or cell id>.json: what each environment reads and writes
 WALL_CLOCK_RESULTS = 200  # per exporter × opset: more cases than a cell is expected to hold
 
 
@@ -51,6 +52,7 @@ class RunOptions:
     split: bool = True  # export once per export side, check on every runtime (see the module's doc)
     exports_only: bool = False  # a fan-out's first stage
     bundles_from: List[str] = field(default_factory=list)  # a fan-out's second stage: export jobs' run folders
+    frontier_only: bool = False  # measure each environment's version frontier, run no case
 
 
 def default_jobs(cells: int) -> int:
@@ -107,6 +109,7 @@ class MatrixRun:
         self.cells: Dict[str, Dict[str, Any]] = {}
         self.exports: Dict[str, Dict[str, Any]] = {}
         self.bad_input: Optional[str] = None
+        self.environments: Dict[str, Any] = {}  # side or cell id → its prepared environment, for verify()
         self.lock = threading.Lock()
         self.jobs = 1
 
@@ -129,6 +132,8 @@ class MatrixRun:
         uv_bin()  # before the threads start (see lock.uv_bin)
         (self.dir / "lock").mkdir(parents=True, exist_ok=bool(self.continued))
         (self.dir / "logs").mkdir(exist_ok=bool(self.continued))
+        (self.dir / FRONTIER).mkdir(exist_ok=True)
+        os.chmod(self.dir / FRONTIER, 0o777)  # a container's user writes its side's measurement there
         started = (self.continued or {}).get("started_at") or time.time()
         self.runner.start(self.dir, self.run_id, bool(self.continued))
         self._write_run_json(started, None)
@@ -141,12 +146,16 @@ class MatrixRun:
                     future.result()
             for future in [] if self.options.exports_only else [pool.submit(self._cell, c) for c in self.plan.cells]:
                 future.result()
+            if self.options.split and not (self.options.exports_only or self.options.frontier_only
+                                           or self.options.bundles_from or self.bad_input):
+                self.verify(pool)
         for record in self.exports.values():  # adopted bundles stay in their export job's run folder
             if record.get("adopted_from"):
                 shutil.rmtree(self.dir / BUNDLES / record["id"], ignore_errors=True)
         if self.bad_input:
             raise UserError(self.bad_input)
         self._write_run_json(started, time.time())
+        advice.annotate(self.dir)
         runfolder.point_latest(self.root, self.run_id)
         return self.cells
 
@@ -185,14 +194,11 @@ class MatrixRun:
             lock = self._lock(side)
             record.update(lock_hash=lock.hash, pinned=lock.pinned())
             environment = self.runner.prepare(side, lock, lambda line: self.progress.note(side.id, line))
+            self.environments[side.id] = environment
             record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
             bundles = self.dir / BUNDLES / side.id
             self._seed(side, lock, bundles)
-            args = ProbeArgs(side="export", bundles=str(bundles), exporters=self.plan.exporters,
-                             opsets=self.plan.opsets, devices=[side.device], timeout=self.options.timeout,
-                             cases=self.options.cases, run_id=self.run_id,
-                             cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
-                             memory_limit=self._memory_limit())
+            args = self._export_args(side, bundles)
             self._probe(side, environment, args, side.id)
             record["status"] = "ok"
         except BadInput:
@@ -257,6 +263,7 @@ class MatrixRun:
                 side, lock = cell, self._lock(cell)
                 record.update(lock_hash=lock.hash, pinned=lock.pinned())
             environment = self.runner.prepare(side, lock, lambda line: self.progress.note(cell.id, line))
+            self.environments[side.id] = environment
             record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
             self._probe(side, environment, self._probe_args(cell, record["lock_hash"], out), cell.id)
             record["status"] = "ok"
@@ -288,10 +295,12 @@ class MatrixRun:
                          timeout=self.options.timeout, cases=self.options.cases,
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
                          cell=cell.id, run_id=self.run_id, keep_failed=str(self.dir / "models"),
-                         memory_limit=self._memory_limit())
+                         memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
+                         frontier=str(self.dir / FRONTIER / f"{cell.id}.json"))
         if self.options.split:  # the runtime side: the cases are in the bundles
             args.side, args.cases_from = "runtime", []
             args.bundles = str(self.dir / BUNDLES / cell.export_side().id)
+            args.frontier = str(self.dir / FRONTIER / f"{cell.runtime_side().id}.json")
         if out.exists():  # continuing a killed run: keep what the cell finished, drop its env_error stand-ins
             found = list(results.read(str(out)))
             kept = [r for r in found if r.get("case") != "*"]
@@ -310,6 +319,70 @@ class MatrixRun:
             shutil.copyfile(earlier["file"], copy)
             args.reuse = str(copy)
         return args
+
+    def _export_args(self, side: Cell, bundles: Path, cases: Optional[str] = None,
+                     opsets: Optional[List[Any]] = None) -> ProbeArgs:
+        return ProbeArgs(side="export", bundles=str(bundles), exporters=self.plan.exporters,
+                         opsets=opsets or self.plan.opsets, devices=[side.device], timeout=self.options.timeout,
+                         cases=self.options.cases if cases is None else cases, run_id=self.run_id,
+                         cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
+                         memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
+                         frontier=str(self.dir / FRONTIER / f"{side.id}.json"))
+
+    def verify(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
+        """Check the opset each too-new load error was advised to export with, where the cell has no
+        result at that opset: the export side again for those cases at that opset (into
+        advice/bundles/), then the runtime side (into advice/<cell>.jsonl). A failure here costs
+        the advice its check, not the run."""
+        wanted = advice.pending(self.dir, [c.id for c in self.plan.cells])
+        cells = {c.id: c for c in self.plan.cells if c.id in wanted}
+        by_side: Dict[str, Dict[str, Any]] = {}
+        for cell_id, cell in cells.items():
+            side = by_side.setdefault(cell.export_side().id, {"side": cell.export_side(), "keys": set()})
+            side["keys"].update(wanted[cell_id])
+        root = self.dir / advice.ADVICE
+
+        def narrowed(args: ProbeArgs, keys: Any) -> ProbeArgs:
+            args.cases = ",".join(sorted({case for case, _, _, _ in keys}))
+            args.exporters = sorted({exporter for _, exporter, _, _ in keys})
+            args.opsets = sorted({opset for _, _, opset, _ in keys})
+            args.frontier = args.reuse = args.keep_failed = None
+            return args
+
+        def export(job: Dict[str, Any]) -> None:
+            side, bundles = job["side"], root / BUNDLES / job["side"].id
+            bundles.mkdir(parents=True, exist_ok=True)
+            os.chmod(bundles, 0o777)
+            measured = self.dir / BUNDLES / side.id / frontier.FILE
+            if measured.exists():  # measured once: the probe keeps it (same versions and probe)
+                shutil.copyfile(measured, bundles / frontier.FILE)
+            args = narrowed(self._export_args(side, bundles), job["keys"])
+            self._shown(side, self.environments[side.id], args, f"{side.id} (advice)")
+
+        def check(cell: Cell) -> None:
+            args = narrowed(self._probe_args(cell, "", root / f"{cell.id}.jsonl"), wanted[cell.id])
+            args.bundles = str(root / BUNDLES / cell.export_side().id)
+            self._shown(cell.runtime_side(), self.environments[cell.runtime_side().id], args, f"{cell.id} (advice)")
+
+        if not wanted:
+            return
+        root.mkdir(exist_ok=True)
+        os.chmod(root, 0o777)
+        for stage, jobs in ((export, list(by_side.values())), (check, list(cells.values()))):
+            for future in [pool.submit(stage, job) for job in jobs]:
+                try:
+                    future.result()
+                except (EnvError, BadInput, KeyError):
+                    pass  # unverified advice says so in its hint
+        self.bad_input = None  # the run's own input was good: the check's failure is only the check's
+
+    def _shown(self, side: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:
+        started = time.time()
+        self.progress.cell_started(shown)
+        try:
+            self._probe(side, environment, args, shown)
+        finally:
+            self.progress.cell_finished(shown, {"status": "ok", "seconds": round(time.time() - started, 2)})
 
     def _write_run_json(self, started: float, finished: Optional[float]) -> None:
         spec = self.plan.spec

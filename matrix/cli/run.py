@@ -41,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
                    help="export once per torch × onnx × device and check the bundles on every onnxruntime "
                         "(default); --no-split: each cell exports and checks in one environment of its own")
+    p.add_argument("--frontier-only", action="store_true",
+                   help="measure each environment's version frontier (see `python -m matrix versions`), run no case")
     p.add_argument("--locked", default=None, metavar="DIR",
                    help="install each cell from DIR/<cell>.txt (a run's lock folder) instead of resolving anew")
     p.add_argument("--results", default="results", help="results root (default: results/)")
@@ -101,7 +103,7 @@ def matrix(args: argparse.Namespace) -> int:
     options = RunOptions(timeout=timeout, cases=args.cases or plan.spec.run.get("cases", ""),
                          cases_from=args.cases_from or plan.spec.run.get("cases_from", []), fresh=args.fresh,
                          locked=args.locked, run_id=args.run_id, split=args.split, exports_only=bool(args.export),
-                         bundles_from=args.bundles_from)
+                         bundles_from=args.bundles_from, frontier_only=args.frontier_only)
     jobs = args.jobs or default_jobs(len(plan.cells))
     runner, why = choose_runner(args.runner, plan, options.cases_from, args.base_image, args.ca_bundle)
     held = runfolder.claim(Path(args.results))  # noqa: F841 -- held until this process exits

@@ -1,0 +1,121 @@
+"""Advice for a model a runtime finds too new, checked against the run itself.
+
+The cell side measured both halves and named the opset to export with (the error's
+detail.export_opset). Here that advice is verified, and joined with the rest of the run:
+- verified: the same case, exported at that opset, checked on that runtime. The result is
+  looked up in the cell (a spec with that opset on its axis has it) or run for the purpose
+  (MatrixRun.verify: export side and runtime side again, for those cases and that opset only,
+  into advice/), and named in the hint with its status;
+- the oldest onnxruntime of the run that loads the same export (results of the other cells of
+  the same export side).
+annotate() rewrites the cells' results files in place (whole files, replaced atomically) and can
+run again (after a merge) with the same outcome: it starts each time from the cell side's words.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from packaging.version import Version
+
+from matrix import formats
+from matrix.probe import results
+from matrix.probe.frontier import KINDS
+
+ADVICE = "advice"  # a run folder's advice/<cell>.jsonl and advice/bundles/<export side>/
+
+
+def too_new(result: Dict[str, Any]) -> bool:
+    error = result.get("error") or {}
+    return result.get("status") == "load_error" and error.get("kind") in KINDS
+
+
+def advised(result: Dict[str, Any]) -> Optional[int]:
+    """The opset the cell side advised for this result, where it is a too-new load error."""
+    opset = ((result.get("error") or {}).get("detail") or {}).get("export_opset") if too_new(result) else None
+    return opset if isinstance(opset, int) and opset != result.get("opset") else None
+
+
+def _read(path: Path) -> List[Dict[str, Any]]:
+    return [r for _, r in formats.read_numbered(path)] if path.exists() else []
+
+
+def cell_results(folder: Path, cells: Optional[Iterable[str]] = None) -> Dict[str, List[Dict[str, Any]]]:
+    """Each cell's results: the cells named, or those of the finished run's run.json."""
+    if cells is None:
+        cells = [c["id"] for c in formats.read_run(folder).get("cells", [])]
+    return {cell: _read(folder / f"{cell}.jsonl") for cell in cells}
+
+
+def pending(folder: Path, cells: Iterable[str]) -> Dict[str, List[Tuple[str, str, int, str]]]:
+    """Per cell, the (case, exporter, opset, device) to check that its results do not hold."""
+    wanted: Dict[str, List[Tuple[str, str, int, str]]] = {}
+    for cell, found in cell_results(folder, cells).items():
+        have = {results.key(r) for r in found}
+        keys = sorted({(r["case"], r["exporter"], opset, r["device"]) for r in found
+                       for opset in [advised(r)] if opset is not None} - have)
+        if keys:
+            wanted[cell] = keys
+    return wanted
+
+
+def _export_of(result: Dict[str, Any]) -> tuple:
+    """What made a result's model: the export side's versions, and the case, exporter, opset."""
+    versions = result.get("versions") or {}
+    return (tuple(versions.get(p) for p in ("python", "torch", "onnx", "onnxscript")), result["case"],
+            result["exporter"], result.get("opset"), result["device"])
+
+
+def _sentence(check: Optional[Dict[str, Any]], opset: int, runtime: str) -> str:
+    if check is None:
+        return f"not verified in this run (no result at opset_version={opset} on onnxruntime {runtime})"
+    if check["status"] == "pass":
+        return f"verified: exported at opset_version={opset}, this case loads and matches on onnxruntime {runtime}"
+    message = (check.get("error") or {}).get("message") or check.get("reason") or ""
+    return (f"checked: exported at opset_version={opset} it is {check['status']} on onnxruntime {runtime}"
+            + (f" ({message[:160]})" if message else ""))
+
+
+def annotate(folder: Path) -> int:
+    """Verified advice and the run's oldest loading onnxruntime in each too-new load error's hint;
+    returns how many results were annotated."""
+    by_cell = cell_results(folder)
+    extra = {cell: _read(folder / ADVICE / f"{cell}.jsonl") for cell in by_cell}
+    loads: Dict[tuple, List[str]] = defaultdict(list)
+    for result in (r for found in by_cell.values() for r in found):
+        runtime = (result.get("versions") or {}).get("onnxruntime")
+        if runtime and result.get("stage") not in (None, "reference", "export", "check", "load"):
+            loads[_export_of(result)].append(runtime)
+    annotated = 0
+    for cell, found in by_cell.items():
+        checks = {results.key(r): r for r in (*found, *extra[cell])}
+        changed = False
+        for result in filter(too_new, found):
+            error = result["error"]
+            detail = error.setdefault("detail", {})
+            measured = detail.setdefault("measured_hint", error.get("hint") or "")
+            runtime = (result.get("versions") or {}).get("onnxruntime") or "?"
+            opset = advised(result)
+            check = checks.get((result["case"], result["exporter"], opset, result["device"])) if opset else None
+            oldest = min(loads.get(_export_of(result), []), key=Version, default=None)
+            detail.update(verified=check["status"] if check else None, loads_from=oldest)
+            error["hint"] = "; ".join(part for part in (
+                measured, opset and _sentence(check, opset, runtime),
+                oldest and f"the same export loads on onnxruntime {oldest}, the oldest of this run that loads it")
+                if part)
+            changed, annotated = True, annotated + 1
+        if changed:
+            _rewrite(folder / f"{cell}.jsonl", found)
+    return annotated
+
+
+def _rewrite(path: Path, found: Iterable[Dict[str, Any]]) -> None:
+    temporary = path.with_suffix(".advised.tmp")
+    with open(temporary, "w", encoding="utf-8") as f:
+        for result in found:
+            f.write(json.dumps(result) + "\n")
+    os.replace(temporary, path)
