@@ -11,6 +11,7 @@ import subprocess
 import sys
 from typing import Dict, List
 
+from matrix import markers
 from matrix.errors import CatalogueError
 
 START = "<!-- corpus:start (written by `python -m matrix cases --write docs/corpus.md`) -->"
@@ -49,7 +50,4 @@ def table(cases: List[Dict]) -> str:
 
 
 def replaced(text: str, new_table: str, where: str) -> str:
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < start:
-        raise CatalogueError(f"{where}: no corpus markers ({START} … {END})")
-    return text[:start + len(START)] + "\n" + new_table + text[end:]
+    return markers.replaced(text, START, END, new_table, where, CatalogueError)

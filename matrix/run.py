@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from matrix import advice, formats, image, runfolder
 from matrix.errors import UserError
+from matrix.frontier import FRONTIER
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
 from matrix.plan import Cell, Plan
 from matrix.probe import PROBE_VERSION, SCHEMA, frontier, records, results
@@ -35,7 +36,6 @@ from matrix.runners import docker as docker_runner
 from matrix.runners.venv import ROOT, VenvRunner
 
 BUNDLES = "bundles"  # a run folder's bundles/<export side id>/<case--exporter--opset--device>/
-FRONTIER = "frontier"  # a run folder's frontier/<side or cell id>.json: what each environment reads and writes
 WALL_CLOCK_RESULTS = 200  # per exporter × opset: more cases than a cell is expected to hold
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Dict, List, Tuple
 
+from matrix import markers
 from matrix.bench.envs import envs, image
 from matrix.bench.image_disk import image_disk
 from matrix.bench.isolation import isolation
@@ -136,7 +137,4 @@ def load(path: str) -> Dict[str, Any]:
 
 def replaced(text: str, table: str, where: str) -> str:
     """text with the table between the bench markers replaced."""
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < start:
-        raise UserError(f"{where}: no bench markers ({START} … {END})")
-    return text[:start + len(START)] + "\n\n" + table + "\n" + text[end:]
+    return markers.replaced(text, START, END, table + "\n", where, gap="\n\n")
