@@ -89,11 +89,12 @@ def joined(tables: Dict[str, Any]) -> List[Dict[str, Any]]:
 def sentence(answer: Dict[str, Any]) -> str:
     """The joined answer in words."""
     d = answer["default"]
-    text = f"torch {answer['torch']}'s {answer['exporter']} exporter writes opset {d['opset']} / IR {d['ir']} by default"
+    text = f"torch {answer['torch']}'s {answer['exporter']} exporter writes opset {d['opset']} / IR {d['ir']}"
+    text += " by default"
     text += f" → loads on onnxruntime ≥ {answer['loads_from']}" if answer["loads_from"] else \
         " → loads on none of the measured onnxruntime releases"
-    fixes = [f"for onnxruntime {v} export with opset_version ≤ {k}" if k else f"onnxruntime {v}: no opset it writes loads"
-             for v, k in answer["advice"].items()]
+    fixes = [f"for onnxruntime {v} export with opset_version ≤ {k}" if k
+             else f"onnxruntime {v}: no opset it writes loads" for v, k in answer["advice"].items()]
     return text + ("; " + "; ".join(fixes) if fixes else "")
 
 
