@@ -51,7 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also load your own cases from a .py file, a folder or a module (repeatable)")
     p.add_argument("--exporter", default="torchscript,dynamo", help="comma-separated: torchscript,dynamo")
     p.add_argument("--opset", default="default", help="comma-separated opsets, 'default' for the exporter's own")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cpu,cuda")
+    p.add_argument("--device", default=None, help="cpu, cuda or cpu,cuda (--here: default cpu; a matrix run: only "
+                                                   "the spec's cells of these devices)")
     p.add_argument("--timeout", default=None, help="seconds per result before it is killed (default 120)")
     p.add_argument("--out", default=None, metavar="FILE.jsonl",
                    help=f"results file (default: a new file under {HERE_RESULTS}/)")
@@ -90,6 +91,11 @@ def matrix(args: argparse.Namespace) -> int:
             plan.cells = [c for c in plan.cells if of(c) == wanted]
             if not plan.cells:
                 raise UserError(f"{flag} {wanted}: no such {flag[2:]} in {plan.spec.path} (see python -m matrix plan)")
+    if args.device:
+        devices = split(args.device)
+        plan.cells = [c for c in plan.cells if c.device in devices]
+        if not plan.cells:
+            raise UserError(f"--device {args.device}: no cell of {plan.spec.path} is on it")
     if (args.export or args.runtime or args.bundles_from) and not args.split:
         raise UserError("--export, --runtime and --bundles-from are stages of a split run: drop --no-split")
     if args.export and args.bundles_from:
@@ -125,6 +131,9 @@ def matrix(args: argparse.Namespace) -> int:
         print(f"matrix run: error: {exc.filename or run.dir}: {exc.strerror or exc}; finished results are kept "
               f"under {run.dir} (make room, then run the same command again to continue)", file=sys.stderr)
         return 1
+    if args.frontier_only:
+        console.print(f"version frontier measured: python -m matrix versions {run.dir}")
+        return 0
     by_cell = {cid: list(results.read(str(run.dir / f"{cid}.jsonl"))) for cid in cells
                if (run.dir / f"{cid}.jsonl").exists()}
     cell_summary(console, by_cell)
@@ -158,7 +167,8 @@ def here(args: argparse.Namespace) -> int:
                         f"onnxruntime and onnxscript)")
     run_id = runfolder.new_run_id()
     out = args.out or os.path.join(HERE_RESULTS, f"{run_id}.jsonl")
-    probe = ProbeArgs(out=out, exporters=split(args.exporter), opsets=split(args.opset), devices=split(args.device),
+    probe = ProbeArgs(out=out, exporters=split(args.exporter), opsets=split(args.opset),
+                      devices=split(args.device or "cpu"),
                       timeout=args.timeout or 120, cases=args.cases, cases_from=args.cases_from, resume=args.resume,
                       isolation=args.isolation, run_id=run_id, keep_failed=args.keep_failed)
     try:

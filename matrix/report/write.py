@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 import jinja2
 
 from matrix.probe.status import EXPORT_STAGES, STAGES, STATUSES
-from matrix.report import aggregate
+from matrix.report import aggregate, frontier_page
 from matrix.report.load import Run
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
@@ -167,6 +167,8 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
         (tmp / "workarounds.html").write_text(env.get_template("workarounds.html.j2").render(
             **common, root="", pairs=pairs, columns=cols, page_of=page_of, verdicts=aggregate.VERDICTS))
         (tmp / "advisor.html").write_text(env.get_template("advisor.html.j2").render(**common, root=""))
+        (tmp / "versions.html").write_text(env.get_template("versions.html.j2").render(
+            **common, root="", versions=frontier_page.page(run.path)))
         public = [c for c in frame.columns if c not in ("column", "environment")]
         frame[public].to_csv(tmp / "data" / "results.csv", index=False)
         (tmp / "data" / "results.json").write_text(json.dumps(  # compact: the C encoder, 4× faster at 40k
