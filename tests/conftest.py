@@ -1,6 +1,8 @@
+import shutil
+
 import pytest
 
-from helpers import CASES, read_results, run_module
+from helpers import CASES, ensure_chromium, read_results, run_module
 
 # Markers that follow from what a test uses: a test of the Docker engine is a `docker` test
 # wherever it lives, one that opens Chromium a `browser` test.
@@ -65,3 +67,22 @@ def pytest_terminal_summary(terminalreporter):
     survived = sum(1 for f in _FAULTS if _OUTCOMES.get(f["nodeid"]) == "passed")
     lost = sum(f["expected"] - (f["kept"] if f["kept"] is not None else 0) for f in _FAULTS)
     terminalreporter.write_line(f"faults: {len(_FAULTS)} injected, {survived} survived, {lost} results lost")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    ensure_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--window-size=1400,1000",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()

@@ -5,10 +5,13 @@ import ast
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from matrix.probe.records import cell_id
 
@@ -30,6 +33,7 @@ TORCH = TEST_CELL["torch"]  # the probe side's torch (this interpreter's)
 # recorded index in tests/data/index answers for the same releases).
 MATRIX = {"python": "3.11", "torch": "2.15.0", "onnx": TEST_CELL["onnx"], "onnxruntime": TEST_CELL["onnxruntime"]}
 MATRIX_CELL = cell_id(MATRIX["python"], MATRIX["torch"], MATRIX["onnx"], MATRIX["onnxruntime"], "cpu")
+ARTIFACTS = Path(os.environ.get("MATRIX_ARTIFACTS", ROOT / "test-artifacts"))  # screenshots CI keeps
 PYTORCH_CPU_INDEX = os.environ.get("MATRIX_TORCH_CPU_INDEX", "https://download.pytorch.org/whl/cpu")
 
 
@@ -68,3 +72,19 @@ def torch_source():
             return f"{TORCH}+cpu", f'[index.torch]\nurl = "{PYTORCH_CPU_INDEX}"\n', []
     except OSError:
         return TORCH, "", []
+
+
+def ensure_chromium():
+    """Installed by the test setup where missing (Debian packages; we run as root in CI)."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.fail("chromium and chromedriver are needed: apt-get install chromium chromium-driver")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True,
+                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+def open_page(browser, path):
+    browser.get(path.as_uri())
+    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]

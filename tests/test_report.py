@@ -1,27 +1,11 @@
 """The report, opened in headless Chromium (Debian's chromium + chromedriver, via selenium)."""
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import MATRIX_CELL, ROOT, run_module
+from helpers import ARTIFACTS, MATRIX_CELL, open_page, run_module
 from report_fixtures import HOSTILE, synthetic, write_run
-
-ARTIFACTS = Path(os.environ.get("MATRIX_ARTIFACTS", ROOT / "test-artifacts"))
-
-
-def ensure_chromium():
-    """Installed by the test setup where missing (Debian packages; we run as root in CI)."""
-    if shutil.which("chromium") and shutil.which("chromedriver"):
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.fail("chromium and chromedriver are needed: apt-get install chromium chromium-driver")
-    subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True,
-                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
 
 
 @pytest.fixture(scope="module")
@@ -35,30 +19,6 @@ def site(tmp_path_factory, staged_results):
     done = run_module("matrix", "report", "--results", root, "--out", out)
     assert done.returncode == 0, done.stderr
     return out
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    ensure_chromium()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--window-size=1400,1000",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    yield driver
-    driver.quit()
-
-
-def open_page(browser, path):
-    browser.get(path.as_uri())
-    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def visible_cases(browser):
