@@ -6,7 +6,10 @@ results/<run-id>/run.json          spec (and its text), plan, each cell's lock h
 results/<run-id>/<cell>.jsonl      the cell's results (matrix/schemas/result.schema.json)
 results/<run-id>/lock/<cell>.txt   each cell's complete install set with hashes
 results/<run-id>/logs/<cell>.log   the probe's stderr
-results/<run-id>/models/           the .onnx of every failing result, for the report to link
+results/<run-id>/models/           the bundle zips of failing results, for the report to link
+results/<run-id>/bundles/<side>/   an export side's bundles, its frontier.json and stamped models
+results/<run-id>/frontier/         each side's version frontier measurement (matrix/frontier.py)
+results/<run-id>/advice/           the checks of too-new models' advice (matrix/advice.py)
 results/latest                     the newest run
 results/.run.lock                  held by the run using this root
 """
