@@ -98,6 +98,8 @@ def select(where: str, selector: str, package: str, releases: List[Release], pyt
         chosen = [r for r in usable if r.version.is_prerelease][-1:]
     elif selector.startswith("latest-minors:"):
         chosen = _newest_per_minor(final)[-int(selector.split(":")[1]):]
+    elif selector == "every-minor":  # back to the oldest release with a wheel for this Python
+        chosen = _newest_per_minor(final)
     else:
         try:
             exact = Version(selector)
@@ -114,7 +116,7 @@ def select(where: str, selector: str, package: str, releases: List[Release], pyt
     return [str(r.version) for r in chosen]
 
 
-KEYWORDS = ("latest", "pre", "auto", "weekly")
+KEYWORDS = ("latest", "pre", "auto", "weekly", "every-minor")
 
 
 def _version_matches(selector: str, value: Optional[str], named: Callable[[], List[Optional[str]]]) -> bool:

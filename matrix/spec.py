@@ -30,7 +30,7 @@ CHOICES = {"device": ("cpu", "cuda"), "exporter": ("torchscript", "dynamo")}
 DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript", "dynamo"], "opset": ["default"]}
 TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run"}
 RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list}
-SELECTOR = re.compile(r"^(latest|pre|auto|weekly|latest-minors:[1-9][0-9]*)$")
+SELECTOR = re.compile(r"^(latest|pre|auto|weekly|every-minor|latest-minors:[1-9][0-9]*)$")
 
 
 @dataclass
@@ -84,7 +84,7 @@ def check_selector(where: str, axis: str, value: Any) -> str:
         return value
     except InvalidSpecifier:
         raise SpecError(f"{where}: expected a version, a range such as '>=2.4,<2.7', 'latest', "
-                        f"'latest-minors:N', 'pre' or (onnx) 'weekly', got {value!r}") from None
+                        f"'latest-minors:N', 'every-minor', 'pre' or (onnx) 'weekly', got {value!r}") from None
 
 
 def _entries(path: str, data: Dict[str, Any], key: str) -> List[Dict[str, Any]]:

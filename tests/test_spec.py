@@ -42,6 +42,14 @@ def test_torch_selectors(tmp_path, selector, expected):
     assert [c.torch for c in plan.cells] == expected
 
 
+def test_every_minor_goes_back_to_the_oldest_release_with_a_wheel_for_the_python(tmp_path):
+    plan = plan_of(tmp_path, '[matrix]\ntorch = ["2.15.0"]\nonnx = ["1.23.2"]\nonnxruntime = ["every-minor"]\n'
+                             'python = ["3.11"]\n')
+    versions = [c.onnxruntime for c in plan.cells]
+    assert versions[0] == "1.15.1" and versions[-1] == "1.32.0"  # 1.14 has no wheel for Python 3.11
+    assert len({v.rsplit(".", 1)[0] for v in versions}) == len(versions) == 18  # one per minor release
+
+
 def test_pre_selects_the_newest_pre_release(tmp_path):
     plan = plan_of(tmp_path, '[matrix]\ntorch = ["2.15.0"]\nonnx = ["latest"]\nonnxruntime = ["latest"]\n'
                              'onnxscript = ["pre"]\n')

@@ -4,9 +4,7 @@ report (headless Chromium) and nothing is written outside the results and report
 
 import json
 
-from test_report import browser, open_page  # noqa: F401 -- the module's Chromium fixture
-
-from helpers import MATRIX_CELL, run_module
+from helpers import MATRIX_CELL, open_page, run_module
 from report_fixtures import result
 
 SCRIPT = "<script>window.PWNED=1</script>"
