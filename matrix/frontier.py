@@ -75,15 +75,17 @@ def loads(row: Dict[str, Any], opset: int, ir: int) -> bool:
 def joined(tables: Dict[str, Any]) -> List[Dict[str, Any]]:
     """Per exporter row: which measured runtimes load its default output, and for each that does
     not, the opset to export with (None: no opset it writes loads there)."""
-    answers = []
+    answers: Dict[str, Dict[str, Any]] = {}
     for row in tables["exporters"]:
         default = row["default"]
         on = [v for v, rt in tables["runtimes"].items() if loads(rt, default["opset"], default["ir"])]
         advice = {v: best_opset(row, rt) for v, rt in tables["runtimes"].items() if v not in on}
-        answers.append({"torch": row["torch"], "exporter": row["exporter"], "onnx": row["onnx"],
-                        "default": default, "loads_from": min(on, key=Version) if on else None,
-                        "loads_on": on, "advice": advice})
-    return answers
+        answer = {"torch": row["torch"], "exporter": row["exporter"], "onnx": [], "default": default,
+                  "loads_from": min(on, key=Version) if on else None, "loads_on": on, "advice": advice}
+        # rows that differ only beyond every runtime's reach (the highest opset, by onnx) answer alike
+        same = answers.setdefault(json.dumps({k: v for k, v in answer.items() if k != "onnx"}), answer)
+        same["onnx"] = sorted({*same["onnx"], *row["onnx"]}, key=Version)
+    return list(answers.values())
 
 
 def sentence(answer: Dict[str, Any]) -> str:
@@ -93,9 +95,19 @@ def sentence(answer: Dict[str, Any]) -> str:
     text += " by default"
     text += f" → loads on onnxruntime ≥ {answer['loads_from']}" if answer["loads_from"] else \
         " → loads on none of the measured onnxruntime releases"
-    fixes = [f"for onnxruntime {v} export with opset_version ≤ {k}" if k
-             else f"onnxruntime {v}: no opset it writes loads" for v, k in answer["advice"].items()]
+    runs: List[List[Any]] = []  # neighbouring runtimes with the same advice, said once
+    for version, opset in answer["advice"].items():
+        if runs and runs[-1][1] == opset:
+            runs[-1][0].append(version)
+        else:
+            runs.append([[version], opset])
+    fixes = [f"for onnxruntime {_span(vs)} export with opset_version ≤ {k}" if k
+             else f"onnxruntime {_span(vs)}: no opset it writes loads" for vs, k in runs]
     return text + ("; " + "; ".join(fixes) if fixes else "")
+
+
+def _span(versions: List[str]) -> str:
+    return versions[0] if len(versions) == 1 else f"{versions[0]}–{versions[-1]}"
 
 
 def _cells(values: Iterable[Any]) -> str:
@@ -106,7 +118,7 @@ def markdown(tables: Dict[str, Any]) -> str:
     """The three tables and the joined answers, as the docs show them."""
     lines = ["**onnxruntime** (measured: one-node models stamped with each IR and opset, loaded with default "
              "session options)", "", _cells(("onnxruntime", "newest IR", "newest ai.onnx opset",
-                                             "with allow_released_opsets_only=0", "refuses the next with")),
+                                             "with allow_released_opsets_only=0", "refuses the next opset with")),
              "|---|---|---|---|---|"]
     for version, row in tables["runtimes"].items():
         beyond = row["tried"]["opset"][1] == row["opset"]

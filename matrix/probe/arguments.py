@@ -94,7 +94,8 @@ def parse(argv: List[str], description: str = "") -> argparse.Namespace:
     p.add_argument("--bundles", default=None, metavar="DIR", help="the bundles folder of --side export/runtime")
     p.add_argument("--frontier", default=None, metavar="FILE",
                    help="write this side's version frontier here: the IR and opsets its onnxruntime loads, the "
-                        "opsets each exporter of its torch writes (measured before the cases)")
+                        "opsets each exporter of its torch writes (measured before the cases; an export side "
+                        "always measures, into its --bundles)")
     p.add_argument("--frontier-only", action="store_true", help="measure the frontier, run no case")
     p.add_argument("--list", action="store_true", help="print the selected cases as JSON lines and exit")
     return p.parse_args(argv)

@@ -40,11 +40,13 @@ def run_cell(args: Any, cases: List[Any]) -> int:
     earlier, test = earlier_results(args, versions)
     isolate = args.isolation == "fork"
     done = done_keys(args)
-    with tempfile.TemporaryDirectory(prefix="matrix-stamps-") as stamps:
-        frontier.write_stamps(stamps)
-        measured = _measured(lambda: {**frontier.measure_exporters(versions["torch"], args.exporters),
-                                      "runtime": frontier.measure_runtime(stamps)}, isolate)
-    measured = _frontier_out(args, "both", versions, measured)
+    measured: Dict[str, Any] = {}
+    if args.frontier:  # asked for: a dynamo export at each opset costs about 20 s
+        with tempfile.TemporaryDirectory(prefix="matrix-stamps-") as stamps:
+            frontier.write_stamps(stamps)
+            measured = _frontier_out(args, "both", versions, _measured(lambda: {
+                **frontier.measure_exporters(versions["torch"], args.exporters),
+                "runtime": frontier.measure_runtime(stamps)}, isolate))
     if args.frontier_only:
         return 0
     tasks = case_tasks(args, cases, versions, has_cuda, "both", None, done, test, measured)

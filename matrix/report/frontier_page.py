@@ -4,6 +4,7 @@ export loads there, drawn as inline SVG (nothing to fetch to view it)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -34,7 +35,9 @@ def page(run_folder: Path) -> Optional[Dict[str, Any]]:
 
 def picture(tables: Dict[str, Any]) -> Dict[str, Any]:
     runtimes = list(tables["runtimes"].items())
-    rows = sorted(tables["exporters"], key=lambda e: ([-n for n in Version(e["torch"]).release], e["exporter"]))
+    rows = sorted(tables["exporters"], key=lambda e: ([-n for n in Version(e["torch"]).release], e["exporter"],
+                                                      [Version(v) for v in e["onnx"]]))
+    shared = Counter((e["torch"], e["exporter"]) for e in rows)  # a torch exporter that writes otherwise by onnx
     squares: List[Dict[str, Any]] = []
     for y, row in enumerate(rows):
         d = row["default"]
@@ -51,6 +54,7 @@ def picture(tables: Dict[str, Any]) -> Dict[str, Any]:
             "label": LABEL, "head": HEAD, "squares": squares,
             "columns": [{"x": LABEL + x * SIZE + SIZE // 2, "version": v,
                          "ir": f"IR {rt['ir']}", "opset": f"op {rt['opset']}"} for x, (v, rt) in enumerate(runtimes)],
-            "rows": [{"y": HEAD + y * SIZE + SIZE // 2, "text": f"torch {r['torch']} {r['exporter']}",
+            "rows": [{"y": HEAD + y * SIZE + SIZE // 2, "text": f"torch {r['torch']} {r['exporter']}" + (
+                          f" (onnx {', '.join(r['onnx'])})" if shared[(r["torch"], r["exporter"])] > 1 else ""),
                       "writes": f"default op {r['default']['opset']} / IR {r['default']['ir']} · "
                                 f"writes {opset_range(r)}"} for y, r in enumerate(rows)]}
