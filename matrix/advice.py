@@ -41,7 +41,12 @@ def advised(result: Dict[str, Any]) -> Optional[int]:
 
 
 def _read(path: Path) -> List[Dict[str, Any]]:
-    return [r for _, r in formats.read_numbered(path)] if path.exists() else []
+    """A results file as it is (the report and merge check it against the schema); unreadable:
+    none, and the file is left as it is."""
+    try:
+        return list(results.read(str(path), warn=lambda message: None)) if path.exists() else []
+    except (OSError, ValueError):
+        return []
 
 
 def cell_results(folder: Path, cells: Optional[Iterable[str]] = None) -> Dict[str, List[Dict[str, Any]]]:

@@ -42,6 +42,35 @@ def test_classify_known_patterns(message, kind, detail):
     assert {k: groups[k] for k in detail} == detail
 
 
+# onnxruntime's words, as it raised them (1.16.3 and 1.32.0 here): a prelude, then the sentence
+_PRELUDE = ("[ONNXRuntimeError] : 1 : FAIL : Load model from /tmp/x/model.onnx failed:/onnxruntime_src/onnxruntime/"
+            "core/graph/model_load_utils.h:46 void onnxruntime::model_load_utils::ValidateOpsetForDomain(const std::"
+            "unordered_map<std::__cxx11::basic_string<char>, int>&, const onnxruntime::logging::Logger&, bool, const "
+            "std::string&, int) ")
+
+
+@pytest.mark.parametrize("message, said", [
+    ("[ONNXRuntimeError] : 1 : FAIL : Load model from /tmp/x/model.onnx failed:/onnxruntime_src/onnxruntime/core/"
+     "graph/model.cc:149 onnxruntime::Model::Model(onnx::ModelProto&&, const PathString&, const "
+     "IOnnxRuntimeOpSchemaRegistryList*, const onnxruntime::logging::Logger&, const onnxruntime::ModelOptions&) "
+     "Unsupported model IR version: 10, max supported IR version: 9",
+     "Unsupported model IR version: 10, max supported IR version: 9"),
+    (_PRELUDE + "ONNX Runtime only *guarantees* support for models stamped with official released onnx opset "
+     "versions. Opset 20 is under development and support for this is limited. The operator schemas and or other "
+     "functionality may change before next ONNX release and in this case ONNX Runtime will not guarantee backward "
+     "compatibility. Current official support for domain ai.onnx is till opset 19.",
+     "Opset 20 is under development and support for this is limited. Current official support for domain ai.onnx "
+     "is till opset 19."),
+    ("[ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from /tmp/a.onnx failed:This is an invalid model. "
+     "Error No Op registered for Foo with domain_version of 1", "This is an invalid model. Error No Op registered "
+                                                                 "for Foo with domain_version of 1"),
+])
+def test_message_is_the_sentence_after_onnxruntimes_prelude(message, said):
+    error = errors.from_exception(RuntimeError(message))
+    assert error["message"] == said
+    assert "onnxruntime_src" in error["traceback"] or "Load model from" in error["traceback"]  # the whole text stays
+
+
 def test_first_line_skips_blank_and_markdown():
     assert errors.first_line("\n\n## Real cause here\nmore") == "Real cause here"
 

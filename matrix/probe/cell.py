@@ -144,9 +144,9 @@ def runtime_cell(args: Any) -> int:
     exported = versions_of(metas[0][1]) if metas else here
     isolate = args.isolation == "fork"
     stamps = os.path.join(args.bundles, frontier.STAMPS)
-    earlier = frontier.read(args.frontier) if args.frontier else None  # another cell of this runtime side's
-    if earlier and earlier.get("probe_version") == PROBE_VERSION and earlier.get("versions") == here:
-        runtime = earlier.get("runtime")
+    before = frontier.read(args.frontier) if args.frontier else None  # another cell of this runtime side's
+    if before and before.get("probe_version") == PROBE_VERSION and before.get("versions") == here:
+        runtime = before.get("runtime")
     else:
         runtime = _frontier_out(args, "runtime", here, {"runtime": _measured(
             lambda: frontier.measure_runtime(stamps), isolate)})["runtime"] if os.path.isdir(stamps) else None
