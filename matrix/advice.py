@@ -68,6 +68,14 @@ def pending(folder: Path, cells: Iterable[str]) -> Dict[str, List[Tuple[str, str
     return wanted
 
 
+def still_holds(earlier: Path, current: Path, keys: Iterable[Tuple[str, str, int, str]]) -> bool:
+    """Whether an earlier run's checks (its advice/<cell>.jsonl) answer these keys for a cell
+    whose environment is unchanged: every key there, of the same case code as now."""
+    now = {r["case"]: r.get("case_hash") for r in _read(current)}
+    found = {results.key(r): r.get("case_hash") for r in _read(earlier)}
+    return all(key in found and found[key] == now.get(key[0]) for key in keys)
+
+
 def _export_of(result: Dict[str, Any]) -> tuple:
     """What made a result's model: the export side's versions, and the case, exporter, opset."""
     versions = result.get("versions") or {}

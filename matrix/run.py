@@ -335,12 +335,20 @@ class MatrixRun:
         advice/bundles/), then the runtime side (into advice/<cell>.jsonl). A failure here costs
         the advice its check, not the run."""
         wanted = advice.pending(self.dir, [c.id for c in self.plan.cells])
+        root = self.dir / advice.ADVICE
+        for cell_id in list(wanted):  # the previous run checked the same, in the same environments
+            earlier = self.previous.get(cell_id)
+            source = Path(earlier["file"]).parent / advice.ADVICE / f"{cell_id}.jsonl" if earlier else None
+            if source and earlier.get("lock_hash") == self.cells[cell_id].get("lock_hash") \
+                    and advice.still_holds(source, self.dir / f"{cell_id}.jsonl", wanted[cell_id]):
+                root.mkdir(exist_ok=True)
+                shutil.copyfile(source, root / f"{cell_id}.jsonl")
+                del wanted[cell_id]
         cells = {c.id: c for c in self.plan.cells if c.id in wanted}
         by_side: Dict[str, Dict[str, Any]] = {}
         for cell_id, cell in cells.items():
             side = by_side.setdefault(cell.export_side().id, {"side": cell.export_side(), "keys": set()})
             side["keys"].update(wanted[cell_id])
-        root = self.dir / advice.ADVICE
 
         def narrowed(args: ProbeArgs, keys: Any) -> ProbeArgs:
             args.cases = ",".join(sorted({case for case, _, _, _ in keys}))

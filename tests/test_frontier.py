@@ -99,7 +99,7 @@ def frontier_run(tmp_path_factory):
                           "--cases", "operators/tril", "-j", "2", timeout=1800)
         assert done.returncode == 0, done.stdout + done.stderr
         runs[name] = (root / "latest").resolve()
-    return {"root": root, **runs}
+    return {"root": root, "specs": tmp, **runs}
 
 
 def _cell(run, onnxruntime):
@@ -139,6 +139,20 @@ def test_advice_is_checked_by_the_run_when_its_opset_is_not_on_the_axis(frontier
     before = (run / f"{cell}.jsonl").read_bytes()
     advice.annotate(run)  # again, as a merge does: the same words
     assert (run / f"{cell}.jsonl").read_bytes() == before
+
+
+def test_a_rerun_with_nothing_changed_takes_the_checks_it_made(frontier_run, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(frontier_run["root"], root, symlinks=True)
+    again = run_module("matrix", "run", "--spec", frontier_run["specs"] / "default.toml", "--runner", "venv",
+                       "--results", root, "--cases", "operators/tril", timeout=1800)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "(advice)" not in again.stdout  # nothing exported or checked for it again
+    run = (root / "latest").resolve()
+    cell = cell_id("3.11", MATRIX["torch"], MATRIX["onnx"], "1.16.3", "cpu")
+    assert read_results(run / advice.ADVICE / f"{cell}.jsonl") == read_results(
+        frontier_run["default"] / advice.ADVICE / f"{cell}.jsonl")
+    assert "verified: exported at opset_version=19" in _cell(run, "1.16.3")[("torchscript", None)]["error"]["hint"]
 
 
 def test_versions_command_tables_write_and_check(frontier_run, tmp_path):
