@@ -146,8 +146,8 @@ class MatrixRun:
                     future.result()
             for future in [] if self.options.exports_only else [pool.submit(self._cell, c) for c in self.plan.cells]:
                 future.result()
-            if self.options.split and not (self.options.exports_only or self.options.frontier_only
-                                           or self.options.bundles_from or self.bad_input):
+            if not (self.options.exports_only or self.options.frontier_only or self.options.bundles_from
+                    or self.bad_input):
                 self.verify(pool)
         for record in self.exports.values():  # adopted bundles stay in their export job's run folder
             if record.get("adopted_from"):
@@ -318,6 +318,9 @@ class MatrixRun:
             copy = self.dir / "reuse" / f"{cell.id}.jsonl"
             shutil.copyfile(earlier["file"], copy)
             args.reuse = str(copy)
+            measured = Path(earlier["file"]).parent / FRONTIER / Path(args.frontier or "").name
+            if args.frontier and measured.is_file() and not Path(args.frontier).exists():
+                shutil.copyfile(measured, args.frontier)  # the probe keeps it: same versions, same probe
         return args
 
     def _export_args(self, side: Cell, bundles: Path, cases: Optional[str] = None,
@@ -332,8 +335,9 @@ class MatrixRun:
     def verify(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
         """Check the opset each too-new load error was advised to export with, where the cell has no
         result at that opset: the export side again for those cases at that opset (into
-        advice/bundles/), then the runtime side (into advice/<cell>.jsonl). A failure here costs
-        the advice its check, not the run."""
+        advice/bundles/), then the runtime side (into advice/<cell>.jsonl); a whole cell
+        (--no-split) does both in its environment. A failure here costs the advice its check,
+        not the run."""
         wanted = advice.pending(self.dir, [c.id for c in self.plan.cells])
         root = self.dir / advice.ADVICE
         for cell_id in list(wanted):  # the previous run checked the same, in the same environments
@@ -369,14 +373,17 @@ class MatrixRun:
 
         def check(cell: Cell) -> None:
             args = narrowed(self._probe_args(cell, "", root / f"{cell.id}.jsonl"), wanted[cell.id])
-            args.bundles = str(root / BUNDLES / cell.export_side().id)
-            self._shown(cell.runtime_side(), self.environments[cell.runtime_side().id], args, f"{cell.id} (advice)")
+            side = cell.runtime_side() if self.options.split else cell  # a whole cell exports and checks
+            if self.options.split:
+                args.bundles = str(root / BUNDLES / cell.export_side().id)
+            self._shown(side, self.environments[side.id], args, f"{cell.id} (advice)")
 
         if not wanted:
             return
         root.mkdir(exist_ok=True)
         os.chmod(root, 0o777)
-        for stage, jobs in ((export, list(by_side.values())), (check, list(cells.values()))):
+        exports = list(by_side.values()) if self.options.split else []
+        for stage, jobs in ((export, exports), (check, list(cells.values()))):
             for future in [pool.submit(stage, job) for job in jobs]:
                 try:
                     future.result()
