@@ -84,8 +84,9 @@ def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
                     f"({ours['warm']['reused']} of {ours['warm']['results']} reused)",
                     f"one environment per cell: cold {theirs['cold']['run_s']} s + {theirs['cold']['report_s']} s; "
                     f"again {theirs['warm']['run_s']} s + {theirs['warm']['report_s']} s",
-                    "cold ≥ 1.6 × faster; warm ≤ 60 s",
+                    "cold ≤ 300 s and ≥ 1.6 × faster; warm ≤ 60 s",
                     f"cold {f['cold_speedup']} × faster: " + ("met" if f["cold_speedup"] >= 1.6 and
+                                                               ours["cold"]["total_s"] <= 300 and
                                                                ours["warm"]["total_s"] <= 60 else "missed")))
         n = f["nightly"]
         out.append((f"nightly plan's machine time: {n['cells']} cells, {n['exports']} export sides "
