@@ -40,11 +40,8 @@ def run_cell(args: Any, cases: List[Any]) -> int:
     earlier, test = earlier_results(args, versions)
     isolate = args.isolation == "fork"
     done = done_keys(args)
-    measured: Dict[str, Any] = {}
-    before = frontier.read(args.frontier) if args.frontier else None  # this cell's, from an earlier run
-    if before and before.get("probe_version") == PROBE_VERSION and before.get("versions") == versions:
-        measured = before
-    elif args.frontier:  # asked for: a dynamo export at each opset costs about 20 s
+    measured = _still_holds(args.frontier, versions, args.exporters) or {}  # this cell's, from an earlier run
+    if not measured and args.frontier:  # asked for: a dynamo export at each opset costs about 20 s
         with tempfile.TemporaryDirectory(prefix="matrix-stamps-") as stamps:
             frontier.write_stamps(stamps)
             measured = _frontier_out(args, "both", versions, _measured(lambda: {
@@ -147,8 +144,8 @@ def runtime_cell(args: Any) -> int:
     exported = versions_of(metas[0][1]) if metas else here
     isolate = args.isolation == "fork"
     stamps = os.path.join(args.bundles, frontier.STAMPS)
-    before = frontier.read(args.frontier) if args.frontier else None  # another cell of this runtime side's
-    if before and before.get("probe_version") == PROBE_VERSION and before.get("versions") == here:
+    before = _still_holds(args.frontier, here)  # another cell of this runtime side measured it
+    if before:
         runtime = before.get("runtime")
     else:
         runtime = _frontier_out(args, "runtime", here, {"runtime": _measured(
@@ -254,15 +251,23 @@ def _frontier_out(args: Any, side: str, versions: Dict[str, Optional[str]], part
         else dict(parts, side=side, versions=versions)
 
 
+def _still_holds(path: Optional[str], versions: Dict[str, Optional[str]],
+                 exporters: Any = ()) -> Optional[Dict[str, Any]]:
+    """A frontier file measured earlier that holds here: this probe's, with these versions (and
+    these exporters)."""
+    found = frontier.read(path) if path else None
+    if found and found.get("probe_version") == PROBE_VERSION and set(exporters) <= set(found.get("exporters") or {}) \
+            and determining(found.get("versions") or {}) == determining(versions):
+        return found
+    return None
+
+
 def _export_frontier(args: Any, versions: Dict[str, Optional[str]], isolate: bool) -> Dict[str, Any]:
     """The export side's measurement and stamped models in its bundles folder, kept while these
     versions, this probe and these exporters are the ones it was measured with."""
     path = os.path.join(args.bundles, frontier.FILE)
-    kept = frontier.read(path)
-    if kept and kept.get("probe_version") == PROBE_VERSION and set(args.exporters) <= set(kept.get("exporters") or {}) \
-            and determining(kept.get("versions") or {}) == determining(versions):
-        measured = kept
-    else:
+    measured = _still_holds(path, versions, args.exporters)
+    if not measured:
         frontier.write_stamps(os.path.join(args.bundles, frontier.STAMPS))
         measured = frontier.write(path, "export", versions, **_measured(
             lambda: frontier.measure_exporters(versions["torch"], args.exporters), isolate))
