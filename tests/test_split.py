@@ -145,7 +145,7 @@ def test_bundle_is_onnx_backend_test_data(split):
     name, given = read(folder / "test_data_set_0" / "input_0.pb")
     _, wanted = read(folder / "test_data_set_0" / "output_0.pb")
     assert name == proto.graph.input[0].name
-    np.testing.assert_array_equal(given, args[0].numpy())
+    np.testing.assert_array_equal(given, args.args[0].numpy())
     np.testing.assert_array_equal(wanted, eager[0][0])
     np.testing.assert_allclose(ReferenceEvaluator(proto).run(None, {name: given})[0], wanted, rtol=1e-5, atol=1e-6)
     # the dynamic stage's other batch size, with eager's outputs there

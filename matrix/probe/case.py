@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 DEVICES = ("cpu", "cuda")
@@ -19,15 +19,21 @@ class Case:
     """One model the probe exports and checks.
 
     id           -- stable "category/name"; the category is the part before "/".
-    build        -- () -> (model, example_args); the probe seeds torch with `seed`
-                    before calling it, so weights and inputs are deterministic.
+    build        -- () -> (model, example_args) or (model, example_args, example_kwargs);
+                    the probe seeds torch with `seed` before calling it, so weights and
+                    inputs are deterministic. Keyword inputs (a dict of tensors, as
+                    Hugging Face models take them) are the model's named ONNX inputs.
     description  -- one line: the real-world situation the case stands for.
-    dynamic      -- per positional arg, {axis: dim_name} or None; a name shared by
-                    two args is the same dimension.
+    dynamic      -- per positional arg, {axis: dim_name} or None; or, for keyword
+                    inputs, {input name: {axis: dim_name}}. A name shared by two
+                    inputs is the same dimension.
     dynamic_sizes-- {dim_name: [sizes]} tried by the dynamic stage (default: twice
                     the example size, or 3 where that is 1).
-    inputs       -- optional (sizes: {dim_name: int}) -> args for the dynamic stage,
-                    for inputs random data cannot stand for (token ids, masks).
+    inputs       -- optional (sizes: {dim_name: int}) -> args (or a dict: kwargs) for the
+                    dynamic stage, for inputs random data cannot stand for (token ids, masks).
+    output_names -- the ONNX output names the exporter is given (default: its own).
+    library      -- the library the model comes from ("transformers", "torchvision",
+                    "timm"); the report groups such cases as model families.
     rtol, atol   -- override the per-dtype tolerances; say why in the case.
     devices      -- devices the case applies to.
     requires     -- version requirements such as "torch>=2.5"; unmet ones make the
@@ -38,7 +44,7 @@ class Case:
     id: str
     build: Callable[[], Tuple[Any, Tuple[Any, ...]]]
     description: str = ""
-    dynamic: Optional[Sequence[Optional[Mapping[int, str]]]] = None
+    dynamic: Optional[Union[Sequence[Optional[Mapping[int, str]]], Mapping[str, Mapping[int, str]]]] = None
     dynamic_sizes: Mapping[str, Sequence[int]] = field(default_factory=dict)
     inputs: Optional[Callable[[Mapping[str, int]], Tuple[Any, ...]]] = None
     rtol: Optional[float] = None
@@ -47,6 +53,8 @@ class Case:
     requires: Tuple[str, ...] = ()
     fixes: Optional[str] = None
     seed: int = 0
+    output_names: Optional[Tuple[str, ...]] = None
+    library: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not ID_PATTERN.match(self.id):
@@ -58,7 +66,9 @@ class Case:
             raise ValueError(f"case {self.id}: unknown device {unknown[0]!r}; expected one of {', '.join(DEVICES)}")
         if isinstance(self.requires, str):
             object.__setattr__(self, "requires", (self.requires,))
-        for axes in self.dynamic or ():
+        if self.output_names is not None:
+            object.__setattr__(self, "output_names", tuple(self.output_names))
+        for axes in self.axes().values():
             if axes is not None and not all(isinstance(a, int) and isinstance(n, str) and n.isidentifier()
                                             for a, n in axes.items()):
                 raise ValueError(f"case {self.id}: dynamic must map int axes to identifier names, got {axes!r}")
@@ -71,11 +81,22 @@ class Case:
         return self.id.split("/", 1)[0]
 
     @property
+    def keyword_dynamic(self) -> bool:
+        """Whether `dynamic` names keyword inputs rather than positions."""
+        return isinstance(self.dynamic, Mapping)
+
+    def axes(self) -> Dict[Any, Mapping[int, str]]:
+        """{position or input name: {axis: dim_name}} for every input with declared dimensions."""
+        if isinstance(self.dynamic, Mapping):
+            return {name: axes for name, axes in self.dynamic.items() if axes}
+        return {i: axes for i, axes in enumerate(self.dynamic or ()) if axes}
+
+    @property
     def dim_names(self) -> Tuple[str, ...]:
         """Declared dynamic dimension names, in order of first appearance."""
         names: list = []
-        for axes in self.dynamic or ():
-            for name in (axes or {}).values():
+        for axes in self.axes().values():
+            for name in axes.values():
                 if name not in names:
                     names.append(name)
         return tuple(names)

@@ -44,11 +44,15 @@ case = next(c for value in vars(module).values() for c in (value if isinstance(v
             if isinstance(c, Case) and c.id == {case!r})
 torch.manual_seed(case.seed)
 np.random.seed(case.seed)
-model, args = case.build()
+built = case.build()  # (model, args), (model, {{name: tensor}}) or (model, args, kwargs)
+model, args, kwargs = built[0], built[1], (built[2] if len(built) > 2 else {{}})
+if isinstance(args, dict):
+    args, kwargs = (), args
 args = tuple(args) if isinstance(args, (list, tuple)) else (args,)
 if isinstance(model, torch.nn.Module):
     model = model.eval().to({device!r})
 args = tuple(a.to({device!r}) if isinstance(a, torch.Tensor) else a for a in args)
+kwargs = {{k: v.to({device!r}) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}}
 
 {call}
 import onnx  # noqa: E402

@@ -6,6 +6,7 @@ try, so that the runtime side needs no torch.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -25,69 +26,114 @@ def to_device(value: Any, device: str) -> Any:
     return value
 
 
-def build_case(case: Any, device: str) -> Tuple[Any, tuple]:
+class Inputs:
+    """A case's inputs: positional args and keyword inputs, the latter in the order of the model's
+    forward signature (the TorchScript exporter names graph inputs in that order, as Hugging
+    Face's exporter knows when it orders its dummy inputs)."""
+
+    def __init__(self, args: tuple, kwargs: Optional[Dict[str, Any]] = None) -> None:
+        self.args = args
+        self.kwargs = dict(kwargs or {})
+
+    def ordered_for(self, model: Any) -> "Inputs":
+        try:
+            params = list(inspect.signature(model.forward if hasattr(model, "forward") else model).parameters)
+        except (TypeError, ValueError):
+            return self
+        rank = {name: i for i, name in enumerate(params)}
+        return Inputs(self.args, dict(sorted(self.kwargs.items(), key=lambda kv: rank.get(kv[0], len(rank)))))
+
+    def items(self) -> List[Tuple[Any, Any]]:
+        """(position or keyword, value) of every input."""
+        return list(enumerate(self.args)) + list(self.kwargs.items())
+
+    def to(self, device: str) -> "Inputs":
+        return Inputs(to_device(self.args, device), {k: to_device(v, device) for k, v in self.kwargs.items()})
+
+
+def as_inputs(value: Any) -> Inputs:
+    """What a case's build (after the model) or inputs() returns: args, a dict of keyword inputs,
+    or (args, kwargs)."""
+    if isinstance(value, dict):
+        return Inputs((), value)
+    return Inputs(tuple(value) if isinstance(value, (list, tuple)) else (value,))
+
+
+def build_case(case: Any, device: str) -> Tuple[Any, Inputs]:
     import numpy as np
     import torch
 
     torch.manual_seed(case.seed)
     np.random.seed(case.seed)
-    model, args = case.build()
-    args = tuple(args) if isinstance(args, (list, tuple)) else (args,)
+    built = case.build()
+    model = built[0]
+    inputs = as_inputs(built[1]) if len(built) == 2 else Inputs(tuple(built[1]), built[2])
     if isinstance(model, torch.nn.Module):
         model = model.eval().to(device)
-    return model, to_device(args, device)
+    if inputs.kwargs and inputs.args and case.keyword_dynamic:
+        raise ValueError(f"case {case.id}: dynamic names keyword inputs, so the case takes no positional inputs")
+    return model, inputs.ordered_for(model).to(device)
 
 
-def eager_tensors(model: Any, args: tuple, device: str) -> List[Any]:
+def eager_tensors(model: Any, inputs: Inputs, device: str) -> List[Any]:
     import torch
 
     with torch.no_grad():
-        out = model(*args)
+        out = model(*inputs.args, **inputs.kwargs)
     if device == "cuda":
         torch.cuda.synchronize()
     return parity.flatten(out)
 
 
-def eager(model: Any, args: tuple, device: str) -> List[Tuple[Any, str]]:
+def eager(model: Any, inputs: Inputs, device: str) -> List[Tuple[Any, str]]:
     """Eager outputs as (array, torch dtype name)."""
-    return [parity.to_numpy(t) for t in eager_tensors(model, args, device)]
+    return [parity.to_numpy(t) for t in eager_tensors(model, inputs, device)]
 
 
-def resized_args(case: Any, args: tuple, sizes: Dict[str, int], seed: int) -> tuple:
-    """Example args with dynamic dimensions set to `sizes` and fresh seeded data."""
+def _random_like(arg: Any, shape: List[int], gen: Any) -> Any:
+    import torch
+
+    if arg.dtype == torch.bool:
+        new = torch.rand(shape, generator=gen) < 0.5
+    elif arg.is_floating_point():
+        scale = float(arg.float().std()) if arg.numel() > 1 else 1.0
+        new = (torch.randn(shape, generator=gen) * (scale or 1.0)).to(arg.dtype)
+    else:
+        lo, hi = int(arg.min()), int(arg.max())
+        new = torch.randint(lo, hi + 1, shape, generator=gen, dtype=arg.dtype)
+    return new.to(arg.device)
+
+
+def resized(case: Any, inputs: Inputs, sizes: Dict[str, int], seed: int, model: Any = None) -> Inputs:
+    """The example inputs with dynamic dimensions set to `sizes` and fresh seeded data."""
     import torch
 
     if case.inputs is not None:
         torch.manual_seed(seed)
-        new = case.inputs(sizes)
-        return tuple(new) if isinstance(new, (list, tuple)) else (new,)
+        new = as_inputs(case.inputs(sizes))
+        return new.ordered_for(model) if model is not None else new
     gen = torch.Generator().manual_seed(seed)
-    out = []
-    for i, arg in enumerate(args):
-        axes = case.dynamic[i] if case.dynamic and i < len(case.dynamic) else None
+    declared = case.axes()
+    values = {}
+    for key, arg in inputs.items():
+        axes = declared.get(key)
         if not isinstance(arg, torch.Tensor) or not axes:
-            out.append(arg)
+            values[key] = arg
             continue
         shape = list(arg.shape)
         for axis, name in axes.items():
             shape[axis] = sizes[name]
-        if arg.dtype == torch.bool:
-            new = torch.rand(shape, generator=gen) < 0.5
-        elif arg.is_floating_point():
-            scale = float(arg.float().std()) if arg.numel() > 1 else 1.0
-            new = (torch.randn(shape, generator=gen) * (scale or 1.0)).to(arg.dtype)
-        else:
-            lo, hi = int(arg.min()), int(arg.max())
-            new = torch.randint(lo, hi + 1, shape, generator=gen, dtype=arg.dtype)
-        out.append(new.to(arg.device))
-    return tuple(out)
+        values[key] = _random_like(arg, shape, gen)
+    return Inputs(tuple(values[i] for i in range(len(inputs.args))), {k: values[k] for k in inputs.kwargs})
 
 
-def example_sizes(case: Any, args: tuple) -> Dict[str, int]:
+def example_sizes(case: Any, inputs: Inputs) -> Dict[str, int]:
     sizes: Dict[str, int] = {}
-    for i, axes in enumerate(case.dynamic or ()):
-        for axis, name in (axes or {}).items():
-            sizes.setdefault(name, int(args[i].shape[axis]))
+    given = dict(inputs.items())
+    for key, axes in case.axes().items():
+        for axis, name in axes.items():
+            if key in given:
+                sizes.setdefault(name, int(given[key].shape[axis]))
     return sizes
 
 
@@ -129,14 +175,15 @@ def _array(tensor: Any) -> Tuple[Any, bool]:
     return tensor.numpy(), False
 
 
-def fed(args: tuple, names: List[str], wanted: List[str]) -> List[Tuple[str, Any, bool]]:
-    """The tensors among args, in the model's input order: by the names the exporter was given,
-    else by position among the tensor args (as onnxruntime is fed them)."""
+def fed(inputs: Inputs, names: List[str], wanted: List[str]) -> List[Tuple[str, Any, bool]]:
+    """The tensors among the inputs, in the model's input order: by the names the exporter was
+    given, else by position among the tensor inputs (as onnxruntime is fed them)."""
     import torch
 
-    tensors = {n: a for n, a in zip(names, args) if isinstance(a, torch.Tensor)}
+    values = [v for _, v in inputs.items()]
+    tensors = {n: a for n, a in zip(names, values) if isinstance(a, torch.Tensor)}
     if not all(n in tensors for n in wanted):
-        tensors = dict(zip(wanted, [a for a in args if isinstance(a, torch.Tensor)]))
+        tensors = dict(zip(wanted, [a for a in values if isinstance(a, torch.Tensor)]))
     return [(n, *_array(tensors[n])) for n in wanted if n in tensors]
 
 
@@ -152,16 +199,18 @@ def export_stages(case: Any, exporter: str, opset: Optional[int], device: str, w
 
     stages.meta.update(rtol=case.rtol, atol=case.atol, dynamic=None)
     stages("reference")
-    model, args = build_case(case, device)
-    stages.meta["args"] = len(args)  # for a reproduction's export call
-    expected = eager_tensors(model, args, device)
-    stages.metrics["eager_ms"] = median_ms(lambda: eager_tensors(model, args, device))
+    model, inputs = build_case(case, device)
+    stages.meta["args"] = len(inputs.args)  # for a reproduction's export call
+    stages.meta["kwargs"] = list(inputs.kwargs)
+    expected = eager_tensors(model, inputs, device)
+    stages.metrics["eager_ms"] = median_ms(lambda: eager_tensors(model, inputs, device))
 
     stages("export")
     api = for_torch(torch.__version__)
     path = os.path.join(workdir, bundle.MODEL)
     start = time.perf_counter()
-    api.export(exporter, model, args, path, opset, case.dynamic)
+    api.export(exporter, model, inputs.args, path, opset, case.dynamic, kwargs=inputs.kwargs,
+               output_names=case.output_names)
     stages.metrics["export_s"] = round(time.perf_counter() - start, 4)
 
     stages("check")
@@ -169,35 +218,35 @@ def export_stages(case: Any, exporter: str, opset: Optional[int], device: str, w
 
     stages.metrics.update(model_metrics(path))
     onnx.checker.check_model(path, full_check=True)
-    names = api.input_names(len(args))
+    names = api.input_names(len(inputs.args)) + list(inputs.kwargs)
     wanted, outputs = _model_io(path)
-    bundle.write_data_set(workdir, 0, fed(args, names, wanted), _outputs(expected, outputs))
+    bundle.write_data_set(workdir, 0, fed(inputs, names, wanted), _outputs(expected, outputs))
     stages.meta["tolerances"] = [parity.tolerance(parity.to_numpy(t)[1], case.rtol, case.atol) for t in expected]
     if case.dynamic:
         stages("dynamic")  # eager at each size the runtime side will try
-        stages.meta["dynamic"] = _dynamic_data(case, model, args, device, names, wanted, outputs, workdir)
+        stages.meta["dynamic"] = _dynamic_data(case, model, inputs, device, names, wanted, outputs, workdir)
     return stages.meta
 
 
-def _dynamic_data(case: Any, model: Any, args: tuple, device: str, names: List[str], wanted: List[str],
+def _dynamic_data(case: Any, model: Any, inputs: Inputs, device: str, names: List[str], wanted: List[str],
                   outputs: List[str], workdir: str) -> List[Dict[str, Any]]:
     """A data set per other size of each declared dimension; where eager itself fails at a size,
     the error, which the runtime side reports as the dynamic stage's failure."""
     entries: List[Dict[str, Any]] = []
-    base = example_sizes(case, args)
+    base = example_sizes(case, inputs)
     for n, name in enumerate(case.dim_names):
         for size in other_sizes(case, name, base[name]):
             sizes = dict(base, **{name: size})
             entry: Dict[str, Any] = {"dim": name, "size": size, "sizes": sizes, "data_set": None, "error": None}
             entries.append(entry)
             try:
-                new_args = to_device(resized_args(case, args, sizes, seed=case.seed + 1 + n), device)
-                expected = eager_tensors(model, new_args, device)
+                new_inputs = resized(case, inputs, sizes, seed=case.seed + 1 + n, model=model).to(device)
+                expected = eager_tensors(model, new_inputs, device)
             except Exception as exc:  # noqa: BLE001 -- the dynamic stage's failure, reported by the runtime side
                 entry["error"] = errors.from_exception(exc, workdir)
                 entry["error"]["detail"].update({"dim": name, "size": size, "sizes": sizes})
                 return entries  # the runtime side stops at the first failure, as one process would
             entry["data_set"] = len(entries)
-            bundle.write_data_set(workdir, entry["data_set"], fed(new_args, names, wanted),
+            bundle.write_data_set(workdir, entry["data_set"], fed(new_inputs, names, wanted),
                                   _outputs(expected, outputs))
     return entries

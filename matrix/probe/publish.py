@@ -41,8 +41,11 @@ def publish(workdir: Optional[str], folder: str, meta: Dict[str, Any], case: Any
         shutil.copyfile(os.path.join(os.path.dirname(__file__), "repro.py"), os.path.join(staging, "repro.py"))
     elif case is not None and outcome["stage"] in ("export", "check") and outcome["status"] != "skipped":
         api = for_torch(meta["versions"].get("torch") or "0")
-        count = meta["data"].get("args") or len(case.dynamic or ()) or 1
-        export_repro.write(staging, case, meta, api.call(meta["exporter"], meta["opset"], case.dynamic, count))
+        keywords = meta["data"].get("kwargs") or []
+        count = meta["data"].get("args")
+        count = (0 if keywords else len(case.dynamic or ()) or 1) if count is None else count
+        export_repro.write(staging, case, meta, api.call(meta["exporter"], meta["opset"], case.dynamic, count,
+                                                         keywords, case.output_names))
     bundle.write_meta(staging, meta)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(staging, folder)

@@ -6,9 +6,9 @@ dynamic or none, so declared dimensions switch it to "all dynamic".
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
-from matrix.probe.exporters.torch_2_0 import export_torchscript, input_names, torchscript_call
+from matrix.probe.exporters.torch_2_0 import Dynamic, export_torchscript, input_names, torchscript_call
 from matrix.probe.exporters.torch_2_0 import unavailable as _older_unavailable
 
 __all__ = ["unavailable", "export", "input_names", "call"]
@@ -20,20 +20,23 @@ def unavailable(exporter: str, opset: Optional[int] = None) -> Optional[str]:
     return None if exporter == "dynamo" else _older_unavailable(exporter, opset)
 
 
-def export(exporter: str, model: Any, args: tuple, path: str, opset: Optional[int],
-           dynamic: Optional[Sequence[Optional[Mapping[int, str]]]]) -> None:
+def export(exporter: str, model: Any, args: tuple, path: str, opset: Optional[int], dynamic: Dynamic,
+           kwargs: Optional[Dict[str, Any]] = None, output_names: Optional[Sequence[str]] = None) -> None:
     if exporter != "dynamo":
-        return export_torchscript(model, args, path, opset, dynamic)
+        return export_torchscript(model, args, path, opset, dynamic, kwargs, output_names)
     import torch
 
-    options = torch.onnx.ExportOptions(dynamic_shapes=any(dynamic or ()))
-    torch.onnx.dynamo_export(model, *args, export_options=options).save(path)
+    options = torch.onnx.ExportOptions(dynamic_shapes=bool(dynamic) and any(
+        dynamic.values() if isinstance(dynamic, dict) else dynamic))
+    torch.onnx.dynamo_export(model, *args, **(kwargs or {}), export_options=options).save(path)
 
 
-def call(exporter: str, opset: Optional[int], dynamic: Optional[Sequence[Optional[Mapping[int, str]]]],
-         count: int) -> str:
-    """export()'s call as the source a user would write (model, args in scope; writes model.onnx)."""
+def call(exporter: str, opset: Optional[int], dynamic: Dynamic, count: int, keywords: Sequence[str] = (),
+         output_names: Optional[Sequence[str]] = None) -> str:
+    """export()'s call as the source a user would write (model, args, kwargs in scope; writes model.onnx)."""
     if exporter != "dynamo":
-        return torchscript_call(opset, dynamic, count)
-    return (f"options = torch.onnx.ExportOptions(dynamic_shapes={any(dynamic or ())!r})\n"
-            "torch.onnx.dynamo_export(model, *args, export_options=options).save(\"model.onnx\")\n")
+        return torchscript_call(opset, dynamic, count, keywords=keywords, output_names=output_names)
+    dynamic_any = bool(dynamic) and any(dynamic.values() if isinstance(dynamic, dict) else dynamic)
+    return (f"options = torch.onnx.ExportOptions(dynamic_shapes={dynamic_any!r})\n"
+            f"torch.onnx.dynamo_export(model, *args, {'**kwargs, ' if keywords else ''}"
+            "export_options=options).save(\"model.onnx\")\n")
