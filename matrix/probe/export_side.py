@@ -35,7 +35,7 @@ class Inputs:
         self.args = args
         self.kwargs = dict(kwargs or {})
 
-    def ordered_for(self, model: Any) -> "Inputs":
+    def ordered_for(self, model: Any) -> Inputs:
         try:
             params = list(inspect.signature(model.forward if hasattr(model, "forward") else model).parameters)
         except (TypeError, ValueError):
@@ -47,7 +47,7 @@ class Inputs:
         """(position or keyword, value) of every input."""
         return list(enumerate(self.args)) + list(self.kwargs.items())
 
-    def to(self, device: str) -> "Inputs":
+    def to(self, device: str) -> Inputs:
         return Inputs(to_device(self.args, device), {k: to_device(v, device) for k, v in self.kwargs.items()})
 
 
