@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from packaging.version import Version
 
@@ -25,6 +25,42 @@ NUMPY_2_FROM_TORCH = Version("2.3")
 # "A module that was compiled using NumPy 1.x cannot be run in NumPy 2.x" and goes on half-working
 # (seen: onnxruntime 1.16.3 beside numpy 2.4.6), so every result of such a cell would be suspect.
 NUMPY_2_FROM_ONNXRUNTIME = Version("1.19")
+
+
+# Model libraries, axes of the export side (the runtime side needs none of them).
+LIBRARIES = ("transformers", "torchvision", "timm")
+# How each is installed so that uv pairs it with the cell's torch:
+# - transformers states the torch range each release supports only in its `torch` extra (5.0: torch>=2.2,
+#   5.24: torch>=2.6, 4.52: torch>=2.1,<2.7), so it is installed with that extra (which adds accelerate);
+#   for "auto" uv then picks the newest release whose range holds the cell's torch.
+# - torchvision pins exactly the torch release its C++ operators are built against (0.29.2 → torch==2.15.0,
+#   0.28.0 → torch==2.13.0), so uv picks the one built for the cell's torch, or none.
+# - timm depends on torch and torchvision, so it pairs through torchvision.
+LIBRARY_REQUIREMENT = {"transformers": "transformers[torch]", "torchvision": "torchvision", "timm": "timm"}
+# A library that depends on another cannot be installed without it.
+NEEDS = {"timm": "torchvision"}
+
+
+def library_requirements(libraries: Sequence[Tuple[str, Optional[str]]]) -> List[str]:
+    """`transformers[torch]`, or `==version` where the spec pins one."""
+    return [LIBRARY_REQUIREMENT[name] + (f"=={version}" if version else "") for name, version in libraries]
+
+
+def build_mismatch(pins: Dict[str, str]) -> Optional[str]:
+    """Why the resolved torchvision cannot run with the resolved torch, though the versions agree:
+    PEP 440 lets torchvision's `torch==2.13.0` match a local build `2.13.0+cpu`, but PyPI's torchvision
+    is built for PyPI's (CUDA) torch, and next to a +cpu torch it fails at import with "operator
+    torchvision::nms does not exist" (seen with torch 2.13.0+cpu), which breaks transformers' vision
+    models in the same environment too. The builds must carry the same local label."""
+    torch, vision = pins.get("torch"), pins.get("torchvision")
+    if not torch or not vision:
+        return None
+    label = Version(torch).local
+    if label == Version(vision).local:
+        return None
+    return (f"torchvision {vision} is built for torch {Version(torch).public}, not for the {torch} build of this cell "
+            f"(it fails at import: operator torchvision::nms does not exist); a torchvision +{label or 'cuda'} build "
+            "comes from PyTorch's own index ([index.torchvision] url)")
 
 
 def onnxscript_requirement(torch: str, pinned: Optional[str]) -> Optional[str]:
@@ -52,9 +88,11 @@ def overrides(onnx: Optional[str]) -> List[str]:
 
 
 def requirements(python: str, torch: Optional[str], onnx: Optional[str], onnxruntime: Optional[str],
-                 onnxscript: Optional[str], device: str, side: str = "both") -> List[str]:
-    """The top-level install set of one cell, or of one side of it (export: no onnxruntime;
-    runtime: onnxruntime and what it brings, nothing else); the lock pins everything beneath it."""
+                 onnxscript: Optional[str], device: str, side: str = "both",
+                 libraries: Sequence[Tuple[str, Optional[str]]] = ()) -> List[str]:
+    """The top-level install set of one cell, or of one side of it (export: no onnxruntime, the
+    model libraries; runtime: onnxruntime and what it brings, nothing else); the lock pins
+    everything beneath it."""
     wanted = [f"{WEEKLY if is_weekly(onnx) else 'onnx'}=={onnx}"] if onnx and side != "runtime" else []
     numpy_1 = False
     if side != "runtime" and torch:
@@ -70,4 +108,6 @@ def requirements(python: str, torch: Optional[str], onnx: Optional[str], onnxrun
         numpy_1 = numpy_1 or Version(onnxruntime) < NUMPY_2_FROM_ONNXRUNTIME
     if numpy_1:
         wanted.append("numpy<2")
+    if side != "runtime" and torch:
+        wanted += library_requirements(libraries)
     return wanted

@@ -16,6 +16,9 @@ from matrix.errors import CatalogueError
 
 START = "<!-- corpus:start (written by `python -m matrix cases --write docs/corpus.md`) -->"
 END = "<!-- corpus:end -->"
+# The model families (cases with a source library) have a table of their own, in the README.
+FAMILIES_START = "<!-- families:start (written by `python -m matrix cases --write README.md`) -->"
+FAMILIES_END = "<!-- families:end -->"
 
 
 def listed(cases_from: List[str]) -> List[Dict]:
@@ -38,16 +41,37 @@ def table(cases: List[Dict]) -> str:
     pairs = sum(1 for c in cases if c["fixes"])
     lines = [f"{len(cases)} cases in {len(categories)} categories ({', '.join(categories)}); "
              f"{pairs} of them are workarounds for another case.", "",
-             "| case | the situation it stands for | dynamic | needs | workaround for |",
-             "|---|---|---|---|---|"]
+             "| case | the situation it stands for | from | dynamic | needs | workaround for |",
+             "|---|---|---|---|---|---|"]
     for c in cases:
         needs = list(c["requires"]) + ([f"devices: {', '.join(c['devices'])}"] if c["devices"] != ["cpu", "cuda"]
                                        else [])
-        lines.append("| `{}` | {} | {} | {} | {} |".format(
-            c["case"], _cell(c["description"]), ", ".join(c["dynamic"]) or "—", _cell("; ".join(needs)) or "—",
-            f"`{c['fixes']}`" if c["fixes"] else "—"))
+        lines.append("| `{}` | {} | {} | {} | {} | {} |".format(
+            c["case"], _cell(c["description"]), c.get("library") or "—", ", ".join(c["dynamic"]) or "—",
+            _cell("; ".join(needs)) or "—", f"`{c['fixes']}`" if c["fixes"] else "—"))
     return "\n".join(lines) + "\n"
 
 
-def replaced(text: str, new_table: str, where: str) -> str:
-    return markers.replaced(text, START, END, new_table, where, CatalogueError)
+def families(cases: List[Dict]) -> str:
+    """The model families: one row per architecture, with the library it comes from."""
+    models = [c for c in cases if c.get("library")]
+    libraries = sorted({c["library"] for c in models})
+    lines = [f"{len(models)} model cases from {', '.join(libraries)}, built offline from configuration objects "
+             "(tiny dimensions, seeded random weights; no download).", "",
+             "| case | library | architecture and how it is called | dynamic | outputs |", "|---|---|---|---|---|"]
+    for c in sorted(models, key=lambda c: (c["library"], c["case"])):
+        lines.append("| `{}` | {} | {} | {} | {} |".format(
+            c["case"], c["library"], _cell(c["description"]), ", ".join(c["dynamic"]) or "—",
+            ", ".join(c.get("output_names") or []) or "—"))
+    return "\n".join(lines) + "\n"
+
+
+def replaced(text: str, cases: List[Dict], where: str) -> str:
+    """text with each table whose markers it holds (the corpus, the model families) replaced."""
+    found = False
+    for start, end, make in ((START, END, table), (FAMILIES_START, FAMILIES_END, families)):
+        if start in text:
+            text, found = markers.replaced(text, start, end, make(cases), where, CatalogueError), True
+    if not found:
+        raise CatalogueError(f"{where}: no markers ({START} … {END}, or {FAMILIES_START} … {FAMILIES_END})")
+    return text

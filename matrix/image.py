@@ -51,18 +51,24 @@ def tag(lock: Lock, context: Path) -> str:
 
 
 def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
-    """The lock split into install steps (torch, then onnx + onnxscript, then onnxruntime), each
-    pinned to the lock's own versions so that cells sharing a torch version share its layer."""
-    # Names only: the lock is the truth, the pins come from it as constraints (a lock given with
-    # --locked may pin what today's requirements would not choose).
-    wanted = [Requirement(r).name for r in cell.requirements()]
+    """The lock split into install steps (torch, then onnx + onnxscript, then onnxruntime, then the
+    model libraries), each pinned to the lock's own versions so that cells sharing a torch version
+    share its layer, and cells that differ only in a library share all the others."""
+    # Names only (and extras): the lock is the truth, the pins come from it as constraints (a lock
+    # given with --locked may pin what today's requirements would not choose). A library the lock
+    # left out (unpaired) is not installed.
+    parsed = [Requirement(r) for r in cell.requirements() if Requirement(r).name not in lock.unpaired()]
+    wanted = [r.name for r in parsed]
+    libraries = [r.name + (f"[{','.join(sorted(r.extras))}]" if r.extras else "") for r in parsed
+                 if r.name in constraints.LIBRARIES]
     # numpy joins torch's layer only when torch itself needs numpy 1.x; when onnxruntime does, it
     # comes with the onnx layer, so the torch layer stays shared with the cells of newer runtimes.
     with_torch = {"torch", "numpy"} if cell.torch and Version(cell.torch) < constraints.NUMPY_2_FROM_TORCH \
         else {"torch"}
     steps = [("1-torch.txt", [r for r in wanted if r in with_torch]),
              ("2-onnx.txt", [r for r in wanted if r.startswith("onnx") and not r.startswith("onnxruntime")]),
-             ("3-onnxruntime.txt", [r for r in wanted if r.startswith("onnxruntime")])]
+             ("3-onnxruntime.txt", [r for r in wanted if r.startswith("onnxruntime")]),
+             ("4-libraries.txt", libraries)]
     done: set = set()
     files: Dict[str, str] = {}
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as pins:

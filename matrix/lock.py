@@ -1,4 +1,9 @@
-"""Each cell's complete install set, pinned with hashes by `uv pip compile`."""
+"""Each cell's complete install set, pinned with hashes by `uv pip compile`.
+
+A model library (transformers, torchvision, timm) that cannot be paired with the cell's torch is
+left out of the lock rather than failing the cell: the lock says why in a comment line
+(`# unpaired transformers: …`), and the cell's cases that need it are skipped with that reason.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,16 @@ import functools
 import hashlib
 import subprocess
 import tempfile
-from dataclasses import dataclass
-from typing import Dict, List
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional, Tuple
 
 import uv
 
+from matrix import constraints
 from matrix.plan import Cell
 
 PLATFORM = "x86_64-manylinux_2_28"
+UNPAIRED = "# unpaired "
 
 
 class EnvError(Exception):
@@ -28,6 +35,15 @@ class Lock:
     @property
     def hash(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    def unpaired(self) -> Dict[str, str]:
+        """{library: why it is not in this lock}."""
+        found = {}
+        for line in self.text.splitlines():
+            if line.startswith(UNPAIRED):
+                name, _, reason = line[len(UNPAIRED):].partition(": ")
+                found[name] = reason
+        return found
 
     def pinned(self) -> Dict[str, str]:
         """{package: version} as the lock pins them."""
@@ -61,7 +77,8 @@ def tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def compile_lock(cell: Cell, indexes: Dict[str, Dict]) -> Lock:
+def _resolve(cell: Cell, indexes: Dict[str, Dict]) -> Tuple[Optional[str], str]:
+    """(the pinned lock text, or None and uv's error)."""
     command = [uv_bin(), "pip", "compile", "-", "--python-version", cell.python, "--python-platform",
                PLATFORM, "--generate-hashes", "--no-header", "--quiet", *index_options(indexes, list(indexes))]
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as overrides:
@@ -70,6 +87,47 @@ def compile_lock(cell: Cell, indexes: Dict[str, Dict]) -> Lock:
             overrides.flush()
             command += ["--override", overrides.name]
         done = subprocess.run(command, input="\n".join(cell.requirements()) + "\n", capture_output=True, text=True)
-    if done.returncode != 0:
-        raise EnvError(f"cannot resolve {' '.join(cell.requirements())}:\n{tail(done.stderr)}")
-    return Lock(cell.id, done.stdout)
+    return (done.stdout, "") if done.returncode == 0 else (None, done.stderr)
+
+
+def _why(error: str) -> str:
+    """uv's reason in one line: the premise of its first "Because …" sentence."""
+    lines = [line.strip(" ╰─▶│") for line in error.splitlines()]
+    flat = " ".join(line for line in lines if line)  # uv wraps its sentences to the terminal's width
+    if "Because " in flat:
+        return flat[flat.index("Because ") + len("Because "):].split(", we can conclude")[0]
+    return next((line for line in lines if line), "no release resolves")
+
+
+def _paired(cell: Cell, indexes: Dict[str, Dict]) -> Tuple[str, Dict[str, str]]:
+    """The lock with every library that pairs with the cell's torch, and why each other one does not."""
+    whole, _ = _resolve(cell, indexes)
+    if whole is not None and not constraints.build_mismatch(Lock(cell.id, whole).pinned()):
+        return whole, {}  # the usual case: one resolution
+    base, error = _resolve(replace(cell, libraries=()), indexes)
+    if base is None:
+        raise EnvError(f"cannot resolve {' '.join(cell.requirements())}:\n{tail(error)}")
+    text, kept, unpaired = base, [], {}
+    for name, version in cell.libraries:
+        needed = constraints.NEEDS.get(name)
+        if needed in unpaired:
+            unpaired[name] = f"needs {needed}, which does not pair here: {unpaired[needed]}"
+            continue
+        trial, error = _resolve(replace(cell, libraries=tuple(kept + [(name, version)])), indexes)
+        mismatch = constraints.build_mismatch(Lock(cell.id, trial).pinned()) if trial else None
+        if trial is None or mismatch:
+            unpaired[name] = mismatch or _why(error)
+        else:
+            text, kept = trial, kept + [(name, version)]
+    return text, unpaired
+
+
+def compile_lock(cell: Cell, indexes: Dict[str, Dict]) -> Lock:
+    if cell.libraries and cell.side != "runtime":
+        text, unpaired = _paired(cell, indexes)
+        notes = "".join(f"{UNPAIRED}{name}: {reason}\n" for name, reason in unpaired.items())
+        return Lock(cell.id, notes + text)
+    text, error = _resolve(cell, indexes)
+    if text is None:
+        raise EnvError(f"cannot resolve {' '.join(cell.requirements())}:\n{tail(error)}")
+    return Lock(cell.id, text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -13,7 +13,7 @@ from matrix import constraints
 from matrix.constraints import WEEKLY
 from matrix.index import Index, Release, fits
 from matrix.probe import records
-from matrix.spec import PACKAGES, Spec, SpecError
+from matrix.spec import LIBRARIES, PACKAGES, Spec, SpecError
 
 
 @dataclass(frozen=True)
@@ -30,28 +30,31 @@ class Cell:
     onnxscript: Optional[str]  # None: "auto", chosen by the lock to fit torch
     device: str
     side: str = "both"
+    # model libraries of the export side, (name, version); version None: "auto", paired by the lock
+    libraries: Tuple[Tuple[str, Optional[str]], ...] = ()
 
     @property
     def id(self) -> str:
         if self.side == "export":
             return records.side_id("export", self.python, self.device, torch=self.torch, onnx=self.onnx,
-                                   onnxscript=self.onnxscript)
+                                   onnxscript=self.onnxscript, **dict(self.libraries))
         if self.side == "runtime":
             return records.side_id("runtime", self.python, self.device, ort=self.onnxruntime)
-        return records.cell_id(self.python, self.torch, self.onnx, self.onnxruntime, self.device, self.onnxscript)
+        return records.cell_id(self.python, self.torch, self.onnx, self.onnxruntime, self.device, self.onnxscript,
+                               self.libraries)
 
     def export_side(self) -> Cell:
         return replace(self, onnxruntime=None, side="export")
 
     def runtime_side(self) -> Cell:
-        return replace(self, torch=None, onnx=None, onnxscript=None, side="runtime")
+        return replace(self, torch=None, onnx=None, onnxscript=None, side="runtime", libraries=())
 
     def overrides(self) -> List[str]:
         return constraints.overrides(self.onnx)
 
     def requirements(self) -> List[str]:
         return constraints.requirements(self.python, self.torch, self.onnx, self.onnxruntime, self.onnxscript,
-                                        self.device, self.side)
+                                        self.device, self.side, self.libraries)
 
 
 @dataclass
@@ -133,8 +136,8 @@ def _version_matches(selector: str, value: Optional[str], named: Callable[[], Li
 def _matches(entry: Dict[str, object], cell: Cell, versions: Callable[..., List[Optional[str]]]) -> bool:
     """Whether an include/exclude entry names this cell (every key it gives matches)."""
     for axis, selector in entry.items():
-        value = getattr(cell, axis)
-        if axis in PACKAGES:
+        value = dict(cell.libraries).get(axis) if axis in LIBRARIES else getattr(cell, axis)
+        if axis in PACKAGES or axis in LIBRARIES:
             def named(axis: str = axis, selector: str = str(selector)) -> List[Optional[str]]:
                 return versions(cell.python, axis, selector, "")
 
@@ -164,8 +167,14 @@ def resolve(spec: Spec, index: Index) -> Plan:
         per_axis = {p: [v for s in spec.axes[p]
                         for v in versions(python, package.get(p, p), s, f"{spec.path}: [matrix] {p}")]
                     for p in PACKAGES}
-        for torch, onnx, ort, script in itertools.product(*(dict.fromkeys(per_axis[p]) for p in PACKAGES)):
-            cells.append(Cell(python, torch, onnx, ort, script, device))
+        libraries = [lib for lib in LIBRARIES if lib in spec.axes]
+        per_axis.update({lib: [v for s in spec.axes[lib]
+                               for v in versions(python, lib, s, f"{spec.path}: [matrix] {lib}")]
+                         for lib in libraries})
+        for versions_ in itertools.product(*(dict.fromkeys(per_axis[p]) for p in (*PACKAGES, *libraries))):
+            torch, onnx, ort, script = versions_[:4]
+            cells.append(Cell(python, torch, onnx, ort, script, device,
+                              libraries=tuple(zip(libraries, versions_[4:]))))
     for entry in spec.exclude:
         cells = [c for c in cells if not _matches(entry, c, versions)]
     for n, entry in enumerate(spec.include, 1):
@@ -173,8 +182,10 @@ def resolve(spec: Spec, index: Index) -> Plan:
         python = str(entry.get("python", spec.axes["python"][0]))
         picked = {p: (versions(python, p, str(entry[p]), f"{where} {p}")[-1] if p in entry
                       else versions(python, p, spec.axes[p][0], f"{where} {p}")[-1]) for p in PACKAGES}
+        libraries = tuple((lib, versions(python, lib, str(entry.get(lib, spec.axes[lib][0])), f"{where} {lib}")[-1])
+                          for lib in LIBRARIES if lib in spec.axes or lib in entry)
         cell = Cell(python, picked["torch"], picked["onnx"], picked["onnxruntime"], picked["onnxscript"],
-                    str(entry.get("device", spec.axes["device"][0])))
+                    str(entry.get("device", spec.axes["device"][0])), libraries=libraries)
         if cell not in cells:
             cells.append(cell)
     if not cells:

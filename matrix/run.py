@@ -111,6 +111,7 @@ class MatrixRun:
         self.bad_input: Optional[str] = None
         self.environments: Dict[str, Any] = {}  # side or cell id → its prepared environment, for verify()
         self.lock = threading.Lock()
+        self.unpaired: Dict[str, Dict[str, str]] = {}  # per environment: the libraries its lock left out, and why
         self.jobs = 1
 
     def _previous_run(self) -> Dict[str, Any]:
@@ -165,6 +166,7 @@ class MatrixRun:
         lock = Lock(cell.id, locked.read_text()) if self.options.locked and locked.exists() \
             else compile_lock(cell, self.plan.spec.indexes)
         (self.dir / "lock" / f"{cell.id}.txt").write_text(lock.text)
+        self.unpaired[cell.id] = lock.unpaired()
         return lock
 
     def _wall_clock(self) -> float:
@@ -296,7 +298,8 @@ class MatrixRun:
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
                          cell=cell.id, run_id=self.run_id, keep_failed=str(self.dir / "models"),
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
-                         frontier=str(self.dir / FRONTIER / f"{cell.id}.json"))
+                         frontier=str(self.dir / FRONTIER / f"{cell.id}.json"),
+                         unpaired=self.unpaired.get(cell.id, {}))
         if self.options.split:  # the runtime side: the cases are in the bundles
             args.side, args.cases_from = "runtime", []
             args.bundles = str(self.dir / BUNDLES / cell.export_side().id)
@@ -330,7 +333,8 @@ class MatrixRun:
                          cases=self.options.cases if cases is None else cases, run_id=self.run_id,
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
-                         frontier=str(self.dir / FRONTIER / f"{side.id}.json"))
+                         frontier=str(self.dir / FRONTIER / f"{side.id}.json"),
+                         unpaired=self.unpaired.get(side.id, {}))
 
     def verify(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
         """Check the opset each too-new load error was advised to export with, where the cell has no

@@ -24,8 +24,9 @@ else:  # pragma: no cover - the orchestrator's oldest Pythons
 
 SPECS = Path(__file__).parent / "specs"
 PACKAGES = ("torch", "onnx", "onnxruntime", "onnxscript")
-AXES = ("python", *PACKAGES, "device", "exporter", "opset")
-CELL_AXES = ("python", *PACKAGES, "device")  # exporter and opset vary inside a cell
+LIBRARIES = ("transformers", "torchvision", "timm")  # model libraries: optional axes of the export side
+AXES = ("python", *PACKAGES, *LIBRARIES, "device", "exporter", "opset")
+CELL_AXES = ("python", *PACKAGES, *LIBRARIES, "device")  # exporter and opset vary inside a cell
 CHOICES = {"device": ("cpu", "cuda"), "exporter": ("torchscript", "dynamo")}
 DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript", "dynamo"], "opset": ["default"]}
 TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run"}
@@ -69,8 +70,8 @@ def check_selector(where: str, axis: str, value: Any) -> str:
             raise SpecError(f"{where}: expected one of {', '.join(CHOICES[axis])}, got {value!r}")
         return value
     if SELECTOR.match(value):
-        if value == "auto" and axis != "onnxscript":
-            raise SpecError(f"{where}: 'auto' is only for onnxscript")
+        if value == "auto" and axis not in ("onnxscript", *LIBRARIES):
+            raise SpecError(f"{where}: 'auto' is only for onnxscript, {', '.join(LIBRARIES)}")
         if value == "weekly" and axis != "onnx":
             raise SpecError(f"{where}: 'weekly' is only for onnx (the onnx-weekly package)")
         return value
@@ -142,8 +143,9 @@ def load(name_or_path: str) -> Spec:
         raise SpecError(f"{path}: description: expected a string")
     indexes = _table(path, data, "index")
     for package, options in indexes.items():
-        if package not in (*PACKAGES, "numpy", "onnxruntime-gpu"):
-            raise SpecError(f"{path}: [index.{package}]: unknown package; expected one of {', '.join(PACKAGES)}")
+        if package not in (*PACKAGES, *LIBRARIES, "numpy", "onnxruntime-gpu"):
+            raise SpecError(f"{path}: [index.{package}]: unknown package; expected one of "
+                            f"{', '.join(PACKAGES + LIBRARIES)}")
         if not isinstance(options, dict) or set(options) - {"url", "find-links"}:
             raise SpecError(f"{path}: [index.{package}]: expected keys url and find-links")
         if not isinstance(options.get("url", ""), str):

@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="List the built-in corpus (and --cases-from cases) as a Markdown table.")
     p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE")
     action = p.add_mutually_exclusive_group()
-    action.add_argument("--write", metavar="FILE", help="replace the table between the corpus markers in FILE")
+    action.add_argument("--write", metavar="FILE", help="replace the tables between the corpus (or model families) "
+                                                        "markers in FILE")
     action.add_argument("--check", metavar="FILE", help="exit 1 when FILE's table is not what the code says")
     p.set_defaults(main=main)
 
@@ -22,17 +23,17 @@ def main(args: argparse.Namespace) -> int:
     from matrix.corpus_table import listed, replaced, table
     from matrix.errors import CatalogueError
 
-    new_table = table(listed(args.cases_from))
+    cases = listed(args.cases_from)
     target = args.write or args.check
     if target is None:
-        print(new_table, end="")
+        print(table(cases), end="")
         return 0
     path = Path(target)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogueError(f"{target}: {exc.strerror}") from None
-    wanted = replaced(text, new_table, target)
+    wanted = replaced(text, cases, target)
     if args.check:
         if wanted != text:
             print(f"matrix cases: {target} lists a different corpus than the code; "

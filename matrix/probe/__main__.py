@@ -70,7 +70,8 @@ def main(argv: list = None) -> int:
         for c in cases:
             print(json.dumps({"case": c.id, "category": c.category, "description": c.description, "fixes": c.fixes,
                               "origin": origin(c), "dynamic": list(c.dim_names), "requires": list(c.requires),
-                              "devices": list(c.devices), "atol": c.atol, "rtol": c.rtol}), flush=True)
+                              "devices": list(c.devices), "atol": c.atol, "rtol": c.rtol, "library": c.library,
+                              "output_names": list(c.output_names or ())}), flush=True)
         return 0
     from matrix.probe.cell import export_cell, run_cell, runtime_cell
     from matrix.probe.results import WriteFailed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 from matrix.probe.exporters import EXPORTERS
 
@@ -35,6 +35,7 @@ class ProbeArgs:
     bundles: Optional[str] = None
     frontier: Optional[str] = None  # where this side's version frontier measurement goes
     frontier_only: bool = False
+    unpaired: Dict[str, str] = field(default_factory=dict)  # library: why the cell's lock left it out
 
     def argv(self, where: Callable[[str], str] = str) -> List[str]:
         args = ["--exporter", ",".join(self.exporters),
@@ -55,6 +56,8 @@ class ProbeArgs:
             args += ["--side", self.side]
         if self.frontier_only:
             args.append("--frontier-only")
+        for name, reason in sorted(self.unpaired.items()):
+            args += ["--unpaired", f"{name}={reason}"]
         for flag, value in (("--reuse", self.reuse), ("--keep-failed", self.keep_failed), ("--bundles", self.bundles),
                             ("--frontier", self.frontier)):
             if value:
@@ -97,5 +100,8 @@ def parse(argv: List[str], description: str = "") -> argparse.Namespace:
                         "opsets each exporter of its torch writes (measured before the cases; an export side "
                         "always measures, into its --bundles)")
     p.add_argument("--frontier-only", action="store_true", help="measure the frontier, run no case")
+    p.add_argument("--unpaired", action="append", default=[], metavar="LIBRARY=REASON",
+                   help="a model library this cell's lock left out, and why: cases that need it are skipped "
+                        "with that reason (repeatable)")
     p.add_argument("--list", action="store_true", help="print the selected cases as JSON lines and exit")
     return p.parse_args(argv)

@@ -56,7 +56,9 @@ def run_cell(args: Any, cases: List[Any]) -> int:
     isolation.limit_memory(args.memory_limit)
     env = environment.fingerprint(gpu(has_cuda, isolate))
     return write_results(args, tasks, len(done), earlier, versions, env, lambda device: cell_id(versions, device),
-                          warm=lambda exporters: isolation.warm_up(exporters, fork=isolate), has_cuda=has_cuda)
+                          warm=lambda exporters, libraries: isolation.warm_up(exporters, fork=isolate,
+                                                                              libraries=libraries),
+                          has_cuda=has_cuda)
 
 
 def export_cell(args: Any, cases: List[Any]) -> int:
@@ -89,7 +91,8 @@ def export_cell(args: Any, cases: List[Any]) -> int:
         if task.reason is None and not warmed and (task.device == "cpu" or not isolate):
             if isolate and has_cuda:
                 isolation.hide_gpus()
-            isolation.warm_up(sorted({t.exporter for t in tasks if t.reason is None}), fork=isolate, side="export")
+            isolation.warm_up(sorted({t.exporter for t in tasks if t.reason is None}), fork=isolate, side="export",
+                              libraries=isolation.libraries(tasks))
             warmed = True
         where = dict(case=task.case_id, exporter=task.exporter, opset=task.opset, device=task.device)
         emit("case", index=index, **where)
@@ -158,7 +161,8 @@ def runtime_cell(args: Any) -> int:
     tasks = []
     for folder, meta in sorted(metas, key=lambda fm: fm[1]["device"] != "cuda"):
         task = Task(meta["case"], meta["exporter"], meta["opset"], meta["device"],
-                    {k: meta.get(k) for k in ("case", "category", "description", "fixes", "origin", "case_hash")},
+                    {k: meta.get(k) for k in ("case", "category", "description", "fixes", "origin", "case_hash",
+                                              "library")},
                     None, lambda f=folder, m=meta: _check_one(f, m, args, isolate, measured))
         if task.key in done:
             continue
@@ -170,7 +174,7 @@ def runtime_cell(args: Any) -> int:
     by_key = {(m["case"], m["exporter"], m["opset"], m["device"]): m for _, m in metas}
     return write_results(args, tasks, len(done), earlier, lambda task: versions_of(by_key[task.key]), env,
                           lambda device: cell_id(exported, device),
-                          warm=lambda exporters: isolation.warm_up(exporters, fork=isolate, side="runtime"),
+                          warm=lambda exporters, libraries: isolation.warm_up(exporters, fork=isolate, side="runtime"),
                           has_cuda=False)
 
 
@@ -184,7 +188,7 @@ def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool,
                measured: Dict[str, Any]) -> Dict[str, Any]:
     """A bundle's result: the export side's outcome where it failed, else this runtime's."""
     if meta["outcome"]["status"] != "pass":
-        outcome = dict(meta["outcome"])
+        outcome = dict(meta["outcome"], export_call=(meta.get("data") or {}).get("call"))
     else:
         workdir = tempfile.mkdtemp(prefix="matrix-runtime-")
         try:
@@ -196,6 +200,7 @@ def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool,
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         _advise(outcome, measured["export"], measured["runtime"], meta["exporter"])
+        outcome["export_call"] = (meta.get("data") or {}).get("call")
     if args.keep_failed and outcome["status"] not in ("pass", "skipped"):
         outcome["artifacts"] = {"bundle": zipped(folder, args.keep_failed, os.path.basename(args.bundles))}
     return outcome
@@ -214,6 +219,7 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         outcome = isolation.forked(work, workdir, args.timeout, limit=device == "cpu") if isolate \
             else isolation.in_process(work, workdir)
         data = outcome.pop("data", None) or {}
+        outcome["export_call"] = data.get("call")
         _advise(outcome, measured, measured.get("runtime"), exporter)
         exported = os.path.exists(os.path.join(workdir, bundle.MODEL))
         if args.keep_failed and outcome["status"] not in ("pass", "skipped") \

@@ -22,10 +22,27 @@ SIDE_PACKAGES = {"both": ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")
                  "runtime": ("onnxruntime", "numpy")}
 
 
+# Model libraries a cell may hold besides (the spec's library axes); found by their metadata, not
+# imported: a torchvision built for another torch fails at import, which a case must report.
+LIBRARIES = ("transformers", "torchvision", "timm")
+
+
+def _installed(distribution: str) -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def versions(side: str = "both") -> Dict[str, Optional[str]]:
-    """Package versions, keyed by distribution-like names used in `requires`."""
+    """Package versions, keyed by distribution-like names used in `requires`; the model libraries
+    only where installed (the export side: a runtime side has none)."""
     found = {name: _version(name) for name in SIDE_PACKAGES[side]}
-    return {"python": platform.python_version(), **{name: found.get(name) for name in SIDE_PACKAGES["both"]}}
+    libraries = {name: _installed(name) for name in LIBRARIES} if side != "runtime" else {}
+    return {"python": platform.python_version(), **{name: found.get(name) for name in SIDE_PACKAGES["both"]},
+            **{name: version for name, version in libraries.items() if version}}
 
 
 def cpu_name() -> str:

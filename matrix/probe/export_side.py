@@ -180,7 +180,7 @@ def fed(inputs: Inputs, names: List[str], wanted: List[str]) -> List[Tuple[str, 
     given, else by position among the tensor inputs (as onnxruntime is fed them)."""
     import torch
 
-    values = [v for _, v in inputs.items()]
+    values = parity.flatten([v for _, v in inputs.items()])  # a list of images is one input per image
     tensors = {n: a for n, a in zip(names, values) if isinstance(a, torch.Tensor)}
     if not all(n in tensors for n in wanted):
         tensors = dict(zip(wanted, [a for a in values if isinstance(a, torch.Tensor)]))
@@ -207,6 +207,8 @@ def export_stages(case: Any, exporter: str, opset: Optional[int], device: str, w
 
     stages("export")
     api = for_torch(torch.__version__)
+    stages.meta["call"] = api.call(exporter, opset, case.dynamic, len(inputs.args), list(inputs.kwargs),
+                                   case.output_names)  # the exact call, as source, for the report
     path = os.path.join(workdir, bundle.MODEL)
     start = time.perf_counter()
     api.export(exporter, model, inputs.args, path, opset, case.dynamic, kwargs=inputs.kwargs,

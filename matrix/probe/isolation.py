@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import gc
+import importlib
 import json
 import os
 import select
@@ -21,7 +22,7 @@ import signal
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from matrix.probe import errors
 
@@ -128,11 +129,17 @@ def _warm_up_case() -> Any:
     return Case(id="warmup/model", build=lambda: (WarmUp(), (torch.randn(2, 2, 4, 8),)), dynamic=({0: "batch"},))
 
 
-def warm_up(exporters: Any, fork: bool, side: str = "both") -> None:
+def libraries(tasks: Any) -> List[str]:
+    """The model libraries the tasks to run build their models with."""
+    return sorted({t.case.library for t in tasks if t.reason is None and getattr(t.case, "library", None)})
+
+
+def warm_up(exporters: Any, fork: bool, side: str = "both", libraries: Any = ()) -> None:
     """Import once and run a small model through every stage this side runs, with each exporter,
     in this process, so that forked children find first-use set-up (lazy imports, registries,
-    about 3 s for dynamo and 0.3 s for TorchScript) already done. The runtime side imports
-    onnxruntime only."""
+    about 3 s for dynamo and 0.3 s for TorchScript) already done; import the model libraries the
+    cases use too (transformers' model code costs about 2 s per child otherwise). The runtime
+    side imports onnxruntime only."""
     global _child_threads
     import numpy  # noqa: F401
 
@@ -149,6 +156,12 @@ def warm_up(exporters: Any, fork: bool, side: str = "both") -> None:
         torch.set_num_threads(1)
     with contextlib.suppress(ImportError):
         import onnxscript  # noqa: F401
+    for library in libraries:
+        # a library that fails to import (a torchvision built for another torch) fails its cases, not the warm-up
+        with contextlib.suppress(Exception):
+            importlib.import_module(library)
+            if library == "transformers":
+                importlib.import_module("transformers.modeling_utils")
     from matrix.probe.exporters import for_torch
     from matrix.probe.stages import export_only, run_stages
 

@@ -20,11 +20,13 @@ EVERY_CASE = {"case": "*", "category": "*", "description": "", "fixes": None, "o
 
 
 def cell_id(python: str, torch: Optional[str], onnx: Optional[str], onnxruntime: Optional[str], device: str,
-            onnxscript: Optional[str] = None) -> str:
-    """torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu (-onnxscriptX before -py where it is pinned)."""
+            onnxscript: Optional[str] = None, libraries: Any = ()) -> str:
+    """torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu (-onnxscriptX and -transformersY before -py where
+    they are pinned; "auto" ones are the lock's choice and not part of the name)."""
     python = ".".join(python.split(".")[:2])
-    script = f"-onnxscript{onnxscript}" if onnxscript else ""
-    return f"torch{torch}-onnx{onnx}-ort{onnxruntime}{script}-py{python}-{device}"
+    pinned = f"-onnxscript{onnxscript}" if onnxscript else ""
+    pinned += "".join(f"-{name}{version}" for name, version in libraries if version)
+    return f"torch{torch}-onnx{onnx}-ort{onnxruntime}{pinned}-py{python}-{device}"
 
 
 def side_id(side: str, python: str, device: str, **versions: Optional[str]) -> str:
@@ -66,7 +68,7 @@ def origin(case: Any) -> str:
 
 def case_fields(case: Any) -> Dict[str, Any]:
     return {"case": case.id, "category": case.category, "description": case.description, "fixes": case.fixes,
-            "origin": origin(case), "case_hash": case_hash(case)}
+            "origin": origin(case), "case_hash": case_hash(case), "library": getattr(case, "library", None)}
 
 
 def result(*, run_id: str, cell: str, case: Dict[str, Any], exporter: str, opset: Optional[int], device: str,
@@ -74,15 +76,15 @@ def result(*, run_id: str, cell: str, case: Dict[str, Any], exporter: str, opset
            error: Optional[Dict[str, Any]] = None, metrics: Optional[Dict[str, Any]] = None,
            artifacts: Optional[Dict[str, str]] = None, versions: Optional[Dict[str, Optional[str]]] = None,
            environment: Optional[Dict[str, Any]] = None, started_at: Optional[float] = None,
-           seconds: float = 0.0) -> Dict[str, Any]:
+           seconds: float = 0.0, export_call: Optional[str] = None) -> Dict[str, Any]:
     """A result record; `case` holds the case fields (case_fields(case), or EVERY_CASE)."""
-    described = {k: case.get(k) for k in ("category", "description", "fixes", "origin")}
+    described = {k: case.get(k) for k in ("category", "description", "fixes", "origin", "library")}
     return {"schema": SCHEMA, "run_id": run_id, "cell": cell, "case": case["case"], **described,
             "exporter": exporter, "opset": opset, "device": device, "status": status, "stage": stage,
             "reason": reason, "error": error, "metrics": metrics or {}, "artifacts": artifacts or {},
             "versions": versions or {}, "environment": environment or {}, "case_hash": case.get("case_hash"),
             "probe_version": PROBE_VERSION, "started_at": time.time() if started_at is None else started_at,
-            "seconds": seconds}
+            "seconds": seconds, "export_call": export_call}
 
 
 def env_errors(run_id: str, cell: str, device: str, exporters: List[str], opsets: List[Optional[int]],

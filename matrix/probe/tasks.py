@@ -15,19 +15,24 @@ from typing import Any, Callable, Dict, List, Optional
 from matrix.probe import PROBE_VERSION, environment, frontier, isolation, records, results
 from matrix.probe.corpus import BadInput
 from matrix.probe.exporters import for_torch
-from matrix.probe.versions import unmet
+from matrix.probe.versions import name_of, unmet
 
 
 def emit(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}, default=str), flush=True)
 
 
-def requirements(requires: Any, versions: Dict[str, Optional[str]], side: str) -> Optional[str]:
-    """The first unmet requirement this side can judge: the runtime side judges onnxruntime's."""
+def requirements(requires: Any, versions: Dict[str, Optional[str]], side: str,
+                 unpaired: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """The first unmet requirement this side can judge: the runtime side judges onnxruntime's. A
+    library the cell's lock left out says why (it does not pair with this torch)."""
     for requirement in requires:
         about_runtime = requirement.strip().lower().startswith("onnxruntime")
         if side == "both" or about_runtime == (side == "runtime"):
             reason = unmet(requirement, versions)
+            name = name_of(requirement)
+            if reason and unpaired and name in unpaired:
+                return f"requires {name}, which does not pair with this cell: {unpaired[name]}"
             if reason:
                 return reason
     return None
@@ -35,12 +40,13 @@ def requirements(requires: Any, versions: Dict[str, Optional[str]], side: str) -
 
 def skip_reason(case: Any, exporter: str, opset: Optional[int], device: str, api: Any,
                 versions: Dict[str, Optional[str]], has_cuda: bool, side: str = "both",
-                measured: Optional[Dict[str, Any]] = None) -> Optional[str]:
+                measured: Optional[Dict[str, Any]] = None,
+                unpaired: Optional[Dict[str, str]] = None) -> Optional[str]:
     if device not in case.devices:
         return f"case does not apply to {device}"
     if device == "cuda" and not has_cuda:
         return "no CUDA device"
-    return requirements(case.requires, versions, side) or api.unavailable(exporter, opset) \
+    return requirements(case.requires, versions, side, unpaired) or api.unavailable(exporter, opset) \
         or frontier.unwritable(measured, exporter, opset)
 
 
@@ -92,6 +98,7 @@ def case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], 
     """A task per (device, case, exporter, opset), cuda first: their children must be forked
     before the warm-up (see isolation.hide_gpus)."""
     api = for_torch(versions["torch"] or "0")
+    unpaired = dict(item.split("=", 1) for item in getattr(args, "unpaired", None) or [] if "=" in item)
     tasks = []
     for device in sorted(args.devices, key=lambda d: d != "cuda"):
         for case in cases:
@@ -102,7 +109,7 @@ def case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], 
                     if key in done:
                         continue
                     reason = earlier(key, fields["case_hash"]) or skip_reason(
-                        case, exporter, opset, device, api, versions, has_cuda, side, measured)
+                        case, exporter, opset, device, api, versions, has_cuda, side, measured, unpaired)
                     tasks.append(Task(case.id, exporter, opset, device, fields, reason,
                                       lambda c=case, e=exporter, o=opset, d=device: run(c, e, o, d),
                                       tuple(case.requires), case))
@@ -122,7 +129,7 @@ def earlier_results(args: Any, versions: Dict[str, Optional[str]]) -> tuple:
 
 def write_results(args: Any, tasks: List[Task], resumed: int, earlier: Dict[tuple, Dict[str, Any]],
                    versions: Callable[[Task], Dict[str, Optional[str]]] | Dict[str, Optional[str]],
-                   env: Dict[str, Any], cell_of: Callable[[str], str], warm: Callable[[List[str]], None],
+                   env: Dict[str, Any], cell_of: Callable[[str], str], warm: Callable[[List[str], List[str]], None],
                    has_cuda: bool) -> int:
     """Run the tasks in order, a result record each into --out, with the events the orchestrator reads."""
     run_id = args.run_id or records.new_run_id()
@@ -138,7 +145,8 @@ def write_results(args: Any, tasks: List[Task], resumed: int, earlier: Dict[tupl
                 if isolate and has_cuda:
                     isolation.hide_gpus()
                 warm(sorted({t.exporter for t in tasks if t.reason is None and (t.device == task.device
-                                                                               or not isolate)}))
+                                                                               or not isolate)}),
+                     isolation.libraries(tasks))
                 warmed = True
             where = dict(case=task.case_id, exporter=task.exporter, opset=task.opset, device=task.device)
             emit("case", index=index, **where)
@@ -157,6 +165,7 @@ def write_results(args: Any, tasks: List[Task], resumed: int, earlier: Dict[tupl
                 opset=task.opset, device=task.device, status=outcome["status"], stage=outcome["stage"],
                 reason=outcome.get("reason", task.reason), error=outcome["error"], metrics=outcome["metrics"],
                 artifacts=outcome.get("artifacts", {}), versions=versions_of(task), environment=env,
+                export_call=outcome.get("export_call"),
                 started_at=started, seconds=round(time.time() - started, 4))
             writer.write(result)
             emit("result", index=index, **where, status=result["status"], stage=result["stage"],

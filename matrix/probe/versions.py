@@ -43,6 +43,11 @@ def satisfies(version: str, clauses: str) -> bool:
     return True
 
 
+def name_of(requirement: str) -> str:
+    match = _REQUIREMENT.match(requirement)
+    return match.group(1).lower() if match else requirement.strip().lower()
+
+
 def unmet(requirement: str, installed: Mapping[str, Optional[str]]) -> Optional[str]:
     """The reason a requirement is not met by `installed`, or None when it is."""
     match = _REQUIREMENT.match(requirement)

@@ -64,12 +64,38 @@ def groups(cols: List[Dict[str, Any]], keys: List[str]) -> List[Dict[str, Any]]:
 
 
 def rows(frame: pd.DataFrame) -> List[Dict[str, Any]]:
-    """Cases grouped by category, the built-in corpus first and users' own cases after it,
-    each with its description and workaround link."""
+    """Cases grouped by category, the model families (cases from a library) on top, the rest of
+    the built-in corpus next and users' own cases after it, each with its description and
+    workaround link."""
     cases = frame.drop_duplicates("case")[list(CASE_FIELDS)]
-    cases = cases.assign(user=cases["origin"] != "builtin").sort_values(["user", "category", "case"])
-    cases = cases.drop(columns="user").astype(object)
+    cases = cases.assign(user=cases["origin"] != "builtin", building_block=cases["library"].isna())
+    cases = cases.sort_values(["user", "building_block", "category", "case"])
+    cases = cases.drop(columns=["user", "building_block"]).astype(object)
     return cases.where(cases.notna(), None).to_dict("records")
+
+
+EXPORT_SIDE = ("reference", "export", "check")  # a failure there: the model did not export
+
+
+def families(frame: pd.DataFrame) -> List[Dict[str, Any]]:
+    """Per library version × torch × exporter (newest torch first): how many of its model cases
+    export, and how many pass every stage on the newest onnxruntime that ran them, with the
+    sentence the report and the README show."""
+    models = frame[frame["library"].notna() & (frame["status"] != "skipped")]
+    summary = []
+    for (library, torch, exporter), part in models.groupby(["library", "torch", "exporter"]):
+        version = part[library].dropna().iloc[0] if library in part and part[library].notna().any() else "?"
+        newest = max(part["onnxruntime"].dropna().unique(), key=_version, default=None)
+        latest = part[part["onnxruntime"] == newest] if newest else part
+        per_case = latest.groupby("case")["status"].agg(lambda s: "pass" if (s == "pass").all() else "fail")
+        exported = part[~(part["status"].isin(FAILING) & part["stage"].isin(EXPORT_SIDE))]["case"].nunique()
+        total = part["case"].nunique()
+        summary.append({"library": library, "version": version, "torch": torch, "exporter": exporter,
+                        "exported": exported, "passed": int((per_case == "pass").sum()), "total": total,
+                        "onnxruntime": newest,
+                        "sentence": f"{library} {version}: {exported}/{total} export with {exporter} on torch {torch}"
+                                    f", {int((per_case == 'pass').sum())}/{total} match on onnxruntime {newest}"})
+    return sorted(summary, key=lambda s: (s["library"], [-x for x in _version(s["torch"]).release], s["exporter"]))
 
 
 # What a workaround case's status next to its problem case's says, per column.

@@ -15,8 +15,8 @@ from matrix import formats, history, runfolder
 from matrix.errors import HistoryError, ReportError
 from matrix.probe.errors import scrub
 
-VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python")
-CASE_FIELDS = ("case", "category", "description", "fixes", "origin")
+VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python", "transformers", "torchvision", "timm")
+CASE_FIELDS = ("case", "category", "description", "fixes", "origin", "library")
 
 
 @dataclass
@@ -43,7 +43,7 @@ def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
     metrics = result.get("metrics") or {}
     versions = result.get("versions") or {}
     row = {k: result.get(k) for k in ("run_id", "cell", *CASE_FIELDS, "exporter", "opset", "device", "status",
-                                      "stage", "reason", "seconds", "reused_from")}
+                                      "stage", "reason", "seconds", "reused_from", "export_call")}
     row.update({f"error_{k}": error.get(k) for k in ("type", "kind", "hint")})
     # Results from elsewhere (older versions, other tools) may still name their machine's folders.
     row.update({f"error_{k}": scrub(error[k]) if isinstance(error.get(k), str) else error.get(k)

@@ -120,7 +120,7 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if t else "—"
     common = {"run": run.meta, "run_id": run.run_id, "statuses": STATUSES, "stages": STAGES,
-              "warnings": run.warnings}
+              "warnings": run.warnings, "families": aggregate.families(frame)}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))

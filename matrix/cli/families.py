@@ -1,0 +1,37 @@
+"""`python -m matrix families`: the model families' results of a run as a Markdown table, printed
+or written into a page between its markers (the README's "Model families" results)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("families", help="the model families' results of a run, as a Markdown table",
+                       description="Per architecture × torch × exporter: the status on the run's newest onnxruntime.")
+    p.add_argument("run", nargs="?", default="results", metavar="RUN",
+                   help="a run folder (or a results root: its latest run); default results/")
+    p.add_argument("--write", metavar="FILE", help="replace the table between FILE's family-results markers")
+    p.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from matrix import families, markers, runfolder
+    from matrix.errors import UserError
+    from matrix.report.aggregate import prepare
+    from matrix.report.load import load_run
+
+    run = load_run(runfolder.resolve(Path(args.run)))
+    text = families.table(prepare(run.frame), run.run_id)
+    if not args.write:
+        print(text, end="")
+        return 0
+    try:
+        page = Path(args.write).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{args.write}: {exc.strerror}") from None
+    Path(args.write).write_text(markers.replaced(page, families.START, families.END, text, args.write),
+                                encoding="utf-8")
+    print(f"{args.write}: model family results written")
+    return 0

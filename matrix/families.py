@@ -1,0 +1,50 @@
+"""The model families' results as Markdown: per architecture × torch release × exporter, the status
+on the newest onnxruntime of the run and the failure kind of each failure; written into the README
+between its markers (`python -m matrix families RUN --write README.md`)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import pandas as pd
+
+from matrix.report.aggregate import _version, families
+
+START = "<!-- family-results:start (written by `python -m matrix families RUN --write README.md`) -->"
+END = "<!-- family-results:end -->"
+
+
+def _outcome(part: pd.DataFrame) -> str:
+    """One table cell: ✓, or the status and the error's kind (the first failing opset's)."""
+    if part.empty:
+        return "—"
+    failing = part[part["status"] != "pass"]
+    if failing.empty:
+        return "✓"
+    first = failing.iloc[0]
+    if first["status"] == "skipped":
+        return "skipped"
+    kind = first.get("error_kind")
+    return f"{first['status']}" + (f" ({kind})" if isinstance(kind, str) and kind and kind != "other" else "")
+
+
+def table(frame: pd.DataFrame, run_id: str) -> str:
+    models = frame[frame["library"].notna()]
+    if models.empty:
+        return "This run has no model-family results.\n"
+    newest = max(models["onnxruntime"].dropna().unique(), key=_version)
+    latest = models[models["onnxruntime"] == newest]
+    torches = sorted(latest["torch"].dropna().unique(), key=_version, reverse=True)
+    exporters = sorted(latest["exporter"].unique())
+    columns = [(t, e) for t in torches for e in exporters]
+    lines = [f"Run `{run_id}`, onnxruntime {newest}; ✓ = exports and matches eager PyTorch within tolerance "
+             "at every stage, else the status (and the error's kind).", "",
+             "| case | library | " + " | ".join(f"torch {t} {e}" for t, e in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    for (library, case), part in latest.groupby(["library", "case"]):
+        versions = part[library].dropna().unique() if library in part else []
+        label = f"{library} {', '.join(sorted(versions))}" if len(versions) else library
+        cells = [_outcome(part[(part["torch"] == t) & (part["exporter"] == e)]) for t, e in columns]
+        lines.append(f"| `{case}` | {label} | " + " | ".join(cells) + " |")
+    lines += ["", *[f"- {s['sentence']}" for s in families(frame)]]
+    return "\n".join(lines) + "\n"
