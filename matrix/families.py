@@ -4,8 +4,6 @@ between its markers (`python -m matrix families RUN --write README.md`)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
-
 import pandas as pd
 
 from matrix.report.aggregate import _version, families
