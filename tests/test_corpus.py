@@ -78,7 +78,8 @@ def test_requirements_are_valid_and_honoured():
     assert skip_reason(cond, "dynamo", None, "cpu", Exporters, {"torch": "2.5.0"}, False) is None
 
 
-def test_corpus_table_is_current():
-    done = subprocess.run([sys.executable, "-m", "matrix", "cases", "--check", "docs/corpus.md"], cwd=ROOT,
+@pytest.mark.parametrize("page", ["docs/corpus.md", "README.md"])
+def test_corpus_tables_are_current(page):
+    done = subprocess.run([sys.executable, "-m", "matrix", "cases", "--check", page], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -398,3 +398,23 @@ def test_daemon_stopping_mid_run_is_env_error_and_keeps_results(engine, built, s
         (f"slow/case_{i}", e) for i in range(8) for e in ("dynamo", "torchscript"))
     fault.kept(entry, sum(1 for r in after if r.get("reused_from") == path.parent.name))
     assert not engine.containers.list(all=True, filters={"label": "io.onnx-matrix.run"})
+
+
+def test_model_libraries_are_their_own_layer_after_the_others(tmp_path):
+    """An export side with libraries: transformers (with accelerate, its torch extra's), torchvision
+    and timm in a fourth layer, hash-pinned like the rest, so the torch and onnx layers stay those of
+    the cells without them."""
+    path = tmp_path / "libraries.toml"
+    path.write_text(spec(transformers="auto", torchvision="auto", timm="auto"))  # PyPI's torch 2.15.0
+    loaded = load(str(path))
+    (cell,) = resolve(loaded, Index(snapshot=str(ROOT / "tests" / "data" / "index"))).cells
+    side = cell.export_side()
+    context = image.render(side, compile_lock(side, loaded.indexes), loaded.indexes, base_image=image.LOCAL_BASE)
+    dockerfile = (context / "Dockerfile").read_text()
+    assert dockerfile.index("1-torch.txt") < dockerfile.index("2-onnx.txt") < dockerfile.index("4-libraries.txt") \
+        < dockerfile.index("COPY matrix/")
+    libraries = (context / "layers" / "4-libraries.txt").read_text()
+    pins = [line.split()[0] for line in libraries.splitlines() if "==" in line and not line.startswith((" ", "#"))]
+    assert {p.split("==")[0] for p in pins} >= {"transformers", "torchvision", "timm", "accelerate"}
+    assert not any(p.startswith(("torch==", "onnx==", "numpy==")) for p in pins)  # already in earlier layers
+    assert libraries.count("--hash=sha256:") >= len(pins)

@@ -39,8 +39,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"matrix cases: {target} lists a different corpus than the code; "
                   f"run `python -m matrix cases --write {target}`", file=sys.stderr)
             return 1
-        print(f"{target}: corpus table is current")
+        print(f"{target}: tables are current")
         return 0
     path.write_text(wanted, encoding="utf-8")
-    print(f"{target}: corpus table written")
+    print(f"{target}: tables written")
     return 0
