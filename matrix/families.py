@@ -4,6 +4,10 @@ between its markers (`python -m matrix families RUN --write README.md`)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
 import pandas as pd
 
 from matrix.report.aggregate import _version, families
@@ -26,7 +30,22 @@ def _outcome(part: pd.DataFrame) -> str:
     return f"{first['status']}" + (f" ({kind})" if isinstance(kind, str) and kind and kind != "other" else "")
 
 
-def table(frame: pd.DataFrame, run_id: str) -> str:
+def export_seconds(run: Path) -> Dict[str, Tuple[float, float]]:
+    """Per export side of a run: (seconds its model-family results took, seconds all its results
+    took), from the bundles' own records (a result's export side, measured where it ran)."""
+    found: Dict[str, Tuple[float, float]] = {}
+    for meta_file in sorted((run / "bundles").glob("*/*/bundle.json")):
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            seconds = float(meta["outcome"]["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a bundle that cannot be read is left out of the sum, not the table
+        models, total = found.get(meta_file.parent.parent.name, (0.0, 0.0))
+        found[meta_file.parent.parent.name] = (models + (seconds if meta.get("library") else 0.0), total + seconds)
+    return found
+
+
+def table(frame: pd.DataFrame, run_id: str, seconds: Optional[Dict[str, Tuple[float, float]]] = None) -> str:
     models = frame[frame["library"].notna()]
     if models.empty:
         return "This run has no model-family results.\n"
@@ -44,5 +63,10 @@ def table(frame: pd.DataFrame, run_id: str) -> str:
         label = f"{library} {', '.join(sorted(versions))}" if len(versions) else library
         cells = [_outcome(part[(part["torch"] == t) & (part["exporter"] == e)]) for t, e in columns]
         lines.append(f"| `{case}` | {label} | " + " | ".join(cells) + " |")
+    skipped = latest[latest["status"] == "skipped"].drop_duplicates(["torch", "reason"])
+    lines += [f"\nSkipped on torch {r.torch}: {r.reason}." for r in skipped.itertuples() if isinstance(r.reason, str)]
     lines += ["", *[f"- {s['sentence']}" for s in families(frame)]]
+    if seconds:
+        lines += ["", "Time on each export side (one core; the model families' results of all its results):", "",
+                  *[f"- `{side}`: {models:.0f} s of {total:.0f} s" for side, (models, total) in seconds.items()]]
     return "\n".join(lines) + "\n"

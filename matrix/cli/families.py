@@ -22,8 +22,9 @@ def main(args: argparse.Namespace) -> int:
     from matrix.report.aggregate import prepare
     from matrix.report.load import load_run
 
-    run = load_run(runfolder.resolve(Path(args.run)))
-    text = families.table(prepare(run.frame), run.run_id)
+    folder = runfolder.resolve(Path(args.run))
+    run = load_run(folder)
+    text = families.table(prepare(run.frame), run.run_id, families.export_seconds(folder))
     if not args.write:
         print(text, end="")
         return 0

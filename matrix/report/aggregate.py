@@ -168,7 +168,9 @@ def advisor_data(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> Dict[str, A
     grid = [[None] * len(cols) for _ in cases]
     for rec in frame[["case", "column", "status"]].itertuples(index=False):
         grid[case_index[rec.case]][position[rec.column]] = statuses.index(rec.status)
+    libraries = frame.drop_duplicates("case").set_index("case")["library"]
     return {"cases": cases, "statuses": statuses, "severity": [SEVERITY.get(s, 0) for s in statuses],
+            "models": [1 if isinstance(libraries.get(c), str) else 0 for c in cases],
             "columns": [{k: c[k] for k in ("torch", "onnx", "onnxruntime", "device", "exporter", "opset_label",
                                            "cell")} for c in cols],
             "grid": grid}

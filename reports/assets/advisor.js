@@ -49,12 +49,18 @@
     var changed = [];
     a.cases.forEach(function (name, i) {
       var s0 = a.grid[i][from], s1 = a.grid[i][to];
-      if (s0 !== s1) { changed.push({ name: name, from: s0, to: s1, rank: s1 === null ? 99 : a.severity[s1] }); }
+      if (s0 !== s1) {
+        changed.push({ name: name, from: s0, to: s1, rank: s1 === null ? 99 : a.severity[s1], model: a.models[i] });
+      }
     });
-    changed.sort(function (x, y) { return x.rank - y.rank || (x.name < y.name ? -1 : 1); });
-    summary.textContent = changed.length + " of " + a.cases.length + " cases change status.";
+    // the model families first (the real architectures people ship), then worst first
+    changed.sort(function (x, y) { return (y.model - x.model) || x.rank - y.rank || (x.name < y.name ? -1 : 1); });
+    var models = changed.filter(function (c) { return c.model; }).length;
+    summary.textContent = changed.length + " of " + a.cases.length + " cases change status" +
+      (models ? ", " + models + " of them model families (listed first)." : ".");
     changed.forEach(function (c) {
       var tr = document.createElement("tr");
+      if (c.model) { tr.className = "model"; }
       [c.name, cellText(c.from), cellText(c.to)].forEach(function (text, n) {
         var td = document.createElement("td");
         td.textContent = text;
