@@ -67,6 +67,6 @@ def table(frame: pd.DataFrame, run_id: str, seconds: Optional[Dict[str, Tuple[fl
     lines += [f"\nSkipped on torch {r.torch}: {r.reason}." for r in skipped.itertuples() if isinstance(r.reason, str)]
     lines += ["", *[f"- {s['sentence']}" for s in families(frame)]]
     if seconds:
-        lines += ["", "Time on each export side (one core; the model families' results of all its results):", "",
+        lines += ["", "Seconds each export side spent on the model families' results, of all its results:", "",
                   *[f"- `{side}`: {models:.0f} s of {total:.0f} s" for side, (models, total) in seconds.items()]]
     return "\n".join(lines) + "\n"

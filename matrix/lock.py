@@ -104,9 +104,10 @@ def _paired(cell: Cell, indexes: Dict[str, Dict]) -> Tuple[str, Dict[str, str]]:
     whole, _ = _resolve(cell, indexes)
     if whole is not None and not constraints.build_mismatch(Lock(cell.id, whole).pinned()):
         return whole, {}  # the usual case: one resolution
-    base, error = _resolve(replace(cell, libraries=()), indexes)
-    if base is None:
-        raise EnvError(f"cannot resolve {' '.join(cell.requirements())}:\n{tail(error)}")
+    bare = replace(cell, libraries=())
+    base, error = _resolve(bare, indexes)
+    if base is None:  # the cell itself does not resolve: its env_error, libraries or not
+        raise EnvError(f"cannot resolve {' '.join(bare.requirements())}:\n{tail(error)}")
     text, kept, unpaired = base, [], {}
     for name, version in cell.libraries:
         needed = constraints.NEEDS.get(name)
