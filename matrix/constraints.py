@@ -51,16 +51,22 @@ def build_mismatch(pins: Dict[str, str]) -> Optional[str]:
     PEP 440 lets torchvision's `torch==2.13.0` match a local build `2.13.0+cpu`, but PyPI's torchvision
     is built for PyPI's (CUDA) torch, and next to a +cpu torch it fails at import with "operator
     torchvision::nms does not exist" (seen with torch 2.13.0+cpu), which breaks transformers' vision
-    models in the same environment too. The builds must carry the same local label."""
+    models in the same environment too. A CPU build of one beside a CUDA build of the other does not
+    pair; a CUDA-labelled torch beside PyPI's torchvision does (seen: torch 2.11.0+cu130 from PyTorch's
+    index with PyPI's torchvision 0.26.0, on an H100)."""
     torch, vision = pins.get("torch"), pins.get("torchvision")
     if not torch or not vision:
         return None
     label = Version(torch).local
-    if label == Version(vision).local:
+    if (label == "cpu") == (Version(vision).local == "cpu"):
         return None
-    return (f"torchvision {vision} is built for torch {Version(torch).public}, not for the {torch} build of this cell "
-            f"(it fails at import: operator torchvision::nms does not exist); a torchvision +{label or 'cuda'} build "
-            "comes from PyTorch's own index ([index.torchvision] url)")
+    def build(version: str) -> str:
+        return "a CPU build" if Version(version).local == "cpu" else "a CUDA build"
+
+    wanted = "+cpu" if label == "cpu" else "CUDA"
+    return (f"torchvision {vision} ({build(vision)}) does not run beside torch {torch} ({build(torch)}): it fails "
+            f"at import with \"operator torchvision::nms does not exist\"; a {wanted} torchvision comes from "
+            "PyTorch's own index ([index.torchvision] url)")
 
 
 def onnxscript_requirement(torch: str, pinned: Optional[str]) -> Optional[str]:

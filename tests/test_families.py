@@ -69,10 +69,13 @@ def test_auto_is_for_libraries_and_onnxscript_only(tmp_path):
 
 def test_torchvision_must_match_the_torch_build():
     reason = constraints.build_mismatch({"torch": "2.13.0+cpu", "torchvision": "0.28.0"})
-    assert "torchvision 0.28.0 is built for torch 2.13.0, not for the 2.13.0+cpu build" in reason
+    assert reason.startswith("torchvision 0.28.0 (a CUDA build) does not run beside torch 2.13.0+cpu (a CPU build)")
     assert "torchvision::nms does not exist" in reason
     assert constraints.build_mismatch({"torch": "2.15.0", "torchvision": "0.29.2"}) is None
     assert constraints.build_mismatch({"torch": "2.13.0+cpu", "torchvision": "0.28.0+cpu"}) is None
+    assert constraints.build_mismatch({"torch": "2.11.0+cu130", "torchvision": "0.26.0"}) is None  # both CUDA
+    assert "0.29.2+cpu (a CPU build) does not run beside torch 2.15.0 (a CUDA build)" in \
+        constraints.build_mismatch({"torch": "2.15.0", "torchvision": "0.29.2+cpu"})
 
 
 def test_a_library_that_does_not_pair_is_left_out_with_uvs_reason():
