@@ -69,7 +69,7 @@ def _text_dims(*names):
 EXAMPLE = {"batch": 2, "sequence": 7}
 
 
-def _encoder(config_name, model_name, with_types=False, **config):
+def _from_config(config_name, model_name, with_types=False, **config):
     def build():
         import transformers
 
@@ -84,19 +84,20 @@ def _inputs_of(with_types=False):
 
 
 bert = model_case(
-    "models/bert", _encoder("BertConfig", "BertModel", with_types=True, **TINY), ("last_hidden_state", "pooler_output"),
+    "models/bert", _from_config("BertConfig", "BertModel", with_types=True, **TINY),
+    ("last_hidden_state", "pooler_output"),
     description="BERT encoder (feature extraction): token ids, attention mask, token types",
     dynamic=_text_dims("input_ids", "attention_mask", "token_type_ids"), dynamic_sizes=TEXT,
     inputs=_inputs_of(with_types=True))
 
 distilbert = model_case(
-    "models/distilbert", _encoder("DistilBertConfig", "DistilBertModel", dim=32, n_layers=2, n_heads=4,
+    "models/distilbert", _from_config("DistilBertConfig", "DistilBertModel", dim=32, n_layers=2, n_heads=4,
                                   hidden_dim=37, max_position_embeddings=64), ("last_hidden_state",),
     description="DistilBERT encoder (feature extraction)",
     dynamic=_text_dims("input_ids", "attention_mask"), dynamic_sizes=TEXT, inputs=_inputs_of())
 
 roberta = model_case(
-    "models/roberta", _encoder("RobertaConfig", "RobertaModel", pad_token_id=0, **TINY),
+    "models/roberta", _from_config("RobertaConfig", "RobertaModel", pad_token_id=0, **TINY),
     ("last_hidden_state", "pooler_output"), description="RoBERTa encoder (feature extraction)",
     dynamic=_text_dims("input_ids", "attention_mask"), dynamic_sizes=TEXT, inputs=_inputs_of())
 
@@ -105,7 +106,7 @@ DECODER = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_k
 
 
 def _decoder(case_id, config_name, model_name, description, **config):
-    return model_case(case_id, _encoder(config_name, model_name, **config), ("logits",), description=description,
+    return model_case(case_id, _from_config(config_name, model_name, **config), ("logits",), description=description,
                       dynamic=_text_dims("input_ids", "attention_mask"), dynamic_sizes=TEXT, inputs=_inputs_of())
 
 
