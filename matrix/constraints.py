@@ -97,7 +97,7 @@ def requirements(python: str, torch: Optional[str], onnx: Optional[str], onnxrun
                  onnxscript: Optional[str], device: str, side: str = "both",
                  libraries: Sequence[Tuple[str, Optional[str]]] = ()) -> List[str]:
     """The top-level install set of one cell, or of one side of it (export: no onnxruntime, the
-    model libraries; runtime: onnxruntime and what it brings, nothing else); the lock pins
+    model libraries; runtime: onnxruntime and onnx, nothing else); the lock pins
     everything beneath it."""
     wanted = [f"{WEEKLY if is_weekly(onnx) else 'onnx'}=={onnx}"] if onnx and side != "runtime" else []
     numpy_1 = False
@@ -112,6 +112,10 @@ def requirements(python: str, torch: Optional[str], onnx: Optional[str], onnxrun
         wanted.insert(2 if side == "both" else 0,
                       f"{'onnxruntime-gpu' if device == 'cuda' else 'onnxruntime'}=={onnxruntime}")
         numpy_1 = numpy_1 or Version(onnxruntime) < NUMPY_2_FROM_ONNXRUNTIME
+    if side == "runtime" and onnxruntime:
+        # the runtime side's ONNX reference (blame) and version converter (remedies): the newest
+        # onnx that fits, whichever wrote the model (the export side's onnx did)
+        wanted.append("onnx")
     if numpy_1:
         wanted.append("numpy<2")
     if side != "runtime" and torch:

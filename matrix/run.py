@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from matrix import advice, formats, image, runfolder
+from matrix import advice, formats, image, remedy, runfolder
 from matrix.errors import UserError
 from matrix.frontier import FRONTIER
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
@@ -53,6 +53,8 @@ class RunOptions:
     exports_only: bool = False  # a fan-out's first stage
     bundles_from: List[str] = field(default_factory=list)  # a fan-out's second stage: export jobs' run folders
     frontier_only: bool = False  # measure each environment's version frontier, run no case
+    remedies: bool = False  # search each failing result's remedy (matrix/remedy.py)
+    remedy_budget: Optional[str] = None  # "COUNT,SECONDS" per failing result
 
 
 def default_jobs(cells: int) -> int:
@@ -150,6 +152,8 @@ class MatrixRun:
             if not (self.options.exports_only or self.options.frontier_only or self.options.bundles_from
                     or self.bad_input):
                 self.verify(pool)
+                if self.options.remedies and self.options.split:
+                    remedy.search_whole(self, pool)
         for record in self.exports.values():  # adopted bundles stay in their export job's run folder
             if record.get("adopted_from"):
                 shutil.rmtree(self.dir / BUNDLES / record["id"], ignore_errors=True)
@@ -157,6 +161,7 @@ class MatrixRun:
             raise UserError(self.bad_input)
         self._write_run_json(started, time.time())
         advice.annotate(self.dir)
+        remedy.annotate(self.dir)
         runfolder.point_latest(self.root, self.run_id)
         return self.cells
 
@@ -299,7 +304,8 @@ class MatrixRun:
                          cell=cell.id, run_id=self.run_id, keep_failed=str(self.dir / "models"),
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
                          frontier=str(self.dir / FRONTIER / f"{cell.id}.json"),
-                         unpaired=self.unpaired.get(cell.id, {}))
+                         unpaired=self.unpaired.get(cell.id, {}), remedies=self.options.remedies,
+                         remedy_budget=self.options.remedy_budget)
         if self.options.split:  # the runtime side: the cases are in the bundles
             args.side, args.cases_from = "runtime", []
             args.bundles = str(self.dir / BUNDLES / cell.export_side().id)

@@ -16,6 +16,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from matrix.errors import SpecError
+from matrix.probe.search import parse_budget
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +31,7 @@ CELL_AXES = ("python", *PACKAGES, *LIBRARIES, "device")  # exporter and opset va
 CHOICES = {"device": ("cpu", "cuda"), "exporter": ("torchscript", "dynamo")}
 DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript", "dynamo"], "opset": ["default"]}
 TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run"}
-RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list}
+RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list, "remedies": bool, "remedy_budget": str}
 SELECTOR = re.compile(r"^(latest|pre|auto|weekly|every-minor|latest-minors:[1-9][0-9]*)$")
 
 
@@ -155,12 +156,18 @@ def load(name_or_path: str) -> Spec:
             raise SpecError(f"{path}: [index.{package}] find-links: expected a list of folders")
     run = _table(path, data, "run")
     for key, value in run.items():
-        if key not in RUN_KEYS or not isinstance(value, RUN_KEYS[key]) or isinstance(value, bool):
+        if key not in RUN_KEYS or not isinstance(value, RUN_KEYS[key]) or (isinstance(value, bool)
+                                                                            and RUN_KEYS[key] is not bool):
             raise SpecError(f"{path}: [run] {key}: unknown key or wrong type; expected timeout (seconds), "
-                            "cases (patterns), cases_from (list of paths)")
+                            "cases (patterns), cases_from (list of paths), remedies (true/false), "
+                            "remedy_budget (\"COUNT,SECONDS\")")
     if "timeout" in run and not run["timeout"] > 0:
         raise SpecError(f"{path}: [run] timeout: must be positive (seconds per result)")
     if not all(isinstance(p, str) for p in run.get("cases_from", [])):
         raise SpecError(f"{path}: [run] cases_from: expected a list of paths")
+    try:
+        parse_budget(run.get("remedy_budget"))
+    except ValueError as exc:
+        raise SpecError(f"{path}: [run] remedy_budget {exc}") from None
     return Spec(path=path, axes=axes, include=_entries(path, data, "include"), exclude=_entries(path, data, "exclude"),
                 indexes=indexes, run=run, description=str(data.get("description", "")))

@@ -8,10 +8,24 @@ import argparse
 import sys
 from typing import List, Optional
 
-from matrix.cli import bench, bisect, cases, families, history, images, merge, plan, report, run, versions
+from matrix.cli import (
+    bench,
+    bisect,
+    cases,
+    families,
+    history,
+    images,
+    merge,
+    plan,
+    remedies,
+    remedy,
+    report,
+    run,
+    versions,
+)
 from matrix.errors import UserError
 
-COMMANDS = (run, plan, report, images, merge, history, bisect, cases, families, bench, versions)
+COMMANDS = (run, plan, report, images, merge, history, bisect, cases, families, remedy, remedies, bench, versions)
 START = """to start:
   pip install nox uv && nox -s matrix   plan, run and report the default spec (report/index.html)
   pip install nox uv && nox -s tests    the test suite

@@ -58,6 +58,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"results file (default: a new file under {HERE_RESULTS}/)")
     p.add_argument("--resume", action="store_true", help="continue --out, skipping results already in it")
     p.add_argument("--keep-failed", default=None, metavar="DIR", help="keep failing models' .onnx files here")
+    p.add_argument("--remedies", action=argparse.BooleanOptionalAction, default=None,
+                   help="for each failing result, search the smallest change to the export call, the exported file "
+                        "or the session that makes it pass every stage (default: the spec's [run] remedies)")
+    p.add_argument("--remedy-budget", default=None, metavar="COUNT,SECONDS",
+                   help="per failing result: at most COUNT tries and SECONDS (default: the spec's, else 8,300)")
     p.add_argument("--isolation", choices=("fork", "none"), default="fork", help=argparse.SUPPRESS)
     p.add_argument("--strict", action="store_true", help="exit 1 when any result is not pass or skipped")
     p.set_defaults(main=main)
@@ -102,6 +107,12 @@ def matrix(args: argparse.Namespace) -> int:
         raise UserError("--export writes bundles; --bundles-from reads them: give one")
     for folder in args.bundles_from:  # before anything is written: a bad folder leaves no run behind
         runfolder.read(Path(folder))
+    from matrix.probe.search import parse_budget
+
+    try:
+        parse_budget(args.remedy_budget)
+    except ValueError as exc:
+        raise UserError(f"--remedy-budget {exc}") from None
     try:
         timeout = float(args.timeout or plan.spec.run.get("timeout", 120))
     except ValueError:
@@ -109,7 +120,9 @@ def matrix(args: argparse.Namespace) -> int:
     options = RunOptions(timeout=timeout, cases=args.cases or plan.spec.run.get("cases", ""),
                          cases_from=args.cases_from or plan.spec.run.get("cases_from", []), fresh=args.fresh,
                          locked=args.locked, run_id=args.run_id, split=args.split, exports_only=bool(args.export),
-                         bundles_from=args.bundles_from, frontier_only=args.frontier_only)
+                         bundles_from=args.bundles_from, frontier_only=args.frontier_only,
+                         remedies=plan.spec.run.get("remedies", False) if args.remedies is None else args.remedies,
+                         remedy_budget=args.remedy_budget or plan.spec.run.get("remedy_budget"))
     jobs = args.jobs or default_jobs(len(plan.cells))
     runner, why = choose_runner(args.runner, plan, options.cases_from, args.base_image, args.ca_bundle)
     held = runfolder.claim(Path(args.results))  # noqa: F841 -- held until this process exits
@@ -165,12 +178,19 @@ def here(args: argparse.Namespace) -> int:
         raise UserError(f"this interpreter cannot run the cases: {problem}; install what they need with "
                         f'pip install "onnx-compat-matrix[probe]" (or your own versions of torch, onnx, '
                         f"onnxruntime and onnxscript)")
+    from matrix.probe.search import parse_budget
+
+    try:
+        parse_budget(args.remedy_budget)
+    except ValueError as exc:
+        raise UserError(f"--remedy-budget {exc}") from None
     run_id = runfolder.new_run_id()
     out = args.out or os.path.join(HERE_RESULTS, f"{run_id}.jsonl")
     probe = ProbeArgs(out=out, exporters=split(args.exporter), opsets=split(args.opset),
                       devices=split(args.device or "cpu"),
                       timeout=args.timeout or 120, cases=args.cases, cases_from=args.cases_from, resume=args.resume,
-                      isolation=args.isolation, run_id=run_id, keep_failed=args.keep_failed)
+                      isolation=args.isolation, run_id=run_id, keep_failed=args.keep_failed,
+                      remedies=bool(args.remedies), remedy_budget=args.remedy_budget)
     try:
         with RunProgress(console) as progress:
             code = HostRunner().run(sys.executable, None, probe, progress)

@@ -43,8 +43,31 @@ def validate(args: argparse.Namespace) -> None:
         raise BadInput(f"--side {args.side}: needs --bundles DIR")
     if args.bundles:
         args.bundles = os.path.abspath(args.bundles)  # each result runs in a folder of its own
+    if args.remedies and args.side == "export":
+        raise BadInput("--remedies: a remedy counts once it passes every stage, so the search needs onnxruntime: "
+                       "give it to the runtime side (or --side both)")
+    from matrix.probe.search import parse_budget
+
+    try:
+        args.remedy_budget = parse_budget(args.remedy_budget)
+    except ValueError as exc:
+        raise BadInput(f"--remedy-budget {exc}") from None
+    args.keys = _keys(args.keys)
     if args.memory_limit is not None and args.memory_limit < 0:
         raise BadInput(f"--memory-limit {args.memory_limit:g}: must be a number of MiB, or 0 for no limit")
+
+
+def _keys(path: str) -> object:
+    """The results --keys names, as (case, exporter, opset, device); None: every result."""
+    if not path:
+        return None
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return {(case, exporter, opset, device) for case, exporter, opset, device in json.load(f)}
+    except (OSError, ValueError, TypeError) as exc:
+        raise BadInput(f"--keys {path}: expected a JSON list of [case, exporter, opset, device]: {exc}") from None
 
 
 def main(argv: list = None) -> int:

@@ -36,6 +36,9 @@ class ProbeArgs:
     frontier: Optional[str] = None  # where this side's version frontier measurement goes
     frontier_only: bool = False
     unpaired: Dict[str, str] = field(default_factory=dict)  # library: why the cell's lock left it out
+    remedies: bool = False  # search each failing result's remedy (matrix/probe/search.py)
+    remedy_budget: Optional[str] = None  # "COUNT,SECONDS" per failing result
+    keys: Optional[str] = None  # a JSON file of [case, exporter, opset, device]: run only these
 
     def argv(self, where: Callable[[str], str] = str) -> List[str]:
         args = ["--exporter", ",".join(self.exporters),
@@ -56,10 +59,14 @@ class ProbeArgs:
             args += ["--side", self.side]
         if self.frontier_only:
             args.append("--frontier-only")
+        if self.remedies:
+            args.append("--remedies")
+        if self.remedy_budget:
+            args += ["--remedy-budget", self.remedy_budget]
         for name, reason in sorted(self.unpaired.items()):
             args += ["--unpaired", f"{name}={reason}"]
         for flag, value in (("--reuse", self.reuse), ("--keep-failed", self.keep_failed), ("--bundles", self.bundles),
-                            ("--frontier", self.frontier)):
+                            ("--frontier", self.frontier), ("--keys", self.keys)):
             if value:
                 args += [flag, where(value)]
         for flag, text in (("--run-id", self.run_id), ("--cell", self.cell)):
@@ -103,5 +110,12 @@ def parse(argv: List[str], description: str = "") -> argparse.Namespace:
     p.add_argument("--unpaired", action="append", default=[], metavar="LIBRARY=REASON",
                    help="a model library this cell's lock left out, and why: cases that need it are skipped "
                         "with that reason (repeatable)")
+    p.add_argument("--remedies", action="store_true",
+                   help="for each failing result, try the remedies that apply (matrix/probe/remedies.py) until one "
+                        "passes every stage; the runtime side tries only those of the session and the exported file")
+    p.add_argument("--remedy-budget", default=None, metavar="COUNT,SECONDS",
+                   help="per failing result: at most COUNT tries and SECONDS in all (default 8,300)")
+    p.add_argument("--keys", default=None, metavar="FILE",
+                   help="a JSON list of [case, exporter, opset, device]: run only these results")
     p.add_argument("--list", action="store_true", help="print the selected cases as JSON lines and exit")
     return p.parse_args(argv)

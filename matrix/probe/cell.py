@@ -12,7 +12,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
-from matrix.probe import PROBE_VERSION, bundle, environment, frontier, isolation
+from matrix.probe import PROBE_VERSION, bundle, diagnose, environment, frontier, isolation
 from matrix.probe.corpus import BadInput
 from matrix.probe.publish import keep, meta_of, publish, zipped
 from matrix.probe.stages import EXPORT_METRICS, export_only, run_stages, runtime_only
@@ -41,7 +41,8 @@ def run_cell(args: Any, cases: List[Any]) -> int:
     isolate = args.isolation == "fork"
     done = done_keys(args)
     measured = _still_holds(args.frontier, versions, args.exporters) or {}  # this cell's, from an earlier run
-    if not measured and args.frontier:  # asked for: a dynamo export at each opset costs about 20 s
+    # asked for (or needed by the remedy search's opsets): a dynamo export at each opset costs about 20 s
+    if not measured and (args.frontier or getattr(args, "remedies", False)):
         with tempfile.TemporaryDirectory(prefix="matrix-stamps-") as stamps:
             frontier.write_stamps(stamps)
             measured = _frontier_out(args, "both", versions, _measured(lambda: {
@@ -199,7 +200,10 @@ def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool,
                 else isolation.in_process(work, workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        diagnose.blamed(outcome, folder, meta["data"], meta["device"], isolate)
         _advise(outcome, measured["export"], measured["runtime"], meta["exporter"])
+        if getattr(args, "remedies", False):
+            outcome["remedy"] = diagnose.search_bundle(folder, meta, outcome, args, isolate, measured)
         outcome["export_call"] = (meta.get("data") or {}).get("call")
     if args.keep_failed and outcome["status"] not in ("pass", "skipped"):
         outcome["artifacts"] = {"bundle": zipped(folder, args.keep_failed, os.path.basename(args.bundles))}
@@ -221,6 +225,10 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         data = outcome.pop("data", None) or {}
         outcome["export_call"] = data.get("call")
         _advise(outcome, measured, measured.get("runtime"), exporter)
+        diagnose.blamed(outcome, workdir, data, device, isolate)
+        if getattr(args, "remedies", False):
+            outcome["remedy"] = diagnose.search_here(case, exporter, opset, device, outcome, data, args, isolate,
+                                                     measured, versions["torch"])
         exported = os.path.exists(os.path.join(workdir, bundle.MODEL))
         if args.keep_failed and outcome["status"] not in ("pass", "skipped") \
                 and (exported or outcome["stage"] in ("export", "check")):

@@ -75,28 +75,59 @@ def _outputs(tensors: List[Any], names: List[str]) -> List[Tuple[str, Any, bool]
     return [(names[i] if i < len(names) else f"output_{i}", *array(t)) for i, t in enumerate(tensors)]
 
 
-def export_stages(case: Any, exporter: str, opset: Optional[int], device: str, workdir: str,
-                  stages: Any) -> Dict[str, Any]:
-    """Export one result into workdir (model.onnx and data sets); returns the bundle's description
-    of its data. Raises at the stage (stages.stage) where it fails."""
+def _dtypes(tensors: Any) -> List[str]:
+    return sorted({str(t.dtype).replace("torch.", "") for t in tensors if t.is_floating_point()})
+
+
+def _fp32(model: Any, inputs: Inputs, cast: Optional[str]) -> Tuple[Any, Inputs]:
+    """A dtype remedy's model and inputs: half-precision inputs (and, for "model", the model) in fp32."""
     import torch
 
-    stages.meta.update(rtol=case.rtol, atol=case.atol, dynamic=None)
+    if not cast:
+        return model, inputs
+
+    def up(value: Any) -> Any:
+        return value.float() if isinstance(value, torch.Tensor) and value.dtype in (torch.float16,
+                                                                                     torch.bfloat16) else value
+
+    if cast == "model":
+        import copy
+
+        model = copy.deepcopy(model).float()
+    return model, Inputs(tuple(up(a) for a in inputs.args), {k: up(v) for k, v in inputs.kwargs.items()})
+
+
+def export_stages(case: Any, exporter: str, opset: Optional[int], device: str, workdir: str,
+                  stages: Any, remedy: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Export one result into workdir (model.onnx and data sets); returns the bundle's description
+    of its data. Raises at the stage (stages.stage) where it fails. A remedy's export changes
+    (remedies.py) apply to the export only: eager's outputs stay the case's own."""
+    import torch
+
+    params = dict((remedy or {}).get("params") or {}) if (remedy or {}).get("side") == "export" else {}
+    exporter, opset = params.pop("exporter", exporter), params.pop("opset", opset)
+    cast = params.pop("cast", None)
+    stages.meta.update(rtol=case.rtol, atol=case.atol, dynamic=None, widened=cast == "model")
     stages("reference")
     model, inputs = build_case(case, device)
     stages.meta["args"] = len(inputs.args)  # for a reproduction's export call
     stages.meta["kwargs"] = list(inputs.kwargs)
+    # what decides which remedies apply to this result (remedies.situation)
+    stages.meta.update(input_dtypes=_dtypes(parity.flatten([v for _, v in inputs.items()])),
+                       param_dtypes=_dtypes(model.parameters()) if isinstance(model, torch.nn.Module) else [],
+                       dynamic_dims=list(case.dim_names))
     expected = eager_tensors(model, inputs, device)
     stages.metrics["eager_ms"] = median_ms(lambda: eager_tensors(model, inputs, device))
+    exported, exported_inputs = _fp32(model, inputs, cast)
 
     stages("export")
     api = for_torch(torch.__version__)
     stages.meta["call"] = api.call(exporter, opset, case.dynamic, len(inputs.args), list(inputs.kwargs),
-                                   case.output_names)  # the exact call, as source, for the report
+                                   case.output_names, options=params)  # the exact call, as source, for the report
     path = os.path.join(workdir, bundle.MODEL)
     start = time.perf_counter()
-    api.export(exporter, model, inputs.args, path, opset, case.dynamic, kwargs=inputs.kwargs,
-               output_names=case.output_names)
+    api.export(exporter, exported, exported_inputs.args, path, opset, case.dynamic, kwargs=exported_inputs.kwargs,
+               output_names=case.output_names, options=params)
     stages.metrics["export_s"] = round(time.perf_counter() - start, 4)
 
     stages("check")
@@ -106,16 +137,16 @@ def export_stages(case: Any, exporter: str, opset: Optional[int], device: str, w
     onnx.checker.check_model(path, full_check=True)
     names = api.input_names(len(inputs.args)) + list(inputs.kwargs)
     wanted, outputs = _model_io(path)
-    bundle.write_data_set(workdir, 0, fed(inputs, names, wanted), _outputs(expected, outputs))
+    bundle.write_data_set(workdir, 0, fed(exported_inputs, names, wanted), _outputs(expected, outputs))
     stages.meta["tolerances"] = [parity.tolerance(parity.to_numpy(t)[1], case.rtol, case.atol) for t in expected]
     if case.dynamic:
         stages("dynamic")  # eager at each size the runtime side will try
-        stages.meta["dynamic"] = _dynamic_data(case, model, inputs, device, names, wanted, outputs, workdir)
+        stages.meta["dynamic"] = _dynamic_data(case, model, inputs, device, names, wanted, outputs, workdir, cast)
     return stages.meta
 
 
 def _dynamic_data(case: Any, model: Any, inputs: Inputs, device: str, names: List[str], wanted: List[str],
-                  outputs: List[str], workdir: str) -> List[Dict[str, Any]]:
+                  outputs: List[str], workdir: str, cast: Optional[str] = None) -> List[Dict[str, Any]]:
     """A data set per other size of each declared dimension; where eager itself fails at a size,
     the error, which the runtime side reports as the dynamic stage's failure."""
     entries: List[Dict[str, Any]] = []
@@ -133,6 +164,7 @@ def _dynamic_data(case: Any, model: Any, inputs: Inputs, device: str, names: Lis
                 entry["error"]["detail"].update({"dim": name, "size": size, "sizes": sizes})
                 return entries  # the runtime side stops at the first failure, as one process would
             entry["data_set"] = len(entries)
-            bundle.write_data_set(workdir, entry["data_set"], fed(new_inputs, names, wanted),
+            bundle.write_data_set(workdir, entry["data_set"], fed(_fp32(None, new_inputs, cast and "inputs")[1],
+                                                                   names, wanted),
                                   _outputs(expected, outputs))
     return entries

@@ -76,15 +76,18 @@ def result(*, run_id: str, cell: str, case: Dict[str, Any], exporter: str, opset
            error: Optional[Dict[str, Any]] = None, metrics: Optional[Dict[str, Any]] = None,
            artifacts: Optional[Dict[str, str]] = None, versions: Optional[Dict[str, Optional[str]]] = None,
            environment: Optional[Dict[str, Any]] = None, started_at: Optional[float] = None,
-           seconds: float = 0.0, export_call: Optional[str] = None) -> Dict[str, Any]:
-    """A result record; `case` holds the case fields (case_fields(case), or EVERY_CASE)."""
+           seconds: float = 0.0, export_call: Optional[str] = None, remedy: Optional[Dict[str, Any]] = None,
+           blame: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """A result record; `case` holds the case fields (case_fields(case), or EVERY_CASE); a failing
+    one may hold its remedy search and, for a mismatch or run_error, the blame's verdict."""
     described = {k: case.get(k) for k in ("category", "description", "fixes", "origin", "library")}
     return {"schema": SCHEMA, "run_id": run_id, "cell": cell, "case": case["case"], **described,
             "exporter": exporter, "opset": opset, "device": device, "status": status, "stage": stage,
             "reason": reason, "error": error, "metrics": metrics or {}, "artifacts": artifacts or {},
             "versions": versions or {}, "environment": environment or {}, "case_hash": case.get("case_hash"),
             "probe_version": PROBE_VERSION, "started_at": time.time() if started_at is None else started_at,
-            "seconds": seconds, "export_call": export_call}
+            "seconds": seconds, "export_call": export_call,
+            **({"remedy": remedy} if remedy else {}), **({"blame": blame} if blame else {})}
 
 
 def env_errors(run_id: str, cell: str, device: str, exporters: List[str], opsets: List[Optional[int]],

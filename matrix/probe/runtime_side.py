@@ -6,7 +6,7 @@ in the bundle.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from matrix.probe import bundle, parity
 from matrix.probe.timing import median_ms
@@ -55,16 +55,25 @@ def expected(outputs: List[Tuple[str, Any, bool]]) -> List[Tuple[Any, str]]:
             for _, array, bf16 in outputs]
 
 
-def runtime_stages(folder: str, meta: Dict[str, Any], device: str, stages: Any) -> None:
+def runtime_stages(folder: str, meta: Dict[str, Any], device: str, stages: Any,
+                   remedy: Optional[Dict[str, Any]] = None) -> None:
     """Check the bundle in folder with this environment's onnxruntime. Raises at the stage
-    (stages.stage) where it fails."""
+    (stages.stage) where it fails. A remedy of the model's file rewrites it first (the folder is
+    the try's own copy); one of the session sets its options."""
+    side, params = (remedy or {}).get("side"), (remedy or {}).get("params") or {}
     stages("load")
     import onnxruntime
 
+    if side == "model":
+        rewrite(os.path.join(folder, bundle.MODEL), remedy["remedy"], params)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(os.path.join(folder, bundle.MODEL), options,
-                                           providers=providers_for(device))
+    providers = providers_for(device)
+    if side == "session" and remedy["remedy"] == "session_no_optimizations":
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if side == "session" and params.get("provider"):
+        providers = [params["provider"]]
+    session = onnxruntime.InferenceSession(os.path.join(folder, bundle.MODEL), options, providers=providers)
     stages.metrics["provider"] = session.get_providers()[0]
 
     stages("run")
@@ -74,7 +83,8 @@ def runtime_stages(folder: str, meta: Dict[str, Any], device: str, stages: Any) 
     stages.metrics["ort_ms"] = median_ms(lambda: run_session(session, fed))
 
     stages("parity")
-    figures, failure = parity.measure(expected(outputs), actual, meta.get("rtol"), meta.get("atol"))
+    figures, failure = parity.measure(expected(outputs), actual, meta.get("rtol"), meta.get("atol"),
+                                      bool(meta.get("widened")))
     stages.metrics.update(figures)
     if failure is not None:
         raise failure
@@ -93,10 +103,28 @@ def _dynamic(folder: str, meta: Dict[str, Any], session: Any) -> List[Dict[str, 
         try:
             inputs, outputs = bundle.read_data_set(folder, entry["data_set"])
             figures = parity.compare(expected(outputs), run_session(session, feed(session, inputs)),
-                                     meta.get("rtol"), meta.get("atol"))
+                                     meta.get("rtol"), meta.get("atol"), bool(meta.get("widened")))
         except Exception as exc:
             exc.matrix_detail = {"dim": entry["dim"], "size": entry["size"],  # type: ignore[attr-defined]
                                  "sizes": entry["sizes"]}
             raise
         checked.append({"dim": entry["dim"], "size": entry["size"], "max_abs_err": figures["max_abs_err"]})
     return checked
+
+
+def rewrite(path: str, remedy: str, params: Dict[str, Any]) -> None:
+    """A model remedy: the exported file at the IR (and opset) the runtime reads, saved in place.
+    An IR below what one of the file's opsets needs is refused (onnx's own version table)."""
+    import onnx
+    from onnx import helper, version_converter
+
+    model = onnx.load(path)
+    if remedy == "version_convert":
+        model = version_converter.convert_version(model, params["opset"])
+    needed = max(helper.find_min_ir_version_for(list(model.opset_import), ignore_unknown=True), 3)
+    if needed > params["ir"]:
+        raise ValueError(f"IR {params['ir']} cannot hold this model: its opsets need IR {needed} "
+                         "(onnx's version table)")
+    model.ir_version = params["ir"]
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)

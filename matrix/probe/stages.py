@@ -45,12 +45,13 @@ class Stages:
 
 
 def run_stages(case: Any, exporter: str, opset: Optional[int], device: str, workdir: str,
-               enter: Callable[[str], None]) -> Dict[str, Any]:
-    """Outcome of one result, both sides in this environment: status, stage, error, metrics."""
+               enter: Callable[[str], None], remedy: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Outcome of one result, both sides in this environment: status, stage, error, metrics (with a
+    remedy's changes, when one is tried)."""
     stages = Stages(enter, workdir)
     try:
-        meta = export_stages(case, exporter, opset, device, workdir, stages)
-        runtime_stages(workdir, meta, device, stages)
+        meta = export_stages(case, exporter, opset, device, workdir, stages, remedy)
+        runtime_stages(workdir, meta, device, stages, remedy)
         outcome = stages.passed()
     except Exception as exc:  # noqa: BLE001 -- every failure is data, classified by stage
         outcome = stages.failed(exc)
@@ -69,11 +70,12 @@ def export_only(case: Any, exporter: str, opset: Optional[int], device: str, wor
     return dict(outcome, data=stages.meta)
 
 
-def runtime_only(folder: str, meta: Dict[str, Any], device: str, enter: Callable[[str], None]) -> Dict[str, Any]:
+def runtime_only(folder: str, meta: Dict[str, Any], device: str, enter: Callable[[str], None],
+                 remedy: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The outcome of a bundle whose export passed, checked by this environment's onnxruntime."""
     stages = Stages(enter, folder, metrics=meta["outcome"]["metrics"])
     try:
-        runtime_stages(folder, meta["data"], device, stages)
+        runtime_stages(folder, meta["data"], device, stages, remedy)
         return stages.passed()
     except Exception as exc:  # noqa: BLE001 -- every failure is data, classified by stage
         return stages.failed(exc)

@@ -106,7 +106,7 @@ def case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], 
             for exporter in args.exporters:
                 for opset in args.opsets:
                     key = (case.id, exporter, opset, device)
-                    if key in done:
+                    if key in done or (getattr(args, "keys", None) is not None and key not in args.keys):
                         continue
                     reason = earlier(key, fields["case_hash"]) or skip_reason(
                         case, exporter, opset, device, api, versions, has_cuda, side, measured, unpaired)
@@ -165,7 +165,7 @@ def write_results(args: Any, tasks: List[Task], resumed: int, earlier: Dict[tupl
                 opset=task.opset, device=task.device, status=outcome["status"], stage=outcome["stage"],
                 reason=outcome.get("reason", task.reason), error=outcome["error"], metrics=outcome["metrics"],
                 artifacts=outcome.get("artifacts", {}), versions=versions_of(task), environment=env,
-                export_call=outcome.get("export_call"),
+                export_call=outcome.get("export_call"), remedy=outcome.get("remedy"), blame=outcome.get("blame"),
                 started_at=started, seconds=round(time.time() - started, 4))
             writer.write(result)
             emit("result", index=index, **where, status=result["status"], stage=result["stage"],

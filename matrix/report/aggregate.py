@@ -115,6 +115,8 @@ def _verdict(problem: Optional[str], workaround: Optional[str]) -> Optional[str]
 def workarounds(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Each problem/workaround pair side by side in every column, with a verdict per column."""
     status = frame.set_index(["case", "column"])["status"].to_dict()
+    found = frame.set_index(["case", "column"])[["fix", "fix_remedy"]].to_dict("index") \
+        if "fix" in frame else {}
     pairs = frame.drop_duplicates("case")
     pairs = pairs[pairs["fixes"].notna() & pairs["fixes"].isin(set(frame["case"]))].sort_values("case")
     out = []
@@ -122,11 +124,32 @@ def workarounds(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> List[Dict[st
         per_column = []
         for c in cols:
             p, w = status.get((problem, c["column"])), status.get((workaround, c["column"]))
-            per_column.append({"problem": p, "workaround": w, "verdict": _verdict(p, w)})
+            searched = found.get((problem, c["column"])) or {}
+            remedy = searched.get("fix_remedy") or ("none" if searched.get("fix") else None)
+            verdict = _verdict(p, w)
+            per_column.append({"problem": p, "workaround": w, "verdict": verdict, "remedy": remedy,
+                               "agree": None if remedy is None or verdict not in ("helps", "does not help")
+                               else (remedy != "none") == (verdict == "helps")})
         tally = pd.Series([c["verdict"] for c in per_column if c["verdict"]], dtype=object).value_counts()
+        judged = [c for c in per_column if c["agree"] is not None]
         out.append({"problem": problem, "workaround": workaround, "columns": per_column,
-                    "tally": {v: int(tally.get(v, 0)) for v in VERDICTS if int(tally.get(v, 0))}})
+                    "tally": {v: int(tally.get(v, 0)) for v in VERDICTS if int(tally.get(v, 0))},
+                    "searched": any(c["remedy"] for c in per_column),
+                    "agreement": f"the search agrees with the workaround in {sum(c['agree'] for c in judged)} of "
+                                 f"{len(judged)} columns where the problem fails" if judged else None})
     return out
+
+
+def remedies(frame: pd.DataFrame) -> Dict[str, Any]:
+    """The remedy search over the run: failing results, how many were searched, fixed (by which
+    remedy) or not; and the blame's verdicts."""
+    failing = frame[frame["status"].isin(FAILING - {"env_error", "reference_error", "crash", "timeout"})]
+    searched = failing[failing["fix"].notna()] if "fix" in failing else failing.iloc[0:0]
+    fixed = searched[searched["fix_remedy"].notna()]
+    blamed = frame[frame["blame"].notna()] if "blame" in frame else frame.iloc[0:0]
+    return {"failing": len(failing), "searched": len(searched), "fixed": len(fixed),
+            "by_remedy": {k: int(v) for k, v in fixed["fix_remedy"].value_counts().items()},
+            "blame": {k: int(v) for k, v in blamed["blame"].value_counts().items()}}
 
 
 def changes(current: pd.DataFrame, previous: Optional[Run]) -> Dict[str, Any]:
@@ -169,7 +192,11 @@ def advisor_data(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> Dict[str, A
     for rec in frame[["case", "column", "status"]].itertuples(index=False):
         grid[case_index[rec.case]][position[rec.column]] = statuses.index(rec.status)
     libraries = frame.drop_duplicates("case").set_index("case")["library"]
-    return {"cases": cases, "statuses": statuses, "severity": [SEVERITY.get(s, 0) for s in statuses],
+    fixes: Dict[str, str] = {}  # "case index,column index": the verified fix of a failing result
+    if "fix_remedy" in frame:
+        for rec in frame[frame["fix_remedy"].notna()][["case", "column", "fix"]].itertuples(index=False):
+            fixes[f"{case_index[rec.case]},{position[rec.column]}"] = rec.fix
+    return {"cases": cases, "fixes": fixes, "statuses": statuses, "severity": [SEVERITY.get(s, 0) for s in statuses],
             "models": [1 if isinstance(libraries.get(c), str) else 0 for c in cases],
             "columns": [{k: c[k] for k in ("torch", "onnx", "onnxruntime", "device", "exporter", "opset_label",
                                            "cell")} for c in cols],

@@ -56,7 +56,19 @@ def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
     artifacts = result.get("artifacts") or {}
     row["model_file"] = artifacts.get("bundle") or artifacts.get("model")  # a bundle (.zip), or a bare .onnx
     row["environment"] = json.dumps(result.get("environment") or {}, sort_keys=True)
+    row.update(remedy_fields(result))
     return row
+
+
+def remedy_fields(result: Dict[str, Any]) -> Dict[str, Any]:
+    """The remedy search's and the blame's outcome as columns: fix (its sentence), fix_remedy
+    (the remedy that passed), fix_snippet (what to copy), fix_tried, blame and blame_sentence."""
+    searched = result.get("remedy") or {}
+    fixed = searched.get("fixed_by") or {}
+    blame = result.get("blame") or {}
+    return {"fix": searched.get("summary"), "fix_remedy": fixed.get("remedy"), "fix_change": fixed.get("change"),
+            "fix_snippet": fixed.get("snippet"), "fix_tried": json.dumps(searched.get("tried") or []),
+            "blame": blame.get("verdict"), "blame_sentence": blame.get("sentence")}
 
 
 def load_run(path: Path) -> Run:

@@ -119,6 +119,7 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPORTS / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if t else "—"
+    env.filters["fromjson"] = lambda text: json.loads(text) if text else []
     common = {"run": run.meta, "run_id": run.run_id, "statuses": STATUSES, "stages": STAGES,
               "warnings": run.warnings, "families": aggregate.families(frame)}
     out = Path(out)
@@ -165,7 +166,8 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
                 **common, root="../", cell=cell, first=first.to_dict(), environment=json.loads(first["environment"]),
                 counts=part["status"].value_counts().to_dict(), junit=f"../data/junit/{name}.xml"))
         (tmp / "workarounds.html").write_text(env.get_template("workarounds.html.j2").render(
-            **common, root="", pairs=pairs, columns=cols, page_of=page_of, verdicts=aggregate.VERDICTS))
+            **common, root="", pairs=pairs, columns=cols, page_of=page_of, verdicts=aggregate.VERDICTS,
+            remedies=aggregate.remedies(frame)))
         (tmp / "advisor.html").write_text(env.get_template("advisor.html.j2").render(**common, root=""))
         (tmp / "versions.html").write_text(env.get_template("versions.html.j2").render(
             **common, root="", versions=frontier_page.page(run.path)))

@@ -50,7 +50,8 @@
     a.cases.forEach(function (name, i) {
       var s0 = a.grid[i][from], s1 = a.grid[i][to];
       if (s0 !== s1) {
-        changed.push({ name: name, from: s0, to: s1, rank: s1 === null ? 99 : a.severity[s1], model: a.models[i] });
+        changed.push({ name: name, from: s0, to: s1, rank: s1 === null ? 99 : a.severity[s1], model: a.models[i],
+                       fix: (a.fixes || {})[i + "," + to] || "" });
       }
     });
     // the model families first (the real architectures people ship), then worst first
@@ -67,6 +68,10 @@
         if (n > 0 && text !== "not run") { td.className = "s-" + text; }
         tr.appendChild(td);
       });
+      var fix = document.createElement("td");  // "breaks, fixed by …": the search's verified remedy there
+      fix.className = "fix";
+      fix.textContent = c.fix ? (a.severity[c.to] < a.severity[c.from] || c.from === null ? "breaks, " : "") + c.fix : "";
+      tr.appendChild(fix);
       body.appendChild(tr);
     });
   }

@@ -90,3 +90,24 @@ cumsum_long = Case(
     description="cumulative sum over 8192 steps, where summation order makes float32 results drift",
     build=lambda: (RunningTotal(), (torch.randn(2, 8192),)),
 )
+
+
+class RowMax(nn.Module):
+    """The largest reading per row, where a missing reading is NaN."""
+
+    def forward(self, x):
+        return torch.amax(x, dim=-1)
+
+
+def _with_missing() -> torch.Tensor:
+    x = torch.randn(4, 16)
+    x[1, 3] = float("nan")  # a sensor that did not report
+    return x
+
+
+amax_nan = Case(
+    id="numerics/amax_nan",
+    description="max over rows where one reading is NaN: torch and the ONNX spec propagate it, "
+                "onnxruntime's ReduceMax skips it",
+    build=lambda: (RowMax(), (_with_missing(),)),
+)

@@ -64,7 +64,8 @@ def torchscript_call(opset: Optional[int], dynamic: Dynamic, count: int, extra: 
 
 
 def export(exporter: str, model: Any, args: tuple, path: str, opset: Optional[int], dynamic: Dynamic,
-           kwargs: Optional[Dict[str, Any]] = None, output_names: Optional[Sequence[str]] = None) -> None:
+           kwargs: Optional[Dict[str, Any]] = None, output_names: Optional[Sequence[str]] = None,
+           options: Optional[Dict[str, Any]] = None) -> None:  # no remedy offers options before torch 2.5
     if exporter == "torchscript":
         export_torchscript(model, args, path, opset, dynamic, kwargs, output_names)
     else:
@@ -72,7 +73,7 @@ def export(exporter: str, model: Any, args: tuple, path: str, opset: Optional[in
 
 
 def call(exporter: str, opset: Optional[int], dynamic: Dynamic, count: int, keywords: Sequence[str] = (),
-         output_names: Optional[Sequence[str]] = None) -> str:
+         output_names: Optional[Sequence[str]] = None, options: Optional[Dict[str, Any]] = None) -> str:
     """export()'s call as the source a user would write (model, args, kwargs in scope; writes model.onnx)."""
     return torchscript_call(opset, dynamic, count, keywords=keywords, output_names=output_names)
 

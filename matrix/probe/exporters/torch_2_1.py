@@ -21,18 +21,19 @@ def unavailable(exporter: str, opset: Optional[int] = None) -> Optional[str]:
 
 
 def export(exporter: str, model: Any, args: tuple, path: str, opset: Optional[int], dynamic: Dynamic,
-           kwargs: Optional[Dict[str, Any]] = None, output_names: Optional[Sequence[str]] = None) -> None:
+           kwargs: Optional[Dict[str, Any]] = None, output_names: Optional[Sequence[str]] = None,
+           options: Optional[Dict[str, Any]] = None) -> None:  # no remedy offers options before torch 2.5
     if exporter != "dynamo":
         return export_torchscript(model, args, path, opset, dynamic, kwargs, output_names)
     import torch
 
-    options = torch.onnx.ExportOptions(dynamic_shapes=bool(dynamic) and any(
+    shapes = torch.onnx.ExportOptions(dynamic_shapes=bool(dynamic) and any(
         dynamic.values() if isinstance(dynamic, dict) else dynamic))
-    torch.onnx.dynamo_export(model, *args, **(kwargs or {}), export_options=options).save(path)
+    torch.onnx.dynamo_export(model, *args, **(kwargs or {}), export_options=shapes).save(path)
 
 
 def call(exporter: str, opset: Optional[int], dynamic: Dynamic, count: int, keywords: Sequence[str] = (),
-         output_names: Optional[Sequence[str]] = None) -> str:
+         output_names: Optional[Sequence[str]] = None, options: Optional[Dict[str, Any]] = None) -> str:
     """export()'s call as the source a user would write (model, args, kwargs in scope; writes model.onnx)."""
     if exporter != "dynamo":
         return torchscript_call(opset, dynamic, count, keywords=keywords, output_names=output_names)

@@ -1,0 +1,37 @@
+"""`python -m matrix remedies`: a run's remedy search as Markdown, printed or written into a page
+between its markers (the README's "Remedies")."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("remedies", help="the verified remedies of a run, as Markdown",
+                       description="How many failing results of a run have a verified remedy, by remedy.")
+    p.add_argument("run", nargs="?", default="results", metavar="RUN",
+                   help="a run folder (or a results root: its latest run); default results/")
+    p.add_argument("--write", metavar="FILE", help="replace the text between FILE's remedies markers")
+    p.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from matrix import markers, remedy_table, runfolder
+    from matrix.errors import UserError
+    from matrix.report.aggregate import prepare
+    from matrix.report.load import load_run
+
+    run = load_run(runfolder.resolve(Path(args.run)))
+    text = remedy_table.table(prepare(run.frame), run.run_id)
+    if not args.write:
+        print(text, end="")
+        return 0
+    try:
+        page = Path(args.write).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{args.write}: {exc.strerror}") from None
+    Path(args.write).write_text(markers.replaced(page, remedy_table.START, remedy_table.END, text, args.write),
+                                encoding="utf-8")
+    print(f"{args.write}: remedies written")
+    return 0

@@ -1,0 +1,81 @@
+"""The search for a failing result's remedy: the tries that apply (remedies.candidates), in order,
+each a whole result again in a child of its own (isolation), until one passes every stage or the
+budget — a count of tries and seconds, both — is spent. The first that passes is the minimal
+change; the ones before it are reported as tried without help.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+SEARCHED = ("export_error", "invalid_model", "load_error", "run_error", "mismatch", "dynamic_error")
+COUNT, SECONDS = 8, 300.0  # per failing result
+
+
+def parse_budget(text: Optional[str]) -> Tuple[int, float]:
+    """"COUNT,SECONDS" (None: the defaults); ValueError says what is wrong."""
+    if not text:
+        return COUNT, SECONDS
+    try:
+        count, seconds = text.split(",")
+        budget = int(count), float(seconds)
+    except ValueError:
+        raise ValueError(f"{text}: expected COUNT,SECONDS such as 8,300") from None
+    if budget[0] < 1 or budget[1] <= 0:
+        raise ValueError(f"{text}: both must be positive")
+    return budget
+
+
+def search(tries: List[Dict[str, Any]], attempt: Callable[[Dict[str, Any], float], Dict[str, Any]],
+           count: int = COUNT, seconds: float = SECONDS) -> Dict[str, Any]:
+    """The record of a search: every try made (remedy, change, status, stage, kind, seconds), the
+    first that passed (fixed_by) and, when none did, why the search stopped."""
+    record: Dict[str, Any] = {"candidates": len(tries), "tried": [], "fixed_by": None, "stopped": None,
+                              "budget": {"count": count, "seconds": seconds}}
+    started = time.monotonic()
+    for one in tries:
+        left = seconds - (time.monotonic() - started)
+        if len(record["tried"]) >= count or left <= 0:
+            record["stopped"] = "count" if len(record["tried"]) >= count else "seconds"
+            break
+        began = time.monotonic()
+        outcome = attempt(one, left)
+        error = outcome.get("error") or {}
+        entry = {k: one[k] for k in ("remedy", "family", "side", "change", "params")}
+        entry.update(status=outcome["status"], stage=outcome.get("stage"), kind=error.get("kind"),
+                     message=(error.get("message") or "")[:300] or None,
+                     seconds=round(time.monotonic() - began, 3))
+        record["tried"].append(entry)
+        if outcome["status"] == "pass":
+            record["fixed_by"] = dict(entry, snippet=snippet(one, outcome.get("export_call")))
+            break
+    record["summary"] = summary(record)
+    return record
+
+
+def summary(record: Dict[str, Any]) -> str:
+    """One sentence: "fixed by <remedy>: <change>" or "none of N tried helped"."""
+    fixed: Optional[Dict[str, Any]] = record.get("fixed_by")
+    if fixed:
+        return f"fixed by {fixed['remedy']}: {fixed['change']}"
+    tried = len(record["tried"])
+    if not record["candidates"]:
+        return "no remedy applies to this failure"
+    left = record["candidates"] - tried
+    budget = f" (the {record['stopped']} budget stopped it; {left} more applied)" if record["stopped"] else ""
+    return f"none of {tried} tried helped{budget}"
+
+
+def snippet(one: Dict[str, Any], export_call: Optional[str]) -> str:
+    """What to copy: the whole export call for a change to it, else the lines to add."""
+    if one["side"] == "export":
+        prefix = "" if one["family"] != "dtype" else one["change"] + "\n"
+        return prefix + (export_call or one["change"])
+    if one["side"] == "model":
+        return ("import onnx\n\nmodel = onnx.load(\"model.onnx\")\n"
+                + one["change"].split("  #")[0] + "\nonnx.save(model, \"model.onnx\")\n")
+    setup = "options = onnxruntime.SessionOptions()\n"
+    if one["remedy"] == "session_no_optimizations":
+        return setup + one["change"] + "\nsession = onnxruntime.InferenceSession(\"model.onnx\", options)\n"
+    return f"session = onnxruntime.InferenceSession(\"model.onnx\", {one['change']})\n"

@@ -1,0 +1,44 @@
+"""The remedy search of a run as Markdown: how many failing results have a verified remedy, by
+remedy, which failures none fixed, and the blame's verdicts; written into the README between its
+markers (`python -m matrix remedies RUN --write README.md`)."""
+
+from __future__ import annotations
+
+from typing import List
+
+import pandas as pd
+
+from matrix.probe.remedies import BY_NAME
+from matrix.report.aggregate import remedies
+
+START = "<!-- remedies:start (written by `python -m matrix remedies RUN --write README.md`) -->"
+END = "<!-- remedies:end -->"
+
+
+def _cases(part: pd.DataFrame, limit: int = 6) -> str:
+    found = [f"`{case}` ({exporter})" for case, exporter in
+             part.drop_duplicates(["case", "exporter"])[["case", "exporter"]].itertuples(index=False)]
+    return ", ".join(found[:limit]) + (f" and {len(found) - limit} more" if len(found) > limit else "")
+
+
+def table(frame: pd.DataFrame, run_id: str) -> str:
+    counts = remedies(frame)
+    if not counts["searched"]:
+        return f"Run `{run_id}` has no remedy search (run it with `--remedies`).\n"
+    fixed = frame[frame.get("fix_remedy").notna()] if "fix_remedy" in frame else frame.iloc[0:0]
+    lines: List[str] = [
+        f"Run `{run_id}`: {counts['failing']} results failed; {counts['searched']} were searched and "
+        f"**{counts['fixed']} have a verified remedy** (with it the result exports, loads, runs and matches eager "
+        "PyTorch at every stage).", "",
+        "| remedy | family | results fixed | for example |", "|---|---|---|---|"]
+    for name, n in counts["by_remedy"].items():
+        family = BY_NAME[name].family if name in BY_NAME else "?"
+        lines.append(f"| `{name}` | {family} | {n} | {_cases(fixed[fixed['fix_remedy'] == name])} |")
+    unfixed = frame[frame["fix"].notna() & frame["fix_remedy"].isna()] if "fix" in frame else frame.iloc[0:0]
+    if not unfixed.empty:
+        lines += ["", f"No remedy fixed {len(unfixed)} results: " + _cases(unfixed, limit=12) + "."]
+    if counts["blame"]:
+        lines += ["", "Blame of the mismatches and run errors (the same model and inputs through "
+                      "`onnx.reference.ReferenceEvaluator`): "
+                  + ", ".join(f"{verdict} {n}" for verdict, n in counts["blame"].items()) + "."]
+    return "\n".join(lines) + "\n"

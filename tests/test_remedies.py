@@ -1,0 +1,217 @@
+"""The remedy search and the blame, with the real torch, onnx and onnxruntime: for each family of
+remedies a failure it fixes and the search naming it; a failure none fixes; who is to blame."""
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from helpers import CASES, MATRIX, read_results, run_module, spec
+from matrix.probe import remedies
+from matrix.probe.records import cell_id
+
+
+def _by_key(path):
+    return {(r["case"], r["exporter"], r["opset"]): r for r in read_results(path)}
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """This interpreter's torch and onnxruntime, both sides here, with --remedies."""
+    tmp = tmp_path_factory.mktemp("remedies")
+    out = tmp / "results.jsonl"
+    for cases, opset, extra in (("operators/fft,dtypes/bfloat16,numerics/amax_nan,remedies/counter", "default", []),
+                                ("operators/tril", "13", ["--exporter", "torchscript"]),
+                                ("numerics/amax_nan", "default", ["--exporter", "dynamo", "--remedy-budget", "1,300"])):
+        target = out if not extra or "--remedy-budget" not in extra else tmp / "budget.jsonl"
+        done = run_module("matrix.probe", "--cases-from", CASES / "remedies.py", "--cases", cases, "--opset", opset,
+                          "--out", target, "--remedies", "--resume", *extra, timeout=1200)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return {"results": _by_key(out), "budget": _by_key(tmp / "budget.jsonl")}
+
+
+def _fixed(result):
+    assert result["status"] not in ("pass", "skipped"), result["status"]
+    return (result["remedy"]["fixed_by"] or {}).get("remedy")
+
+
+def test_the_other_exporter_fixes_what_torchscript_cannot_export(searched):
+    fft = searched["results"][("operators/fft", "torchscript", None)]
+    assert (fft["status"], fft["error"]["kind"]) == ("export_error", "unsupported_operator")
+    assert _fixed(fft) == "other_exporter"
+    assert fft["remedy"]["summary"] == "fixed by other_exporter: dynamo=True"
+    assert "dynamo=True" in fft["remedy"]["fixed_by"]["snippet"]
+    # opsets came first (a smaller change) and did not help: the search says so
+    assert [t["remedy"] for t in fft["remedy"]["tried"]][-1] == "other_exporter"
+    assert all(t["status"] == "export_error" for t in fft["remedy"]["tried"][:-1])
+
+
+def test_another_opset_fixes_an_operator_the_requested_opset_lacks(searched):
+    tril = searched["results"][("operators/tril", "torchscript", 13)]
+    assert tril["status"] == "export_error" and "opset version 13" in tril["error"]["message"]
+    assert _fixed(tril) == "opset"
+    opset = tril["remedy"]["fixed_by"]["params"]["opset"]
+    assert opset > 13 and f"opset_version={opset}" in tril["remedy"]["fixed_by"]["snippet"]
+
+
+def test_fp32_fixes_a_bfloat16_model_onnxruntime_has_no_kernel_for(searched):
+    for exporter in ("torchscript", "dynamo"):
+        bf16 = searched["results"][("dtypes/bfloat16", exporter, None)]
+        assert (bf16["status"], bf16["error"]["kind"]) == ("load_error", "missing_kernel")
+        assert _fixed(bf16) == "model_fp32"
+        assert bf16["remedy"]["fixed_by"]["snippet"].startswith("model = model.float()")
+
+
+def test_a_runtime_bug_no_remedy_fixes_is_said_and_blamed_on_the_runtime(searched):
+    for exporter in ("torchscript", "dynamo"):
+        amax = searched["results"][("numerics/amax_nan", exporter, None)]
+        assert (amax["status"], amax["error"]["kind"]) == ("mismatch", "nan_mismatch")
+        tried = amax["remedy"]["tried"]
+        assert amax["remedy"]["fixed_by"] is None and tried and all(t["status"] != "pass" for t in tried)
+        assert amax["remedy"]["summary"] == f"none of {len(tried)} tried helped"
+        # onnxruntime's ReduceMax skips the NaN; the ONNX reference propagates it, as torch does
+        assert amax["blame"]["verdict"] == "runtime"
+        assert amax["blame"]["reference_vs_eager"]["matches"] is True
+        assert amax["blame"]["sentence"].startswith("onnxruntime disagrees with the ONNX reference")
+
+
+def test_the_budget_stops_the_search_and_says_how_much_was_left(searched):
+    amax = searched["budget"][("numerics/amax_nan", "dynamo", None)]
+    searched_once = amax["remedy"]
+    assert len(searched_once["tried"]) == 1 and searched_once["stopped"] == "count"
+    assert searched_once["candidates"] > 1
+    assert searched_once["summary"] == (f"none of 1 tried helped (the count budget stopped it; "
+                                        f"{searched_once['candidates'] - 1} more applied)")
+
+
+def test_a_graph_the_exporter_changed_is_blamed_on_the_exporter(searched):
+    for exporter in ("torchscript", "dynamo"):
+        counter = searched["results"][("remedies/counter", exporter, None)]
+        assert (counter["status"], counter["error"]["kind"]) == ("mismatch", "value_mismatch")
+        assert counter["blame"]["verdict"] == "exporter"
+        assert counter["blame"]["reference_vs_runtime"]["matches"] is True
+        assert counter["blame"]["reference_vs_eager"]["matches"] is False
+
+
+def _break_for_onnxruntime(path):
+    """Route the model's first input through Identity and a Mul by Div(1, 1): a valid model
+    (onnx.checker) that onnxruntime's graph optimisations turn invalid (microsoft/onnxruntime#32413:
+    DivMulFusion with Identity elimination), while it loads with them off."""
+    model = onnx.load(path)
+    graph = model.graph
+    source = graph.input[0].name
+    graph.initializer.append(numpy_helper.from_array(np.array(1.0, np.float32), "one"))
+    nodes = [helper.make_node("Identity", [source], ["mid"]), helper.make_node("Div", ["one", "one"], ["folded_one"]),
+             helper.make_node("Mul", ["mid", "folded_one"], ["wrapped"])]
+    for node in graph.node:
+        node.input[:] = ["wrapped" if name == source else name for name in node.input]
+    rest = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + rest)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+
+
+def test_onnxruntime_options_fix_a_model_its_optimiser_breaks(tmp_path):
+    bundles = tmp_path / "bundles"
+    done = run_module("matrix.probe", "--side", "export", "--bundles", bundles, "--cases", "blocks/mlp_layernorm_gelu",
+                      "--exporter", "torchscript")
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = next(p for p in bundles.iterdir() if p.name.startswith("blocks"))
+    _break_for_onnxruntime(str(folder / "model.onnx"))
+    out = tmp_path / "results.jsonl"
+    done = run_module("matrix.probe", "--side", "runtime", "--bundles", bundles, "--out", out, "--remedies")
+    assert done.returncode == 0, done.stderr[-3000:]
+    [result] = read_results(out)
+    assert result["status"] == "load_error" and "Node input 'mid'" in result["error"]["message"]
+    assert _fixed(result) == "session_no_optimizations"
+    assert "ORT_DISABLE_ALL" in result["remedy"]["fixed_by"]["snippet"]
+    assert result["remedy"]["partial"]  # the runtime side tries no export change: it has no torch
+
+
+def test_candidates_follow_the_failure_and_what_this_torch_offers():
+    too_new = remedies.Situation(status="load_error", kind="ir_too_new", exporter="dynamo", opset=None,
+                                 device="cpu", runtime=(9, 19), advised_opset=None, other_exporter="torchscript")
+    assert [t["remedy"] for t in remedies.candidates(too_new)] == ["ir_downgrade", "version_convert",
+                                                                   "other_exporter"]
+    export_error = remedies.Situation(status="export_error", kind="other", exporter="dynamo", opset=18,
+                                      device="cpu", dynamic=True, input_dtypes=("float16",),
+                                      writes=(("dynamo", ((18, 10), (20, 10))),), export_keywords=("optimize",),
+                                      dims_styles=("auto", "dynamic"), other_exporter="torchscript")
+    names = [t["remedy"] for t in remedies.candidates(export_error)]
+    assert names == ["opset", "dynamo_optimize", "dynamo_dims_auto", "dynamo_dims_dynamic", "inputs_fp32",
+                     "other_exporter"]
+    assert remedies.candidates(export_error)[0]["params"] == {"opset": 20}
+    assert not remedies.candidates(remedies.Situation(status="reference_error", kind=None, exporter="dynamo",
+                                                      opset=None, device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def too_new_run(tmp_path_factory):
+    """torch 2.15 exports on onnxruntime 1.16.3, which reads IR ≤ 9 and opset ≤ 19: the version
+    remedies, in a matrix run (venv runner, split: the runtime side tries them)."""
+    tmp = tmp_path_factory.mktemp("too-new")
+    (tmp / "spec.toml").write_text(spec(onnxruntime="1.16.3", opset=["default", 18]))
+    done = run_module("matrix", "run", "--spec", tmp / "spec.toml", "--runner", "venv", "--results", tmp / "results",
+                      "--cases", "numerics/softmax_large_logits", "--remedies", timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = (tmp / "results" / "latest").resolve()
+    cell = cell_id("3.11", MATRIX["torch"], MATRIX["onnx"], "1.16.3", "cpu")
+    return {"run": run, "results": _by_key(run / f"{cell}.jsonl"), "tmp": tmp}
+
+
+def test_version_remedies_fix_models_too_new_for_the_runtime(too_new_run):
+    found = too_new_run["results"]
+    dynamo_18 = found[("numerics/softmax_large_logits", "dynamo", 18)]
+    assert (dynamo_18["status"], dynamo_18["error"]["kind"]) == ("load_error", "ir_too_new")
+    assert _fixed(dynamo_18) == "ir_downgrade" and "model.ir_version = 9" in dynamo_18["remedy"]["fixed_by"]["snippet"]
+    torchscript = found[("numerics/softmax_large_logits", "torchscript", None)]
+    assert torchscript["error"]["kind"] == "opset_too_new" and _fixed(torchscript) == "version_convert"
+    assert "convert_version(model, 19)" in torchscript["remedy"]["fixed_by"]["snippet"]
+    # fixed on the runtime side itself: no whole-cell search was needed for these
+    assert all(r["remedy"].get("partial") for r in found.values() if r["status"] != "pass")
+
+
+def test_the_run_writes_the_remedies_table_and_the_report_shows_each_fix(too_new_run, tmp_path):
+    run = too_new_run["run"]
+    table = run_module("matrix", "remedies", run)
+    assert table.returncode == 0, table.stderr
+    fixed = sum(1 for r in too_new_run["results"].values() if (r.get("remedy") or {}).get("fixed_by"))
+    assert f"**{fixed} have a verified remedy**" in table.stdout and "| `version_convert` | version |" in table.stdout
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- remedies:start (written by `python -m matrix remedies RUN --write README.md`) -->\n"
+                      "old\n<!-- remedies:end -->\nafter\n")
+    assert run_module("matrix", "remedies", run, "--write", readme).returncode == 0
+    assert "old" not in readme.read_text() and table.stdout.strip() in readme.read_text()
+    report = tmp_path / "report"
+    done = run_module("matrix", "report", run, "--out", report)
+    assert done.returncode == 0, done.stderr
+    page = next(p for p in (report / "cases").glob("*.html") if "softmax_large_logits" in p.read_text())
+    text = page.read_text()
+    assert "fixed by version_convert" in text and "convert_version(model, 19)" in text
+    data = (report / "assets" / "data.js").read_text()
+    assert json.loads(data.split("=", 1)[1].rstrip(";\n"))["advisor"]["fixes"]
+    assert "Remedies the search verified" in (report / "workarounds.html").read_text()
+
+
+def test_remedy_command_searches_one_case_here(tmp_path):
+    shutil.copytree(CASES, tmp_path / "cases")
+    done = run_module("matrix", "remedy", "--case", "operators/fft", "--exporter", "torchscript",
+                      cwd=tmp_path, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "fixed by other_exporter: dynamo=True" in done.stdout and "dynamo=True" in done.stdout
+    assert "1 of 1 failing results have a verified remedy" in done.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--remedy-budget", "0,5"], "--remedy-budget 0,5: both must be positive"),
+    (["--remedy-budget", "many"], "--remedy-budget many: expected COUNT,SECONDS such as 8,300"),
+])
+def test_bad_budget_is_one_line(args, says, tmp_path):
+    done = run_module("matrix", "run", "--here", "--cases", "blocks/mlp_layernorm_gelu", "--remedies", *args,
+                      "--out", tmp_path / "r.jsonl")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"matrix run: error: {says}"]
+    assert not (tmp_path / "r.jsonl").exists()
