@@ -14,15 +14,13 @@ run again (after a merge) with the same outcome: it starts each time from the ce
 
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from packaging.version import Version
 
-from matrix import formats
+from matrix import runfolder
 from matrix.probe import results
 from matrix.probe.frontier import KINDS
 
@@ -40,26 +38,10 @@ def advised(result: Dict[str, Any]) -> Optional[int]:
     return opset if isinstance(opset, int) and opset != result.get("opset") else None
 
 
-def _read(path: Path) -> List[Dict[str, Any]]:
-    """A results file as it is (the report and merge check it against the schema); unreadable:
-    none, and the file is left as it is."""
-    try:
-        return list(results.read(str(path), warn=lambda message: None)) if path.exists() else []
-    except (OSError, ValueError):
-        return []
-
-
-def cell_results(folder: Path, cells: Optional[Iterable[str]] = None) -> Dict[str, List[Dict[str, Any]]]:
-    """Each cell's results: the cells named, or those of the finished run's run.json."""
-    if cells is None:
-        cells = [c["id"] for c in formats.read_run(folder).get("cells", [])]
-    return {cell: _read(folder / f"{cell}.jsonl") for cell in cells}
-
-
 def pending(folder: Path, cells: Iterable[str]) -> Dict[str, List[Tuple[str, str, int, str]]]:
     """Per cell, the (case, exporter, opset, device) to check that its results do not hold."""
     wanted: Dict[str, List[Tuple[str, str, int, str]]] = {}
-    for cell, found in cell_results(folder, cells).items():
+    for cell, found in runfolder.cell_results(folder, cells).items():
         have = {results.key(r) for r in found}
         keys = sorted({(r["case"], r["exporter"], opset, r["device"]) for r in found
                        for opset in [advised(r)] if opset is not None} - have)
@@ -71,8 +53,8 @@ def pending(folder: Path, cells: Iterable[str]) -> Dict[str, List[Tuple[str, str
 def still_holds(earlier: Path, current: Path, keys: Iterable[Tuple[str, str, int, str]]) -> bool:
     """Whether an earlier run's checks (its advice/<cell>.jsonl) answer these keys for a cell
     whose environment is unchanged: every key there, of the same case code as now."""
-    now = {r["case"]: r.get("case_hash") for r in _read(current)}
-    found = {results.key(r): r.get("case_hash") for r in _read(earlier)}
+    now = {r["case"]: r.get("case_hash") for r in runfolder.read_results(current)}
+    found = {results.key(r): r.get("case_hash") for r in runfolder.read_results(earlier)}
     return all(key in found and found[key] == now.get(key[0]) for key in keys)
 
 
@@ -96,8 +78,8 @@ def _sentence(check: Optional[Dict[str, Any]], opset: int, runtime: str) -> str:
 def annotate(folder: Path) -> int:
     """Verified advice and the run's oldest loading onnxruntime in each too-new load error's hint;
     returns how many results were annotated."""
-    by_cell = cell_results(folder)
-    extra = {cell: _read(folder / ADVICE / f"{cell}.jsonl") for cell in by_cell}
+    by_cell = runfolder.cell_results(folder)
+    extra = {cell: runfolder.read_results(folder / ADVICE / f"{cell}.jsonl") for cell in by_cell}
     loads: Dict[tuple, List[str]] = defaultdict(list)
     for result in (r for found in by_cell.values() for r in found):
         runtime = (result.get("versions") or {}).get("onnxruntime")
@@ -122,13 +104,5 @@ def annotate(folder: Path) -> int:
                 if part)
             changed, annotated = True, annotated + 1
         if changed:
-            _rewrite(folder / f"{cell}.jsonl", found)
+            runfolder.rewrite_results(folder / f"{cell}.jsonl", found)
     return annotated
-
-
-def _rewrite(path: Path, found: Iterable[Dict[str, Any]]) -> None:
-    temporary = path.with_suffix(".advised.tmp")
-    with open(temporary, "w", encoding="utf-8") as f:
-        for result in found:
-            f.write(json.dumps(result) + "\n")
-    os.replace(temporary, path)

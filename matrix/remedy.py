@@ -11,13 +11,12 @@ not the run.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
-from matrix.advice import _read, _rewrite, cell_results
 from matrix.probe import results
 from matrix.probe.search import SEARCHED
+from matrix.runfolder import cell_results, read_results, rewrite_results
 
 REMEDIES = "remedies"  # a run folder's remedies/<cell>.jsonl and remedies/<cell>.keys.json
 
@@ -33,44 +32,29 @@ def unfixed(found: List[Dict[str, Any]]) -> List[tuple]:
     return sorted(keys, key=lambda k: tuple("" if v is None else str(v) for v in k))
 
 
-def search_whole(run: Any, pool: Any) -> None:
-    """Each cell with unfixed failures: its whole environment, those results, --remedies."""
-    from matrix.lock import EnvError
-    from matrix.run import BadInput
+def wanted(folder: Path, cells: List[Any]) -> Dict[str, Tuple[Any, List[tuple]]]:
+    """Per cell with unfixed failures: (the cell, their keys)."""
+    found = cell_results(folder, [cell.id for cell in cells])
+    return {cell.id: (cell, unfixed(found[cell.id])) for cell in cells if unfixed(found[cell.id])}
 
-    root = run.dir / REMEDIES
-    wanted = {cell.id: (cell, unfixed(found)) for cell in run.plan.cells
-              for found in [cell_results(run.dir, [cell.id])[cell.id]] if unfixed(found)}
-    if not wanted:
-        return
-    root.mkdir(exist_ok=True)
-    os.chmod(root, 0o777)  # a container's user writes there
 
-    def search(cell: Any, keys: List[tuple]) -> None:
-        path = root / f"{cell.id}.keys.json"
-        path.write_text(json.dumps([list(k) for k in keys]))
-        environment = run.runner.prepare(cell, run._lock(cell), lambda line: run.progress.note(cell.id, line))
-        args = run._probe_args(cell, "", root / f"{cell.id}.jsonl")
-        args.side, args.bundles, args.reuse, args.keep_failed, args.resume = "both", None, None, None, False
-        args.cases_from = [str(Path(s).resolve()) for s in run.options.cases_from]
-        args.cases = ",".join(sorted({k[0] for k in keys}))
-        args.keys, args.remedies = str(path), True
-        args.frontier = str(root / f"{cell.id}.frontier.json")
-        run._shown(cell, environment, args, f"{cell.id} (remedies)")
-
-    for future in [pool.submit(search, cell, keys) for cell, keys in wanted.values()]:
-        try:
-            future.result()
-        except (EnvError, BadInput, OSError):
-            pass  # those results keep the runtime side's search, which says it was partial
-    run.bad_input = None
+def narrowed(args: Any, keys: List[tuple], root: Path, cell_id: str, cases_from: List[str]) -> Any:
+    """The whole cell's probe arguments for a search of these results only, into remedies/."""
+    path = root / f"{cell_id}.keys.json"
+    path.write_text(json.dumps([list(k) for k in keys]))
+    args.side, args.bundles, args.reuse, args.keep_failed, args.resume = "both", None, None, None, False
+    args.cases_from = [str(Path(s).resolve()) for s in cases_from]
+    args.cases = ",".join(sorted({k[0] for k in keys}))
+    args.keys, args.remedies = str(path), True
+    args.frontier = str(root / f"{cell_id}.frontier.json")
+    return args
 
 
 def annotate(folder: Path) -> int:
     """The whole searches (remedies/<cell>.jsonl) in the cells' results; returns how many."""
     done = 0
     for cell, found in cell_results(folder).items():
-        whole = {results.key(r): r for r in _read(folder / REMEDIES / f"{cell}.jsonl")}
+        whole = {results.key(r): r for r in read_results(folder / REMEDIES / f"{cell}.jsonl")}
         changed = False
         for result in found:
             again = whole.get(results.key(result))
@@ -84,5 +68,5 @@ def annotate(folder: Path) -> int:
                                     "searched": "whole cell"}
             changed, done = True, done + 1
         if changed:
-            _rewrite(folder / f"{cell}.jsonl", found)
+            rewrite_results(folder / f"{cell}.jsonl", found)
     return done

@@ -8,7 +8,7 @@ from typing import List
 
 import pandas as pd
 
-from matrix.probe.remedies import BY_NAME
+from matrix.probe.remedies import BY_NAME, REMEDIES
 from matrix.report.aggregate import remedies
 
 START = "<!-- remedies:start (written by `python -m matrix remedies RUN --write README.md`) -->"
@@ -19,6 +19,16 @@ def _cases(part: pd.DataFrame, limit: int = 6) -> str:
     found = [f"`{case}` ({exporter})" for case, exporter in
              part.drop_duplicates(["case", "exporter"])[["case", "exporter"]].itertuples(index=False)]
     return ", ".join(found[:limit]) + (f" and {len(found) - limit} more" if len(found) > limit else "")
+
+
+def registry() -> str:
+    """Every remedy, in the order the search tries them, from the code."""
+    where = {"session": "onnxruntime's session", "model": "the exported file", "export": "the export call"}
+    lines = ["| remedy | family | changes | tried for | what it does |", "|---|---|---|---|---|"]
+    for r in REMEDIES:
+        tried = ", ".join(r.statuses) + (f" ({', '.join(r.kinds)})" if r.kinds else "")
+        lines.append(f"| `{r.name}` | {r.family} | {where[r.side]} | {tried} | {r.doc} |")
+    return "\n".join(lines) + "\n"
 
 
 def table(frame: pd.DataFrame, run_id: str) -> str:
@@ -34,7 +44,11 @@ def table(frame: pd.DataFrame, run_id: str) -> str:
     for name, n in counts["by_remedy"].items():
         family = BY_NAME[name].family if name in BY_NAME else "?"
         lines.append(f"| `{name}` | {family} | {n} | {_cases(fixed[fixed['fix_remedy'] == name])} |")
-    unfixed = frame[frame["fix"].notna() & frame["fix_remedy"].isna()] if "fix" in frame else frame.iloc[0:0]
+    searched = frame[frame["fix"].notna()]
+    lines += ["", "| torch | onnxruntime | searched | fixed |", "|---|---|---|---|"]
+    for (torch, runtime), part in searched.groupby(["torch", "onnxruntime"]):
+        lines.append(f"| {torch} | {runtime} | {len(part)} | {int(part['fix_remedy'].notna().sum())} |")
+    unfixed = searched[searched["fix_remedy"].isna()]
     if not unfixed.empty:
         lines += ["", f"No remedy fixed {len(unfixed)} results: " + _cases(unfixed, limit=12) + "."]
     if counts["blame"]:

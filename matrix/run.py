@@ -153,7 +153,7 @@ class MatrixRun:
                     or self.bad_input):
                 self.verify(pool)
                 if self.options.remedies and self.options.split:
-                    remedy.search_whole(self, pool)
+                    self.search_remedies(pool)
         for record in self.exports.values():  # adopted bundles stay in their export job's run folder
             if record.get("adopted_from"):
                 shutil.rmtree(self.dir / BUNDLES / record["id"], ignore_errors=True)
@@ -400,6 +400,30 @@ class MatrixRun:
                 except (EnvError, BadInput, KeyError):
                     pass  # unverified advice says so in its hint
         self.bad_input = None  # the run's own input was good: the check's failure is only the check's
+
+    def search_remedies(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
+        """Failing results the runtime sides' remedies left unfixed, searched again whole: each such
+        cell's own environment (torch and onnxruntime), those results only (matrix/remedy.py). A
+        failure here costs those results their whole search, not the run."""
+        wanted = remedy.wanted(self.dir, self.plan.cells)
+        root = self.dir / remedy.REMEDIES
+        if not wanted:
+            return
+        root.mkdir(exist_ok=True)
+        os.chmod(root, 0o777)  # a container's user writes there
+
+        def search(cell: Cell, keys: List[tuple]) -> None:
+            environment = self.runner.prepare(cell, self._lock(cell), lambda line: self.progress.note(cell.id, line))
+            args = remedy.narrowed(self._probe_args(cell, "", root / f"{cell.id}.jsonl"), keys, root, cell.id,
+                                   self.options.cases_from)
+            self._shown(cell, environment, args, f"{cell.id} (remedies)")
+
+        for future in [pool.submit(search, cell, keys) for cell, keys in wanted.values()]:
+            try:
+                future.result()
+            except (EnvError, BadInput, OSError):
+                pass  # those results keep the runtime side's search, which says it was partial
+        self.bad_input = None
 
     def _shown(self, side: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:
         started = time.time()

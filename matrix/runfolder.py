@@ -10,6 +10,7 @@ results/<run-id>/models/           the bundle zips of failing results, for the r
 results/<run-id>/bundles/<side>/   an export side's bundles, its frontier.json and stamped models
 results/<run-id>/frontier/         each side's version frontier measurement (matrix/frontier.py)
 results/<run-id>/advice/           the checks of too-new models' advice (matrix/advice.py)
+results/<run-id>/remedies/         whole-cell remedy searches of a --remedies run (matrix/remedy.py)
 results/latest                     the newest run
 results/.run.lock                  held by the run using this root
 """
@@ -22,14 +23,15 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import IO, Any, Dict, Optional
+from typing import IO, Any, Dict, Iterable, List, Optional
 
 from matrix import formats
 from matrix.errors import Busy, UserError
+from matrix.probe import results
 from matrix.probe.records import new_run_id
 
 __all__ = ["new_run_id", "check_run_id", "spec_hash", "read", "write", "point_latest", "resolve", "claim",
-           "unfinished"]
+           "unfinished", "read_results", "cell_results", "rewrite_results"]
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")  # names a folder: nothing that could leave it
 LATEST = "latest"
@@ -103,3 +105,28 @@ def unfinished(root: Path, spec_text: str) -> Optional[Dict[str, Any]]:
         same = spec_hash(meta) == spec_hash({"spec": {"text": spec_text}})
         return meta if same and meta.get("run_id") == folder.name else None
     return None
+
+
+def read_results(path: Path) -> List[Dict[str, Any]]:
+    """A results file as it is (the report and merge check it against the schema); unreadable:
+    none, and the file is left as it is."""
+    try:
+        return list(results.read(str(path), warn=lambda message: None)) if path.exists() else []
+    except (OSError, ValueError):
+        return []
+
+
+def cell_results(folder: Path, cells: Optional[Iterable[str]] = None) -> Dict[str, List[Dict[str, Any]]]:
+    """Each cell's results: the cells named, or those of the finished run's run.json."""
+    if cells is None:
+        cells = [c["id"] for c in read(folder).get("cells", [])]
+    return {cell: read_results(folder / f"{cell}.jsonl") for cell in cells}
+
+
+def rewrite_results(path: Path, found: Iterable[Dict[str, Any]]) -> None:
+    """A cell's results file replaced whole, atomically (advice and remedies annotate results)."""
+    temporary = path.with_suffix(".rewritten.tmp")
+    with open(temporary, "w", encoding="utf-8") as f:
+        for result in found:
+            f.write(json.dumps(result) + "\n")
+    os.replace(temporary, path)

@@ -215,3 +215,33 @@ def test_bad_budget_is_one_line(args, says, tmp_path):
                       "--out", tmp_path / "r.jsonl")
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"matrix run: error: {says}"]
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def _remedy(name, **params):
+    found = remedies.BY_NAME[name]
+    return {"remedy": name, "family": found.family, "side": found.side, "params": params, "change": name}
+
+
+def test_dynamo_options_change_the_export_as_they_say(tmp_path):
+    """No failure of the corpus on torch 2.11–2.15 is fixed by a dynamo option (the default run
+    searched them all), so this checks what each does to a real export: optimize=False keeps the
+    unoptimised graph, strict capture and Dim.AUTO/Dim.DYNAMIC export a model that passes every stage,
+    dynamic dimension included."""
+    from matrix.probe import corpus
+    from matrix.probe.stages import run_stages
+
+    case = next(c for c in corpus.builtin() if c.id == "blocks/mlp_layernorm_gelu")
+    outcomes = {}
+    for label, remedy in (("default", None), ("unoptimised", _remedy("dynamo_optimize", optimize=False)),
+                          ("strict", _remedy("dynamo_strict", strict=True)),
+                          ("auto", _remedy("dynamo_dims_auto", dims="auto")),
+                          ("dynamic", _remedy("dynamo_dims_dynamic", dims="dynamic"))):
+        workdir = tmp_path / label
+        workdir.mkdir()
+        outcomes[label] = run_stages(case, "dynamo", None, "cpu", str(workdir), lambda stage: None, remedy=remedy)
+        assert outcomes[label]["status"] == "pass", (label, outcomes[label]["error"])
+    assert outcomes["unoptimised"]["metrics"]["nodes"] > outcomes["default"]["metrics"]["nodes"]
+    assert "optimize=False" in outcomes["unoptimised"]["data"]["call"]
+    assert "strict=True" in outcomes["strict"]["data"]["call"]
+    assert "torch.export.Dim.AUTO" in outcomes["auto"]["data"]["call"]
+    assert outcomes["auto"]["metrics"]["dynamic_checked"]  # the dimension stayed dynamic

@@ -9,6 +9,7 @@ machine, bench.md the table docs/performance.md carries.
   matrix     matrix_run.py    the whole matrix cold and warm, run + report
   report     report_scale.py the report over 40,000 synthetic results
   scaling    matrix_run.py    -j 1/2/4 and a growing number of cases
+  remedies   matrix_run.py    the matrix without and with the remedy search
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from matrix import markers
 from matrix.bench.envs import envs, image
 from matrix.bench.image_disk import image_disk
 from matrix.bench.isolation import isolation
-from matrix.bench.matrix_run import scaling, whole_matrix
+from matrix.bench.matrix_run import remedies, scaling, whole_matrix
 from matrix.bench.report_scale import report_scale
 from matrix.errors import UserError
 
 FIGURES: Dict[str, Callable] = {"isolation": isolation, "envs": envs, "image": image, "disk": image_disk,
-                                "matrix": whole_matrix, "report": report_scale, "scaling": scaling}
+                                "matrix": whole_matrix, "report": report_scale, "scaling": scaling,
+                                "remedies": remedies}
 
 
 def _s(spread: Dict[str, float]) -> str:
@@ -105,6 +107,14 @@ def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
         cases = ", ".join(f"{n} cases: {v['wall_s']} s" for n, v in f["by_cases"].items())
         out.append((f"scaling: {f['cells']} cells × {f['results_per_cell']} results ({f['cases']}), rerun",
                     jobs, f"one cell: {cases}", "shows where the machine saturates", "—"))
+    if "remedies" in figures:
+        f = figures["remedies"]
+        out.append((f"the remedy search, spec {f['spec']}: {f['results']} results, rerun with environments built",
+                    f"--remedies: {f['with_s']} s; {f['searched']} failing results searched, {f['fixed']} fixed, "
+                    f"{f['tries']} tries ({f['try_s']} s of tries)",
+                    f"without: {f['without_s']} s ({f['failing']} failing results)",
+                    "≤ 2 × the run without (else off by default)",
+                    f"{f['ratio']} ×: " + ("met" if f["ratio"] <= 2 else "missed")))
     return out
 
 

@@ -110,3 +110,27 @@ def scaling(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
             console.print(f"scaling: one cell, {n} cases × exporters: {seconds} s")
     return {"spec": args.spec, "cells": cells, "results_per_cell": per_cell, "cases": args.scaling_cases,
             "by_jobs": by_jobs, "one_cell": first_cell, "by_cases": by_cases}
+
+
+def remedies(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
+    """The spec's matrix rerun (--fresh: nothing reused; environments already built) without and with
+    --remedies, in one results root; a first --remedies run, not timed, builds every environment
+    the search needs (each cell whole)."""
+    with tempfile.TemporaryDirectory(prefix="matrix-bench-remedies-") as tmp:
+        root = os.path.join(tmp, "results")
+        env = dict(os.environ)
+        prepare_s = _matrix(args.spec, root, env, "--remedies")
+        without_s = _matrix(args.spec, root, env, "--fresh", "--no-remedies")
+        plain = _latest(root)
+        with_s = _matrix(args.spec, root, env, "--fresh", "--remedies")
+        found = _latest(root)
+    searched = [r["remedy"] for r in found if r.get("remedy")]
+    figures = {"spec": args.spec, "results": len(found), "prepare_s": prepare_s, "without_s": without_s,
+               "with_s": with_s, "ratio": round(with_s / without_s, 2),
+               "failing": sum(1 for r in plain if r["status"] not in ("pass", "skipped", "env_error")),
+               "searched": len(searched), "fixed": sum(1 for s in searched if s.get("fixed_by")),
+               "tries": sum(len(s.get("tried", [])) for s in searched),
+               "try_s": round(sum(t.get("seconds", 0) for s in searched for t in s.get("tried", [])), 1)}
+    console.print(f"remedies: without {without_s} s, with {with_s} s ({figures['ratio']} ×); "
+                  f"{figures['fixed']} of {figures['searched']} searched fixed, {figures['tries']} tries")
+    return figures

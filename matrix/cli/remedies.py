@@ -23,7 +23,7 @@ def main(args: argparse.Namespace) -> int:
     from matrix.report.load import load_run
 
     run = load_run(runfolder.resolve(Path(args.run)))
-    text = remedy_table.table(prepare(run.frame), run.run_id)
+    text = remedy_table.registry() + "\n" + remedy_table.table(prepare(run.frame), run.run_id)
     if not args.write:
         print(text, end="")
         return 0

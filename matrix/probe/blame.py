@@ -21,6 +21,8 @@ SENTENCES = {
                 "as ONNX specifies, is not eager's computation (the exporter changed it, or the ONNX ops' own "
                 "precision differs: see the sizes)",
     "undetermined": "the ONNX reference matches neither eager nor onnxruntime",
+    "cuda": "onnxruntime agrees with the ONNX reference and both differ from eager on CUDA, where torch may compute "
+            "float32 convolutions and matmuls in TF32: compare with eager on the CPU before blaming the exporter",
 }
 
 
@@ -59,13 +61,15 @@ def verdict(folder: str, meta: Dict[str, Any], device: str) -> Dict[str, Any]:
         ran = None
     against_runtime = _difference([(o, parity.dtype_name(o)) for o in map(_array, reference)], ran, meta) \
         if ran is not None else None
+    sentence = None
     if against_eager["matches"]:
         found = "runtime"
     elif against_runtime and against_runtime["matches"]:
-        found = "exporter"
+        # seen on an H100: ConvNeXt and ResNet-18 off by TF32's error in eager, matched by both
+        found, sentence = ("undetermined", SENTENCES["cuda"]) if device == "cuda" else ("exporter", None)
     else:
         found = "undetermined"
-    return {"verdict": found, "sentence": SENTENCES[found], "reference_vs_eager": against_eager,
+    return {"verdict": found, "sentence": sentence or SENTENCES[found], "reference_vs_eager": against_eager,
             "reference_vs_runtime": against_runtime}
 
 

@@ -209,7 +209,7 @@ def _other_provider(device: str) -> Optional[str]:
         import onnxruntime
     except ImportError:
         return None
-    available = onnxruntime.get_available_providers()
-    if device == "cuda":
-        return "CPUExecutionProvider"
-    return "CUDAExecutionProvider" if "CUDAExecutionProvider" in available else None
+    # a cuda result runs on the CUDA provider where there is one (else it already ran on the CPU's)
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return None
+    return "CPUExecutionProvider" if device == "cuda" else "CUDAExecutionProvider"
