@@ -149,10 +149,10 @@ class MatrixRun:
                     future.result()
             for future in [] if self.options.exports_only else [pool.submit(self._cell, c) for c in self.plan.cells]:
                 future.result()
-            if not (self.options.exports_only or self.options.frontier_only or self.options.bundles_from
-                    or self.bad_input):
-                self.verify(pool)
-                if self.options.remedies and self.options.split:
+            if not (self.options.exports_only or self.options.frontier_only or self.bad_input):
+                if not self.options.bundles_from:  # the export sides' environments are elsewhere
+                    self.verify(pool)
+                if self.options.remedies and self.options.split:  # a fan-out's runtime job too
                     self.search_remedies(pool)
         for record in self.exports.values():  # adopted bundles stay in their export job's run folder
             if record.get("adopted_from"):

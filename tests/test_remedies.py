@@ -187,7 +187,7 @@ def test_the_run_writes_the_remedies_table_and_the_report_shows_each_fix(too_new
     assert run_module("matrix", "remedies", run, "--write", readme).returncode == 0
     assert "old" not in readme.read_text() and table.stdout.strip() in readme.read_text()
     report = tmp_path / "report"
-    done = run_module("matrix", "report", run, "--out", report)
+    done = run_module("matrix", "report", "--results", run, "--out", report)
     assert done.returncode == 0, done.stderr
     page = next(p for p in (report / "cases").glob("*.html") if "softmax_large_logits" in p.read_text())
     text = page.read_text()
@@ -223,10 +223,10 @@ def _remedy(name, **params):
 
 
 def test_dynamo_options_change_the_export_as_they_say(tmp_path):
-    """No failure of the corpus on torch 2.11–2.15 is fixed by a dynamo option (the default run
-    searched them all), so this checks what each does to a real export: optimize=False keeps the
-    unoptimised graph, strict capture and Dim.AUTO/Dim.DYNAMIC export a model that passes every stage,
-    dynamic dimension included."""
+    """optimize=, strict capture and Dim.DYNAMIC fixed no failure of the default spec's run (Dim.AUTO
+    did, on torch 2.11: above), so this checks what each does to a real export: optimize=False keeps
+    the unoptimised graph; strict capture, Dim.AUTO and Dim.DYNAMIC export a model that passes every
+    stage, its dimension still dynamic."""
     from matrix.probe import corpus
     from matrix.probe.stages import run_stages
 
@@ -245,3 +245,31 @@ def test_dynamo_options_change_the_export_as_they_say(tmp_path):
     assert "strict=True" in outcomes["strict"]["data"]["call"]
     assert "torch.export.Dim.AUTO" in outcomes["auto"]["data"]["call"]
     assert outcomes["auto"]["metrics"]["dynamic_checked"]  # the dimension stayed dynamic
+
+
+@pytest.fixture(scope="module")
+def torch_2_11_run(tmp_path_factory):
+    """torch 2.11, where dynamo bakes an LSTM's sequence length and cannot export fp16 inputs into
+    an fp32 model: one whole environment (venv runner, --no-split), --remedies."""
+    tmp = tmp_path_factory.mktemp("torch-2.11")
+    (tmp / "spec.toml").write_text(spec(torch="2.11.0"))
+    done = run_module("matrix", "run", "--spec", tmp / "spec.toml", "--runner", "venv", "--no-split",
+                      "--results", tmp / "results", "--exporter", "dynamo", "--remedies",
+                      "--cases", "blocks/lstm,dtypes/fp16_input_fp32_model", timeout=2400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    cell = cell_id("3.11", "2.11.0", MATRIX["onnx"], MATRIX["onnxruntime"], "cpu")
+    return _by_key((tmp / "results" / "latest").resolve() / f"{cell}.jsonl")
+
+
+def test_dim_auto_fixes_a_sequence_length_dynamo_bakes_in(torch_2_11_run):
+    lstm = torch_2_11_run[("blocks/lstm", "dynamo", None)]
+    assert (lstm["status"], lstm["error"]["kind"]) == ("dynamic_error", "shape_binding")
+    assert _fixed(lstm) == "dynamo_dims_auto"
+    assert "torch.export.Dim.AUTO" in lstm["remedy"]["fixed_by"]["snippet"]
+
+
+def test_the_seeds_fp16_into_fp32_fix_is_found_where_dynamo_fails(torch_2_11_run):
+    fp16 = torch_2_11_run[("dtypes/fp16_input_fp32_model", "dynamo", None)]
+    assert fp16["status"] == "export_error" and "Expected same OpOverload packet" in fp16["error"]["message"]
+    assert _fixed(fp16) == "inputs_fp32"  # the seed's own advice: cast the fp16 inputs to fp32
+    assert fp16["remedy"]["fixed_by"]["snippet"].startswith("args = tuple(a.float()")
