@@ -3,6 +3,7 @@ command's; the rest is the author's."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Type
 
 from matrix.errors import UserError
@@ -15,3 +16,12 @@ def replaced(text: str, start_marker: str, end_marker: str, table: str, where: s
     if start < 0 or end < start:
         raise error(f"{where}: no markers ({start_marker} … {end_marker})")
     return text[:start + len(start_marker)] + gap + table + text[end:]
+
+
+def write_into(path: str, start_marker: str, end_marker: str, table: str) -> None:
+    """The file at path with the table between its markers (a missing file or marker: UserError)."""
+    try:
+        page = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: {exc.strerror}") from None
+    Path(path).write_text(replaced(page, start_marker, end_marker, table, path), encoding="utf-8")

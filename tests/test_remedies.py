@@ -273,3 +273,10 @@ def test_the_seeds_fp16_into_fp32_fix_is_found_where_dynamo_fails(torch_2_11_run
     assert fp16["status"] == "export_error" and "Expected same OpOverload packet" in fp16["error"]["message"]
     assert _fixed(fp16) == "inputs_fp32"  # the seed's own advice: cast the fp16 inputs to fp32
     assert fp16["remedy"]["fixed_by"]["snippet"].startswith("args = tuple(a.float()")
+
+
+def test_readme_lists_the_remedies_as_the_code_has_them():
+    from helpers import ROOT
+    from matrix import remedy_table
+
+    assert remedy_table.registry() in (ROOT / "README.md").read_text()

@@ -18,7 +18,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from matrix import markers, remedy_table, runfolder
-    from matrix.errors import UserError
     from matrix.report.aggregate import prepare
     from matrix.report.load import load_run
 
@@ -27,11 +26,6 @@ def main(args: argparse.Namespace) -> int:
     if not args.write:
         print(text, end="")
         return 0
-    try:
-        page = Path(args.write).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{args.write}: {exc.strerror}") from None
-    Path(args.write).write_text(markers.replaced(page, remedy_table.START, remedy_table.END, text, args.write),
-                                encoding="utf-8")
+    markers.write_into(args.write, remedy_table.START, remedy_table.END, text)
     print(f"{args.write}: remedies written")
     return 0

@@ -107,12 +107,7 @@ def matrix(args: argparse.Namespace) -> int:
         raise UserError("--export writes bundles; --bundles-from reads them: give one")
     for folder in args.bundles_from:  # before anything is written: a bad folder leaves no run behind
         runfolder.read(Path(folder))
-    from matrix.probe.search import parse_budget
-
-    try:
-        parse_budget(args.remedy_budget)
-    except ValueError as exc:
-        raise UserError(f"--remedy-budget {exc}") from None
+    _check_budget(args.remedy_budget)
     try:
         timeout = float(args.timeout or plan.spec.run.get("timeout", 120))
     except ValueError:
@@ -156,6 +151,17 @@ def matrix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_budget(text: str) -> None:
+    """--remedy-budget, checked before anything runs (the probe checks it again, for itself)."""
+    from matrix.errors import UserError
+    from matrix.probe.search import parse_budget
+
+    try:
+        parse_budget(text)
+    except ValueError as exc:
+        raise UserError(f"--remedy-budget {exc}") from None
+
+
 def split(text: str) -> list:
     """A comma-separated option as the probe reads it (the probe checks each part)."""
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -178,12 +184,7 @@ def here(args: argparse.Namespace) -> int:
         raise UserError(f"this interpreter cannot run the cases: {problem}; install what they need with "
                         f'pip install "onnx-compat-matrix[probe]" (or your own versions of torch, onnx, '
                         f"onnxruntime and onnxscript)")
-    from matrix.probe.search import parse_budget
-
-    try:
-        parse_budget(args.remedy_budget)
-    except ValueError as exc:
-        raise UserError(f"--remedy-budget {exc}") from None
+    _check_budget(args.remedy_budget)
     run_id = runfolder.new_run_id()
     out = args.out or os.path.join(HERE_RESULTS, f"{run_id}.jsonl")
     probe = ProbeArgs(out=out, exporters=split(args.exporter), opsets=split(args.opset),

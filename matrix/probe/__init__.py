@@ -6,5 +6,5 @@ Python from 3.9 and torch from 2.0 that a cell may hold. Heavy modules are
 imported lazily, inside the functions that need them.
 """
 
-PROBE_VERSION = "3"
+PROBE_VERSION = "4"  # 4: blame on mismatches and run errors; bundles describe dtypes and dimensions for remedies
 SCHEMA = 1

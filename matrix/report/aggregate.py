@@ -124,7 +124,7 @@ def workarounds(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> List[Dict[st
         per_column = []
         for c in cols:
             p, w = status.get((problem, c["column"])), status.get((workaround, c["column"]))
-            searched = found.get((problem, c["column"])) or {}
+            searched = {k: v for k, v in (found.get((problem, c["column"])) or {}).items() if isinstance(v, str)}
             remedy = searched.get("fix_remedy") or ("none" if searched.get("fix") else None)
             verdict = _verdict(p, w)
             per_column.append({"problem": p, "workaround": w, "verdict": verdict, "remedy": remedy,

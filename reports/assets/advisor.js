@@ -69,7 +69,7 @@
         tr.appendChild(td);
       });
       var fix = document.createElement("td");  // "breaks, fixed by …": the search's verified remedy there
-      fix.className = "fix";
+      fix.className = "remedy-fix";
       fix.textContent = c.fix ? (a.severity[c.to] < a.severity[c.from] || c.from === null ? "breaks, " : "") + c.fix : "";
       tr.appendChild(fix);
       body.appendChild(tr);
