@@ -420,3 +420,21 @@ def test_model_libraries_are_their_own_layer_after_the_others(tmp_path):
     assert {p.split("==")[0] for p in pins} >= {"transformers", "torchvision", "timm", "accelerate"}
     assert not any(p.startswith(("torch==", "onnx==", "numpy==")) for p in pins)  # already in earlier layers
     assert libraries.count("--hash=sha256:") >= len(pins)
+
+
+def test_docker_run_searches_remedies_in_the_cells_whole_image(engine, built, spec_path, tmp_path):
+    """--remedies with the docker runner: the runtime side's image (no torch) cannot fix a bfloat16
+    model onnxruntime has no kernel for; the cell's whole image then searches it and finds fp32."""
+    done = run_module("matrix", "run", "--spec", spec_path, "--runner", "docker", "--results", tmp_path,
+                      "--cases", "dtypes/bfloat16", "--remedies",
+                      "--base-image", image.LOCAL_BASE, timeout=1800)
+    assert done.returncode == 0, done.stderr + done.stdout
+    run = (tmp_path / "latest").resolve()
+    found = [json.loads(line) for path in run.glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert sorted(r["exporter"] for r in found) == ["dynamo", "torchscript"]
+    for result in found:
+        assert (result["status"], result["error"]["kind"]) == ("load_error", "missing_kernel")
+        assert result["remedy"]["searched"] == "whole cell"
+        assert result["remedy"]["fixed_by"]["remedy"] == "model_fp32"
+    assert sorted(map(tuple, json.loads((run / "remedies" / f"{found[0]['cell']}.keys.json").read_text()))) == [
+        ("dtypes/bfloat16", "dynamo", None, "cpu"), ("dtypes/bfloat16", "torchscript", None, "cpu")]

@@ -114,12 +114,12 @@ def scaling(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
 
 def remedies(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
     """The spec's matrix rerun (--fresh: nothing reused; environments already built) without and with
-    --remedies, in one results root; a first --remedies run, not timed, builds every environment
-    the search needs (each cell whole)."""
+    --remedies, in one results root. A first run of one case that fails in every cell, not timed,
+    builds every environment the search needs (each side, and each cell whole)."""
     with tempfile.TemporaryDirectory(prefix="matrix-bench-remedies-") as tmp:
         root = os.path.join(tmp, "results")
         env = dict(os.environ)
-        prepare_s = _matrix(args.spec, root, env, "--remedies")
+        prepare_s = _matrix(args.spec, root, env, "--remedies", "--cases", "numerics/amax_nan")
         without_s = _matrix(args.spec, root, env, "--fresh", "--no-remedies")
         plain = _latest(root)
         with_s = _matrix(args.spec, root, env, "--fresh", "--remedies")
