@@ -418,11 +418,14 @@ class MatrixRun:
                                    self.options.cases_from)
             self._shown(cell, environment, args, f"{cell.id} (remedies)")
 
-        for future in [pool.submit(search, cell, keys) for cell, keys in wanted.values()]:
+        for cell_id, future in [(cell.id, pool.submit(search, cell, keys)) for cell, keys in wanted.values()]:
             try:
                 future.result()
-            except (EnvError, BadInput, OSError):
-                pass  # those results keep the runtime side's search, which says it was partial
+            except (EnvError, BadInput, OSError) as exc:  # those results keep the runtime side's partial search
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                with self.lock:
+                    self.cells[cell_id]["remedies_error"] = message
+                self.progress.note(cell_id, f"remedies: the whole cell's search failed: {message}")
         self.bad_input = None
 
     def _shown(self, side: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:
