@@ -413,19 +413,24 @@ class MatrixRun:
         os.chmod(root, 0o777)  # a container's user writes there
 
         def search(cell: Cell, keys: List[tuple]) -> None:
-            environment = self.runner.prepare(cell, self._lock(cell), lambda line: self.progress.note(cell.id, line))
-            args = remedy.narrowed(self._probe_args(cell, "", root / f"{cell.id}.jsonl"), keys, root, cell.id,
-                                   self.options.cases_from)
-            self._shown(cell, environment, args, f"{cell.id} (remedies)")
-
-        for cell_id, future in [(cell.id, pool.submit(search, cell, keys)) for cell, keys in wanted.values()]:
+            shown, started = f"{cell.id} (remedies)", time.time()
+            self.progress.cell_started(shown)  # before the build, whose steps it shows
+            record = {"status": "ok"}
             try:
-                future.result()
+                environment = self.runner.prepare(cell, self._lock(cell), lambda line: self.progress.note(shown, line))
+                args = remedy.narrowed(self._probe_args(cell, "", root / f"{cell.id}.jsonl"), keys, root, cell.id,
+                                       self.options.cases_from)
+                self._probe(cell, environment, args, shown)
             except (EnvError, BadInput, OSError) as exc:  # those results keep the runtime side's partial search
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                record = {"status": "env_error", "error": f"the whole cell's search failed: {message}"}
                 with self.lock:
-                    self.cells[cell_id]["remedies_error"] = message
-                self.progress.note(cell_id, f"remedies: the whole cell's search failed: {message}")
+                    self.cells[cell.id]["remedies_error"] = message
+            finally:
+                self.progress.cell_finished(shown, dict(record, seconds=round(time.time() - started, 2)))
+
+        for future in [pool.submit(search, cell, keys) for cell, keys in wanted.values()]:
+            future.result()
         self.bad_input = None
 
     def _shown(self, side: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:

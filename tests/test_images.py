@@ -422,14 +422,21 @@ def test_model_libraries_are_their_own_layer_after_the_others(tmp_path):
     assert libraries.count("--hash=sha256:") >= len(pins)
 
 
-def test_docker_run_searches_remedies_in_the_cells_whole_image(engine, built, spec_path, tmp_path):
+def test_docker_run_searches_remedies_in_the_cells_whole_image(engine, cell_and_lock, spec_path, tmp_path):
     """--remedies with the docker runner: the runtime side's image (no torch) cannot fix a bfloat16
-    model onnxruntime has no kernel for; the cell's whole image then searches it and finds fp32."""
+    model onnxruntime has no kernel for; the cell's whole image then searches it and finds fp32.
+    That image is built by the search itself (its build steps shown in the progress: a build
+    that streamed them once failed every whole-cell search of the default spec)."""
+    _, cell, _ = cell_and_lock
+    for found in engine.images.list(filters={"label": f"{image.LABEL}.cell={cell.id}"}):
+        engine.images.remove(found.id, force=True)
     done = run_module("matrix", "run", "--spec", spec_path, "--runner", "docker", "--results", tmp_path,
                       "--cases", "dtypes/bfloat16", "--remedies",
                       "--base-image", image.LOCAL_BASE, timeout=1800)
     assert done.returncode == 0, done.stderr + done.stdout
     run = (tmp_path / "latest").resolve()
+    assert [c.get("remedies_error") for c in json.loads((run / "run.json").read_text())["cells"]] == [None]
+    assert f"{cell.id} (remedies): Step " in done.stdout  # the whole image was built by the search
     found = [json.loads(line) for path in run.glob("*.jsonl") for line in path.read_text().splitlines()]
     assert sorted(r["exporter"] for r in found) == ["dynamo", "torchscript"]
     for result in found:
