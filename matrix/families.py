@@ -10,7 +10,7 @@ from typing import Dict, Optional, Tuple
 
 import pandas as pd
 
-from matrix.report.aggregate import _version, families
+from matrix.report.aggregate import families, parse_version
 
 START = "<!-- family-results:start (written by `python -m matrix families RUN --write README.md`) -->"
 END = "<!-- family-results:end -->"
@@ -49,9 +49,9 @@ def table(frame: pd.DataFrame, run_id: str, seconds: Optional[Dict[str, Tuple[fl
     models = frame[frame["library"].notna()]
     if models.empty:
         return "This run has no model-family results.\n"
-    newest = max(models["onnxruntime"].dropna().unique(), key=_version)
+    newest = max(models["onnxruntime"].dropna().unique(), key=parse_version)
     latest = models[models["onnxruntime"] == newest]
-    torches = sorted(latest["torch"].dropna().unique(), key=_version, reverse=True)
+    torches = sorted(latest["torch"].dropna().unique(), key=parse_version, reverse=True)
     exporters = sorted(latest["exporter"].unique())
     columns = [(t, e) for t in torches for e in exporters]
     lines = [f"Run `{run_id}`, onnxruntime {newest}; ✓ = exports and matches eager PyTorch within tolerance "

@@ -123,6 +123,16 @@ def stored_results(db: sqlite3.Connection, run_id: str) -> List[Dict[str, Any]]:
     return [json.loads(text) for (text,) in db.execute("select result from results where run_id = ?", (run_id,))]
 
 
+def pass_rates(db: sqlite3.Connection, run_id: str) -> pd.DataFrame:
+    """Per run up to this one (every run the history holds), per grid column: how many results
+    ran and how many passed (the report's trends)."""
+    return pd.read_sql(
+        "select r.run_id, r.started_at, x.cell, x.exporter, x.opset, x.torch, sum(x.status = 'pass') as passed, "
+        "sum(x.status != 'skipped') as ran from results x join runs r on r.run_id = x.run_id "
+        "where r.started_at <= (select started_at from runs where run_id = ?) "
+        "group by r.run_id, x.cell, x.exporter, x.opset, x.torch", db, params=(run_id,))
+
+
 def _results(db: sqlite3.Connection, run_id: str) -> pd.DataFrame:
     return pd.read_sql("select * from results where run_id = ? and case_id != '*'", db, params=(run_id,))
 
@@ -153,17 +163,18 @@ def regressions(db: sqlite3.Connection, run_id: str) -> List[Dict[str, Any]]:
         # onnxscript follows torch ("auto"), so a torch comparison lets it differ.
         held = [p for p in PACKAGES if p != package and not (package == "torch" and p == "onnxscript")]
         group = ["python", "device", *held, "case_id", "exporter", "opset"]
-        for _, part in now.groupby(group, dropna=False):
-            if part[package].nunique() < 2:
-                continue
-            ordered = sorted(part.to_dict("records"), key=lambda r: _version(r[package]))
-            for older, newer in zip(ordered, ordered[1:]):
-                if older["status"] == "pass" and newer["status"] in FAILING:
-                    found.append({"kind": "version", "case": newer["case_id"], "cell": newer["cell"],
-                                  "exporter": newer["exporter"], "opset": newer["opset"], "package": package,
-                                  "from": older[package], "to": newer[package], "status": newer["status"],
-                                  "was": "pass", "new_release": newer[package] not in seen_before[package],
-                                  "signature": newer["error_signature"]})
+        # each result beside the next older release's in its group (one sort, no loop per group)
+        rank = {v: n for n, v in enumerate(sorted(now[package].dropna().unique(), key=_version))}
+        ordered = now.assign(_rank=now[package].map(rank)).sort_values(group + ["_rank"], kind="stable")
+        grouped = ordered.groupby(group, dropna=False)
+        older = grouped[[package, "status"]].shift(1)
+        several = grouped[package].transform("nunique") >= 2
+        hits = ordered[several & (older["status"] == "pass") & ordered["status"].isin(FAILING)]
+        for r, was in zip(hits.to_dict("records"), older.loc[hits.index, package]):
+            found.append({"kind": "version", "case": r["case_id"], "cell": r["cell"], "exporter": r["exporter"],
+                          "opset": r["opset"], "package": package, "from": was, "to": r[package],
+                          "status": r["status"], "was": "pass", "new_release": r[package] not in seen_before[package],
+                          "signature": r["error_signature"]})
     return found
 
 

@@ -33,6 +33,7 @@ TTL_S = 3600
 class Release:
     version: Version
     wheels: tuple  # wheel file names
+    uploaded: Optional[str] = None  # the day its first wheel was uploaded (PEP 700), where the index says
 
 
 def cache_dir() -> Path:
@@ -76,13 +77,18 @@ class Index:
                     if name == package:
                         versions.setdefault(str(version), []).append(wheel.name)
             releases = []
+            uploaded = answer.get("uploaded") or {}  # absent from caches and snapshots made before it was kept
             for text, wheels in versions.items():
                 try:
-                    releases.append(Release(Version(text), tuple(wheels)))
+                    releases.append(Release(Version(text), tuple(wheels), uploaded.get(text)))
                 except InvalidVersion:
                     continue
             self._memo[package] = sorted((r for r in releases if r.wheels), key=lambda r: r.version)
         return self._memo[package]
+
+    def asked(self, package: str) -> List[Release]:
+        """The releases of a package already asked for (none fetched here)."""
+        return self._memo.get(package, [])
 
     def _answer(self, package: str) -> dict:
         if self.snapshot:
@@ -132,9 +138,11 @@ def index_page(package: str, url: str, body: str, html: bool) -> dict:
         parser.feed(body)
         files = parser.files
     else:
-        files = [(f["filename"], bool(f.get("yanked"))) for f in json.loads(body).get("files", [])]
+        files = [(f["filename"], bool(f.get("yanked")), f.get("upload-time"))
+                 for f in json.loads(body).get("files", [])]
     versions: Dict[str, List[str]] = {}
-    for name, yanked in files:
+    uploaded: Dict[str, str] = {}
+    for name, yanked, *when in files:
         if yanked or not name.endswith(".whl"):
             continue
         try:
@@ -142,7 +150,9 @@ def index_page(package: str, url: str, body: str, html: bool) -> dict:
         except (InvalidWheelFilename, InvalidVersion):
             continue
         versions.setdefault(str(version), []).append(name)
-    return {"package": package, "url": url, "fetched_at": time.time(), "versions": versions}
+        if when and isinstance(when[0], str):
+            uploaded[str(version)] = min(uploaded.get(str(version), when[0][:10]), when[0][:10])
+    return {"package": package, "url": url, "fetched_at": time.time(), "versions": versions, "uploaded": uploaded}
 
 
 class _Anchors(HTMLParser):

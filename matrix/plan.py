@@ -64,6 +64,7 @@ class Plan:
     exporters: List[str]
     opsets: List[Optional[int]]
     notes: List[str] = field(default_factory=list)
+    released: Dict[str, Dict[str, str]] = field(default_factory=dict)  # package: {version: upload day}
 
     def sides(self) -> List[Cell]:
         """The environments a split run builds: each distinct export side, then each runtime side."""
@@ -77,7 +78,7 @@ class Plan:
         return {"spec": self.spec.path, "exporters": self.exporters, "opsets": self.opsets,
                 "cells": [dict(described(c), export=c.export_side().id, runtime=c.runtime_side().id)
                           for c in self.cells],
-                "sides": [described(s) for s in self.sides()]}
+                "sides": [described(s) for s in self.sides()], "released": self.released}
 
 
 def _newest_per_minor(releases: List[Release]) -> List[Release]:
@@ -191,4 +192,18 @@ def resolve(spec: Spec, index: Index) -> Plan:
     if not cells:
         raise SpecError(f"{spec.path}: [[exclude]]: the include/exclude entries leave no cell to run")
     opsets = [None if o == "default" else int(o) for o in spec.axes["opset"]]
-    return Plan(spec, cells, list(spec.axes["exporter"]), opsets)
+    return Plan(spec, cells, list(spec.axes["exporter"]), opsets, released=_released(cells, index))
+
+
+def _released(cells: List[Cell], index: Index) -> Dict[str, Dict[str, str]]:
+    """When each chosen release came out, where the index says (the report marks it on its
+    trend chart); only packages whose releases were already asked for."""
+    out: Dict[str, Dict[str, str]] = {}
+    for cell in cells:
+        for package in ("torch", "onnx", "onnxruntime"):
+            version = getattr(cell, package)
+            source = "onnxruntime-gpu" if package == "onnxruntime" and cell.device == "cuda" else package
+            day = next((r.uploaded for r in index.asked(source) if str(r.version) == version), None)
+            if day:
+                out.setdefault(package, {})[version] = day
+    return out

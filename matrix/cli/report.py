@@ -26,7 +26,7 @@ def main(args: argparse.Namespace) -> int:
     for warning in run.warnings + around.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     figures = write_report(run, around.earlier, Path(args.out), regressions=around.regressions,
-                           bisects=around.bisects)
+                           bisects=around.bisects, rates=around.rates)
     print(f"report: {Path(args.out) / 'index.html'} ({figures['results']} results, {figures['cells']} cells, "
           f"{figures['cases']} cases; {time.perf_counter() - start:.1f} s)")
     return 0

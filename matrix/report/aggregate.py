@@ -19,7 +19,7 @@ FAILING = set(STATUSES) - {"pass", "skipped"}
 KEY = ["cell", "case", "exporter", "opset_label"]
 
 
-def _version(text: Any) -> Any:
+def parse_version(text: Any) -> Any:
     try:
         return Version(str(text))
     except InvalidVersion:
@@ -39,8 +39,8 @@ def columns(frame: pd.DataFrame) -> List[Dict[str, Any]]:
     cols = frame.drop_duplicates("column")[["column", "cell", "torch", "onnxruntime", "onnx", "device",
                                             "exporter", "opset_label", "python", "onnxscript"]]
     cols = sorted(cols.to_dict("records"), key=lambda c: (
-        [-x for x in _version(c["torch"]).release], [-x for x in _version(c["onnxruntime"]).release],
-        [-x for x in _version(c["onnx"]).release], c["device"], c["cell"], c["exporter"], c["opset_label"]))
+        [-x for x in parse_version(c["torch"]).release], [-x for x in parse_version(c["onnxruntime"]).release],
+        [-x for x in parse_version(c["onnx"]).release], c["device"], c["cell"], c["exporter"], c["opset_label"]))
     counts = frame.groupby(["column", "status"]).size().unstack(fill_value=0)
     for n, col in enumerate(cols):
         row = counts.loc[col["column"]] if col["column"] in counts.index else pd.Series(dtype=int)
@@ -85,7 +85,7 @@ def families(frame: pd.DataFrame) -> List[Dict[str, Any]]:
     summary = []
     for (library, torch, exporter), part in models.groupby(["library", "torch", "exporter"]):
         version = part[library].dropna().iloc[0] if library in part and part[library].notna().any() else "?"
-        newest = max(part["onnxruntime"].dropna().unique(), key=_version, default=None)
+        newest = max(part["onnxruntime"].dropna().unique(), key=parse_version, default=None)
         latest = part[part["onnxruntime"] == newest] if newest else part
         per_case = latest.groupby("case")["status"].agg(lambda s: "pass" if (s == "pass").all() else "fail")
         exported = part[~(part["status"].isin(FAILING) & part["stage"].isin(EXPORT_SIDE))]["case"].nunique()
@@ -95,7 +95,7 @@ def families(frame: pd.DataFrame) -> List[Dict[str, Any]]:
                         "onnxruntime": newest,
                         "sentence": f"{library} {version}: {exported}/{total} export with {exporter} on torch {torch}"
                                     f", {int((per_case == 'pass').sum())}/{total} match on onnxruntime {newest}"})
-    return sorted(summary, key=lambda s: (s["library"], [-x for x in _version(s["torch"]).release], s["exporter"]))
+    return sorted(summary, key=lambda s: (s["library"], [-x for x in parse_version(s["torch"]).release], s["exporter"]))
 
 
 # What a workaround case's status next to its problem case's says, per column.

@@ -129,6 +129,7 @@ class Context:
     regressions: List[Dict[str, Any]]
     bisects: List[Dict[str, Any]]
     warnings: List[str]
+    rates: Optional[pd.DataFrame] = None  # per run and grid column, from the history (all its runs)
 
 
 def context(folder: Path, run: Run) -> Context:
@@ -136,7 +137,7 @@ def context(folder: Path, run: Run) -> Context:
     warnings: List[str] = []
     recorded = _from_history(folder.parent, run.run_id, warnings)
     if recorded is not None:
-        return Context(*recorded, warnings)
+        return Context(*recorded[:3], warnings, rates=recorded[3])
     earlier = []
     for path in previous_runs(folder):
         try:
@@ -146,7 +147,7 @@ def context(folder: Path, run: Run) -> Context:
     return Context(earlier, [], [], warnings)
 
 
-def _from_history(root: Path, run_id: str, warnings: List[str]) -> Optional[Tuple[List[Run], list, list]]:
+def _from_history(root: Path, run_id: str, warnings: List[str]) -> Optional[Tuple[List[Run], list, list, Any]]:
     path = history.database(root)
     if not path.exists():
         return None
@@ -161,7 +162,7 @@ def _from_history(root: Path, run_id: str, warnings: List[str]) -> Optional[Tupl
                     meta = json.loads(db.execute("select meta from runs where run_id = ?", (before,)).fetchone()[0])
                     earlier.append(Run(Path(before), meta, frame_of([flatten(r) for r in stored])))
                 before = history.previous_run_id(db, before)
-            return earlier, history.regressions(db, run_id), history.bisects(db)
+            return earlier, history.regressions(db, run_id), history.bisects(db), history.pass_rates(db, run_id)
     except (HistoryError, sqlite3.Error) as exc:
         warnings.append(f"history not read: {exc}")
         return None

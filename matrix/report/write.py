@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 import jinja2
 
 from matrix.probe.status import EXPORT_STAGES, STAGES, STATUSES
-from matrix.report import aggregate, frontier_page
+from matrix.report import aggregate, charts, frontier_page, summary
 from matrix.report.load import Run
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
@@ -92,7 +92,9 @@ def junit(cell: str, part: List[Dict[str, Any]]) -> bytes:
 
 
 def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[List[Dict[str, Any]]] = None,
-                 bisects: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+                 bisects: Optional[List[Dict[str, Any]]] = None, rates: Optional[Any] = None) -> Dict[str, Any]:
+    """The site under `out`, replaced whole. earlier: the runs before this one, newest first;
+    rates: pass counts per run and column over the whole history (else from `earlier`)."""
     frame = aggregate.prepare(run.frame)
     cols = aggregate.columns(frame)
     case_rows = aggregate.rows(frame)
@@ -131,9 +133,14 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
         (tmp / "data" / "junit").mkdir(parents=True)
         shutil.copytree(REPORTS / "assets", tmp / "assets")
         _copy_models(run.path / "models", tmp / "models", records)
+        opens = summary.advisor_default(frame, cols)
         (tmp / "assets" / "data.js").write_text(
             "window.MATRIX = " + _js({"statuses": statuses, "glyphs": [s.glyph for s in STATUSES.values()],
-                                      "results": hover, "advisor": aggregate.advisor_data(frame, cols)}) + ";\n")
+                                      "results": hover, "advisor": dict(aggregate.advisor_data(frame, cols),
+                                                                        opens=opens)}) + ";\n")
+        trend = rates if rates is not None else charts.rates_of([run, *earlier])
+        by_torch = charts.bars(frame, "torch", "exporter",
+                               sorted(frame["torch"].dropna().unique(), key=aggregate.parse_version))
         categories = sorted({r["category"] for r in case_rows})
         (tmp / "index.html").write_text(env.get_template("index.html.j2").render(
             **common, root="", columns=cols, rows=case_rows, grid=grid, page_of=page_of, categories=categories,
@@ -143,7 +150,12 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
             cell_page=cell_page, exporters=sorted({c["exporter"] for c in cols}),
             devices=sorted({c["device"] for c in cols}),
             changes=aggregate.changes(frame, earlier[0] if earlier else None), spec=spec_name,
-            regressions=regressions or []))
+            regressions=regressions or [], upgrades=summary.upgrades(frame), strip=charts.columns_strip(cols),
+            by_torch=by_torch))
+        (tmp / "charts.html").write_text(env.get_template("charts.html.j2").render(
+            **common, root="", by_torch=by_torch, by_family=charts.bars(frame, "category", "exporter"),
+            trend=charts.trend(trend, (run.meta.get("plan") or {}).get("released") or {}),
+            sparks=charts.sparklines(trend, cols)))
         histories = aggregate.history([run, *earlier])
         by_case = {case: part for case, part in frame.groupby("case")}
         for row in case_rows:
@@ -168,7 +180,7 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
         (tmp / "workarounds.html").write_text(env.get_template("workarounds.html.j2").render(
             **common, root="", pairs=pairs, columns=cols, page_of=page_of, verdicts=aggregate.VERDICTS,
             remedies=aggregate.remedies(frame)))
-        (tmp / "advisor.html").write_text(env.get_template("advisor.html.j2").render(**common, root=""))
+        (tmp / "advisor.html").write_text(env.get_template("advisor.html.j2").render(**common, root="", opens=opens))
         (tmp / "versions.html").write_text(env.get_template("versions.html.j2").render(
             **common, root="", versions=frontier_page.page(run.path)))
         public = [c for c in frame.columns if c not in ("column", "environment")]

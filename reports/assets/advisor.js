@@ -38,6 +38,39 @@
     return -1;
   }
 
+  function choose(side, index) {  // set one side's pickers to a grid column's versions
+    var c = a.columns[index];
+    KEYS.forEach(function (k) { document.getElementById(side + "-" + k).value = c[k]; });
+  }
+
+  function changes(from, to) {
+    var n = 0;
+    for (var i = 0; i < a.cases.length; i += 1) { if (a.grid[i][from] !== a.grid[i][to]) { n += 1; } }
+    return n;
+  }
+
+  // The pair of columns nearest to (from, to) that changes something: fewest keys moved from the
+  // chosen pair, then most cases changed.
+  function nearest(from, to) {
+    var best = null;
+    var moved = function (x, y) { return KEYS.filter(function (k) { return a.columns[x][k] !== a.columns[y][k]; }).length; };
+    for (var i = 0; i < a.columns.length; i += 1) {
+      for (var j = 0; j < a.columns.length; j += 1) {
+        if (i === j) { continue; }
+        var n = changes(i, j);
+        if (!n) { continue; }
+        var d = moved(i, from) + moved(j, to);
+        if (!best || d < best.d || (d === best.d && n > best.n)) { best = { from: i, to: j, n: n, d: d }; }
+      }
+    }
+    return best;
+  }
+
+  function describe(index) {
+    var c = a.columns[index];
+    return "torch " + c.torch + ", onnx " + c.onnx + ", onnxruntime " + c.onnxruntime + ", " + c.device + ", " + c.exporter;
+  }
+
   function cellText(s) { return s === null || s === undefined ? "not run" : a.statuses[s]; }
 
   function advise() {
@@ -59,6 +92,18 @@
     var models = changed.filter(function (c) { return c.model; }).length;
     summary.textContent = changed.length + " of " + a.cases.length + " cases change status" +
       (models ? ", " + models + " of them model families (listed first)." : ".");
+    if (!changed.length) {
+      var near = nearest(from, to);
+      summary.textContent = near ? "Nothing changes between these two. The nearest pair that does: " + describe(near.from) +
+        " → " + describe(near.to) + " (" + near.n + " cases). " : "No case changes status between any two columns of this run.";
+      if (near) {
+        var go = document.createElement("button");
+        go.type = "button"; go.id = "advice-nearest"; go.textContent = "show that pair";
+        go.addEventListener("click", function () { choose("from", near.from); choose("to", near.to); advise(); document.getElementById("advice-summary").focus(); });
+        summary.appendChild(go);
+      }
+      return;
+    }
     changed.forEach(function (c) {
       var tr = document.createElement("tr");
       if (c.model) { tr.className = "model"; }
@@ -78,5 +123,8 @@
 
   pickers("from");
   pickers("to");
+  // opens on the most informative pair (matrix/report/summary.py): the two newest releases of
+  // the axis that changes most, with the exporter that changes more
+  if (a.opens && a.opens.from !== null && a.opens.to !== null) { choose("from", a.opens.from); choose("to", a.opens.to); }
   advise();
 })();

@@ -9,6 +9,23 @@
   var rows = Array.prototype.slice.call(grid.querySelectorAll("tbody tr.case"));
   var cats = Array.prototype.slice.call(grid.querySelectorAll("tbody tr.cat"));
 
+  var only = null;  // the cases a summary link named (#cases=a,b&exporter=dynamo), or null for all
+
+  function fromHash() {
+    var params = {};
+    location.hash.replace(/^#/, "").split("&").forEach(function (part) {
+      var eq = part.indexOf("=");
+      if (eq > 0) { params[part.slice(0, eq)] = part.slice(eq + 1); }
+    });
+    if (params.cases === undefined) { return; }
+    only = {};
+    params.cases.split(",").forEach(function (c) { only[decodeURIComponent(c)] = true; });
+    ["category", "status", "exporter", "device"].forEach(function (k) {
+      byId("f-" + k).value = params[k] ? decodeURIComponent(params[k]) : "";
+    });
+    byId("f-text").value = "";
+  }
+
   function apply() {
     var category = byId("f-category").value, status = byId("f-status").value;
     var exporter = byId("f-exporter").value, device = byId("f-device").value;
@@ -17,7 +34,7 @@
     ["cpu", "cuda"].forEach(function (d) { grid.classList.toggle("hide-d-" + d, !!device && d !== device); });
     var shown = 0, visibleCats = {};
     rows.forEach(function (row) {
-      var ok = (!category || row.dataset.category === category) &&
+      var ok = (!only || only[row.dataset.case]) && (!category || row.dataset.category === category) &&
                (!text || row.dataset.text.toLowerCase().indexOf(text) >= 0);
       if (ok && status) {
         ok = Array.prototype.some.call(row.querySelectorAll("td.s-" + status), function (td) {
@@ -29,7 +46,16 @@
     });
     cats.forEach(function (row) { row.classList.toggle("hidden", !visibleCats[row.dataset.category]); });
     byId("f-count").textContent = shown + " of " + rows.length + " cases";
+    byId("f-cases").hidden = !only;
   }
+
+  byId("f-clear").addEventListener("click", function () {
+    only = null;
+    history.replaceState(null, "", location.pathname + location.search);
+    apply();
+    byId("f-category").focus();
+  });
+  window.addEventListener("hashchange", function () { fromHash(); apply(); grid.scrollIntoView(); });
 
   ["f-category", "f-status", "f-exporter", "f-device"].forEach(function (id) { byId(id).addEventListener("change", apply); });
   byId("f-text").addEventListener("input", apply);
@@ -44,5 +70,7 @@
     if (r[3] !== null && r[3] !== undefined) { lines.push("max abs error " + Number(r[3]).toPrecision(3)); }
     td.title = lines.join("\n");
   });
+  fromHash();
   apply();
+  if (only) { grid.scrollIntoView(); }
 })();
