@@ -194,3 +194,31 @@ def test_torch_nightlies_from_an_html_index(tmp_path):
     assert "torch==2.16.0.dev20261125+cpu" in cell.requirements()
     assert index_options(plan.spec.indexes, ["torch"])[:2] == ["--extra-index-url",
                                                                 "https://download.pytorch.org/whl/nightly/cpu"]
+
+
+def test_release_days_come_from_the_index_upload_times(tmp_path):
+    """PEP 700's upload-time, as PyPI's JSON pages give it: the earliest wheel's day is the
+    release's, kept in the cache, and a plan records the days of the releases it chose."""
+    import json
+
+    from matrix.index import index_page
+
+    body = json.dumps({"files": [
+        {"filename": "onnx-1.23.2-cp311-cp311-manylinux_2_17_x86_64.whl", "upload-time": "2026-10-02T10:00:00.1Z"},
+        {"filename": "onnx-1.23.2-cp312-cp312-manylinux_2_17_x86_64.whl", "upload-time": "2026-10-01T23:59:00.0Z"},
+        {"filename": "onnx-1.23.1-cp311-cp311-manylinux_2_17_x86_64.whl"}]})
+    answer = index_page("onnx", "https://pypi.org/simple", body, html=False)
+    assert answer["uploaded"] == {"1.23.2": "2026-10-01"}
+    (tmp_path / "onnx.json").write_text(json.dumps(answer))
+    releases = Index(snapshot=str(tmp_path)).releases("onnx")
+    assert [(str(r.version), r.uploaded) for r in releases] == [("1.23.1", None), ("1.23.2", "2026-10-01")]
+
+
+@pytest.mark.network
+def test_a_plan_from_pypi_records_when_its_releases_came_out(tmp_path):
+    spec = load(spec_file(tmp_path, '[matrix]\ntorch = ["2.11.0"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.16.3"]\n'
+                                    'python = ["3.11"]\n'))
+    plan = resolve(spec, Index(cache=tmp_path / "cache"))
+    days = plan.as_json()["released"]
+    assert set(days) == {"torch", "onnx", "onnxruntime"}
+    assert days["onnxruntime"]["1.16.3"].startswith("2023-")  # onnxruntime 1.16.3: November 2023
