@@ -3,7 +3,7 @@
 import copy
 import json
 
-from helpers import MATRIX_CELL
+from helpers import MATRIX_CELL, run_module
 from matrix.probe import records
 
 HOSTILE = '<script>window.PWNED=1</script>"\' onmouseover="window.PWNED=2" ../../etc/passwd'
@@ -58,3 +58,20 @@ def synthetic(real_results):
                      reason="no CUDA device"),
               *real]
     return first, second
+
+
+def report_of(results, out):
+    """`python -m matrix report` over a results root (or run folder) into `out`; returns `out`."""
+    done = run_module("matrix", "report", "--results", results, "--out", out)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def two_runs_site(tmp_path_factory, staged_results):
+    """The site of two runs: real probe results and synthetic ones on torch 2.11 and 2.15."""
+    root = tmp_path_factory.mktemp("results")
+    first, second = synthetic(list(staged_results.values()))
+    write_run(root / "20260101T000000Z-aaaaaa", "run-a", first, 1.0)
+    write_run(root / "20260102T000000Z-bbbbbb", "run-b", second, 2.0)
+    (root / "latest").symlink_to("20260102T000000Z-bbbbbb")
+    return report_of(root, tmp_path_factory.mktemp("site") / "report")

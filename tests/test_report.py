@@ -4,21 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ARTIFACTS, MATRIX_CELL, open_page, run_module
-from report_fixtures import HOSTILE, synthetic, write_run
+from helpers import ARTIFACTS, MATRIX_CELL, open_page
+from report_fixtures import HOSTILE, two_runs_site
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, staged_results):
-    root = tmp_path_factory.mktemp("results")
-    first, second = synthetic(list(staged_results.values()))
-    write_run(root / "20260101T000000Z-aaaaaa", "run-a", first, 1.0)
-    write_run(root / "20260102T000000Z-bbbbbb", "run-b", second, 2.0)
-    (root / "latest").symlink_to("20260102T000000Z-bbbbbb")
-    out = tmp_path_factory.mktemp("site") / "report"
-    done = run_module("matrix", "report", "--results", root, "--out", out)
-    assert done.returncode == 0, done.stderr
-    return out
+    return two_runs_site(tmp_path_factory, staged_results)
 
 
 def visible_cases(browser):

@@ -14,26 +14,17 @@ import pandas as pd
 import pytest
 from packaging.version import Version
 
-from helpers import ARTIFACTS, axe_script, open_page, run_module
+from helpers import ARTIFACTS, axe_script, open_page
 from matrix.bench.report_history import write_history
 from matrix.probe.status import STATUSES
-from report_fixtures import synthetic, write_run
+from report_fixtures import report_of, synthetic, two_runs_site, write_run
 
 FAILING = set(STATUSES) - {"pass", "skipped"}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, staged_results):
-    """Two runs: real probe results and synthetic ones on torch 2.11 and 2.15."""
-    root = tmp_path_factory.mktemp("results")
-    first, second = synthetic(list(staged_results.values()))
-    write_run(root / "20260101T000000Z-aaaaaa", "run-a", first, 1.0)
-    write_run(root / "20260102T000000Z-bbbbbb", "run-b", second, 2.0)
-    (root / "latest").symlink_to("20260102T000000Z-bbbbbb")
-    out = tmp_path_factory.mktemp("site") / "report"
-    done = run_module("matrix", "report", "--results", root, "--out", out)
-    assert done.returncode == 0, done.stderr
-    return out
+    return two_runs_site(tmp_path_factory, staged_results)
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +33,7 @@ def history_site(tmp_path_factory):
     after the sixth with its release day in the plan, recorded in a history database."""
     root = tmp_path_factory.mktemp("history")
     write_history(root, nights=10, cells=12, results_per_cell=24)
-    out = tmp_path_factory.mktemp("site") / "report"
-    done = run_module("matrix", "report", "--results", root, "--out", out)
-    assert done.returncode == 0, done.stderr
-    return out
+    return report_of(root, tmp_path_factory.mktemp("site") / "report")
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +120,7 @@ def test_since_the_previous_run_is_one_line_when_nothing_changed(browser, tmp_pa
     _, second = synthetic(list(staged_results.values()))
     write_run(tmp_path / "r" / "20260101T000000Z-aaaaaa", "run-a", second, 1.0)
     write_run(tmp_path / "r" / "20260102T000000Z-bbbbbb", "run-b", second, 2.0)
-    done = run_module("matrix", "report", "--results", tmp_path / "r" / "20260102T000000Z-bbbbbb",
-                      "--out", tmp_path / "site")
-    assert done.returncode == 0, done.stderr
+    report_of(tmp_path / "r" / "20260102T000000Z-bbbbbb", tmp_path / "site")
     open_page(browser, tmp_path / "site" / "index.html")
     quiet = browser.find_element("id", "changes")
     assert quiet.tag_name == "p" and quiet.text.startswith("Since the previous run run-a: nothing changed")
