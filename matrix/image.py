@@ -52,12 +52,15 @@ def tag(lock: Lock, context: Path) -> str:
 
 def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
     """The lock split into install steps (torch, then onnx + onnxscript, then onnxruntime, then the
-    model libraries), each pinned to the lock's own versions so that cells sharing a torch version
-    share its layer, and cells that differ only in a library share all the others."""
+    model libraries, then the user's own requirements), each pinned to the lock's own versions so
+    that cells sharing a torch version share its layer, and cells that differ only in a library
+    share all the others."""
     # Names only (and extras): the lock is the truth, the pins come from it as constraints (a lock
     # given with --locked may pin what today's requirements would not choose). A library the lock
     # left out (unpaired) is not installed.
-    parsed = [Requirement(r) for r in cell.requirements() if Requirement(r).name not in lock.unpaired()]
+    users = [Requirement(r).name for r in cell.extras]  # what the user's cases need: the last layer
+    own = cell.requirements()[:len(cell.requirements()) - len(cell.extras)]  # the matrix's (the user's come last)
+    parsed = [Requirement(r) for r in own if Requirement(r).name not in lock.unpaired()]
     wanted = [r.name for r in parsed]
     libraries = [r.name + (f"[{','.join(sorted(r.extras))}]" if r.extras else "") for r in parsed
                  if r.name in constraints.LIBRARIES]
@@ -68,7 +71,7 @@ def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
     steps = [("1-torch.txt", [r for r in wanted if r in with_torch]),
              ("2-onnx.txt", [r for r in wanted if r.startswith("onnx") and not r.startswith("onnxruntime")]),
              ("3-onnxruntime.txt", [r for r in wanted if r.startswith("onnxruntime")]),
-             ("4-libraries.txt", libraries)]
+             ("4-libraries.txt", libraries), ("5-requirements.txt", users)]
     done: set = set()
     files: Dict[str, str] = {}
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as pins:

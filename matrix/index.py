@@ -107,6 +107,10 @@ class Index:
             return cached
         try:
             answer = self._fetch(url, package)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise IndexUnavailable(f"{package}: the package index {url} answered {exc.code}") from None
+            return {"package": package, "url": url, "fetched_at": time.time(), "versions": {}}  # no such package
         except (urllib.error.URLError, OSError, ValueError) as exc:
             if cached:
                 age_h = (time.time() - cached["fetched_at"]) / 3600

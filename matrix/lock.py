@@ -107,7 +107,7 @@ def _paired(cell: Cell, indexes: Dict[str, Dict]) -> Tuple[str, Dict[str, str]]:
     bare = replace(cell, libraries=())
     base, error = _resolve(bare, indexes)
     if base is None:  # the cell itself does not resolve: its env_error, libraries or not
-        raise EnvError(f"cannot resolve {' '.join(bare.requirements())}:\n{tail(error)}")
+        raise EnvError(f"cannot resolve the cell's requirements: {_why(error)}\n{tail(error)}")
     text, kept, unpaired = base, [], {}
     for name, version in cell.libraries:
         needed = constraints.NEEDS.get(name)
@@ -129,6 +129,6 @@ def compile_lock(cell: Cell, indexes: Dict[str, Dict]) -> Lock:
         notes = "".join(f"{UNPAIRED}{name}: {reason}\n" for name, reason in unpaired.items())
         return Lock(cell.id, notes + text)
     text, error = _resolve(cell, indexes)
-    if text is None:
-        raise EnvError(f"cannot resolve {' '.join(cell.requirements())}:\n{tail(error)}")
+    if text is None:  # uv's reason first: a version of the matrix, or a requirement of the user's, conflicts
+        raise EnvError(f"cannot resolve the cell's requirements: {_why(error)}\n{tail(error)}")
     return Lock(cell.id, text)

@@ -32,6 +32,8 @@ class Cell:
     side: str = "both"
     # model libraries of the export side, (name, version); version None: "auto", paired by the lock
     libraries: Tuple[Tuple[str, Optional[str]], ...] = ()
+    # what the user's cases need beyond these ([run] requirements): the export side's, not in the id
+    extras: Tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -47,14 +49,14 @@ class Cell:
         return replace(self, onnxruntime=None, side="export")
 
     def runtime_side(self) -> Cell:
-        return replace(self, torch=None, onnx=None, onnxscript=None, side="runtime", libraries=())
+        return replace(self, torch=None, onnx=None, onnxscript=None, side="runtime", libraries=(), extras=())
 
     def overrides(self) -> List[str]:
         return constraints.overrides(self.onnx)
 
     def requirements(self) -> List[str]:
         return constraints.requirements(self.python, self.torch, self.onnx, self.onnxruntime, self.onnxscript,
-                                        self.device, self.side, self.libraries)
+                                        self.device, self.side, self.libraries) + list(self.extras)
 
 
 @dataclass
@@ -175,7 +177,7 @@ def resolve(spec: Spec, index: Index) -> Plan:
         for versions_ in itertools.product(*(dict.fromkeys(per_axis[p]) for p in (*PACKAGES, *libraries))):
             torch, onnx, ort, script = versions_[:4]
             cells.append(Cell(python, torch, onnx, ort, script, device,
-                              libraries=tuple(zip(libraries, versions_[4:]))))
+                              libraries=tuple(zip(libraries, versions_[4:])), extras=tuple(spec.requirements)))
     for entry in spec.exclude:
         cells = [c for c in cells if not _matches(entry, c, versions)]
     for n, entry in enumerate(spec.include, 1):
@@ -186,7 +188,8 @@ def resolve(spec: Spec, index: Index) -> Plan:
         libraries = tuple((lib, versions(python, lib, str(entry.get(lib, spec.axes[lib][0])), f"{where} {lib}")[-1])
                           for lib in LIBRARIES if lib in spec.axes or lib in entry)
         cell = Cell(python, picked["torch"], picked["onnx"], picked["onnxruntime"], picked["onnxscript"],
-                    str(entry.get("device", spec.axes["device"][0])), libraries=libraries)
+                    str(entry.get("device", spec.axes["device"][0])), libraries=libraries,
+                    extras=tuple(spec.requirements))
         if cell not in cells:
             cells.append(cell)
     if not cells:

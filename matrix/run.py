@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from matrix import advice, formats, image, remedy, runfolder
+from matrix import advice, extras, formats, image, remedy, runfolder
 from matrix.errors import UserError
 from matrix.frontier import FRONTIER
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
@@ -305,7 +305,7 @@ class MatrixRun:
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
                          frontier=str(self.dir / FRONTIER / f"{cell.id}.json"),
                          unpaired=self.unpaired.get(cell.id, {}), remedies=self.options.remedies,
-                         remedy_budget=self.options.remedy_budget)
+                         remedy_budget=self.options.remedy_budget, requirements=extras.names(cell.extras))
         if self.options.split:  # the runtime side: the cases are in the bundles
             args.side, args.cases_from = "runtime", []
             args.bundles = str(self.dir / BUNDLES / cell.export_side().id)
@@ -340,7 +340,7 @@ class MatrixRun:
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
                          frontier=str(self.dir / FRONTIER / f"{side.id}.json"),
-                         unpaired=self.unpaired.get(side.id, {}))
+                         unpaired=self.unpaired.get(side.id, {}), requirements=extras.names(side.extras))
 
     def verify(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
         """Check the opset each too-new load error was advised to export with, where the cell has no

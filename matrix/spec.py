@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -31,7 +32,8 @@ CELL_AXES = ("python", *PACKAGES, *LIBRARIES, "device")  # exporter and opset va
 CHOICES = {"device": ("cpu", "cuda"), "exporter": ("torchscript", "dynamo")}
 DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript", "dynamo"], "opset": ["default"]}
 TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run"}
-RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list, "remedies": bool, "remedy_budget": str}
+RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list, "remedies": bool, "remedy_budget": str,
+            "requirements": list, "requirements_file": str}
 SELECTOR = re.compile(r"^(latest|pre|auto|weekly|every-minor|latest-minors:[1-9][0-9]*)$")
 
 
@@ -44,6 +46,9 @@ class Spec:
     indexes: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     run: Dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # what the user's cases need beyond torch and onnx ([run] requirements and requirements_file):
+    # PEP 508 strings, a local path made absolute (installed on export sides and whole cells)
+    requirements: List[str] = field(default_factory=list)
 
 
 def find(name_or_path: str) -> Path:
@@ -160,7 +165,8 @@ def load(name_or_path: str) -> Spec:
                                                                             and RUN_KEYS[key] is not bool):
             raise SpecError(f"{path}: [run] {key}: unknown key or wrong type; expected timeout (seconds), "
                             "cases (patterns), cases_from (list of paths), remedies (true/false), "
-                            "remedy_budget (\"COUNT,SECONDS\")")
+                            "remedy_budget (\"COUNT,SECONDS\"), requirements (list of PEP 508 strings), "
+                            "requirements_file (a path)")
     if "timeout" in run and not run["timeout"] > 0:
         raise SpecError(f"{path}: [run] timeout: must be positive (seconds per result)")
     if not all(isinstance(p, str) for p in run.get("cases_from", [])):
@@ -170,4 +176,50 @@ def load(name_or_path: str) -> Spec:
     except ValueError as exc:
         raise SpecError(f"{path}: [run] remedy_budget {exc}") from None
     return Spec(path=path, axes=axes, include=_entries(path, data, "include"), exclude=_entries(path, data, "exclude"),
-                indexes=indexes, run=run, description=str(data.get("description", "")))
+                indexes=indexes, run=run, description=str(data.get("description", "")),
+                requirements=extra_requirements(path, run))
+
+
+def extra_requirements(path: str, run: Dict[str, Any]) -> List[str]:
+    """[run] requirements, then the lines of requirements_file (relative to the spec), each
+    checked as PEP 508; a local path (`mypkg @ file:./mypkg`, or `./mypkg`) made absolute."""
+    listed = [(f"{path}: [run] requirements[{n}]", r) for n, r in enumerate(run.get("requirements", []))]
+    if "requirements_file" in run:
+        file = Path(path).parent / run["requirements_file"]
+        try:
+            lines = file.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{path}: [run] requirements_file: cannot read {file}: {exc}") from None
+        listed += [(f"{file}:{n}", line.split(" #")[0].strip()) for n, line in enumerate(lines, 1)
+                   if line.strip() and not line.lstrip().startswith("#")]
+    return [requirement(where, text, Path(path).parent) for where, text in listed]
+
+
+def requirement(where: str, text: Any, base: Path) -> str:
+    if not isinstance(text, str):
+        raise SpecError(f"{where}: expected a string such as \"einops>=0.8\"")
+    if text.startswith(("-", "--")):
+        raise SpecError(f"{where}: {text!r}: pip options are not requirements; name packages (PEP 508)")
+    if text.startswith((".", "/")):  # a bare local path: the package in that folder
+        text = f"{_project_name(where, base / text)} @ file:{text}"
+    try:
+        parsed = Requirement(text)
+    except InvalidRequirement as exc:
+        raise SpecError(f"{where}: {text!r} is not a requirement: {str(exc).splitlines()[0]}") from None
+    if parsed.name.lower() in (*PACKAGES, "onnxruntime-gpu", "onnx-weekly"):
+        raise SpecError(f"{where}: {parsed.name} is an axis of the matrix; choose its versions in [matrix]")
+    if parsed.url and parsed.url.startswith("file:"):
+        local = Path(parsed.url[len("file:"):].removeprefix("//"))
+        local = local if local.is_absolute() else (base / local).resolve()
+        if not (local / "pyproject.toml").exists() and not (local / "setup.py").exists():
+            raise SpecError(f"{where}: {local}: no pyproject.toml or setup.py there")
+        return f"{parsed.name} @ {local.as_uri()}"
+    return str(parsed)
+
+
+def _project_name(where: str, folder: Path) -> str:
+    try:
+        with open(folder / "pyproject.toml", "rb") as f:
+            return str(tomllib.load(f)["project"]["name"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{where}: {folder}: no pyproject.toml with [project] name ({exc})") from None

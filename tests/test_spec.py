@@ -222,3 +222,27 @@ def test_a_plan_from_pypi_records_when_its_releases_came_out(tmp_path):
     days = plan.as_json()["released"]
     assert set(days) == {"torch", "onnx", "onnxruntime"}
     assert days["onnxruntime"]["1.16.3"].startswith("2023-")  # onnxruntime 1.16.3: November 2023
+
+
+@pytest.mark.parametrize("run, said", [
+    ('requirements = ["einops>>0.8"]', "[run] requirements[0]: 'einops>>0.8' is not a requirement"),
+    ('requirements = ["torch>=2.5"]', "[run] requirements[0]: torch is an axis of the matrix"),
+    ('requirements = ["--index-url x"]', "pip options are not requirements"),
+    ('requirements = ["./nowhere"]', "nowhere: no pyproject.toml with [project] name"),
+    ('requirements_file = "missing.txt"', "[run] requirements_file: cannot read"),
+    ("requirements = \"einops\"", "[run] requirements: unknown key or wrong type"),
+])
+def test_bad_requirements_are_one_line_naming_the_place(tmp_path, run, said):
+    with pytest.raises(SpecError) as caught:
+        load(spec_file(tmp_path, '[matrix]\ntorch = ["2.15.0"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.32.0"]\n'
+                                 f"[run]\n{run}\n"))
+    assert said in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_requirements_from_the_spec_and_its_file_with_local_paths_made_absolute(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "pyproject.toml").write_text('[project]\nname = "my-pkg"\nversion = "1.0"\n')
+    (tmp_path / "requirements.txt").write_text("# what the models need\neinops>=0.8  # rearrange\n\n./pkg\n")
+    spec = load(spec_file(tmp_path, '[matrix]\ntorch = ["2.15.0"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.32.0"]\n'
+                                    '[run]\nrequirements = ["safetensors"]\nrequirements_file = "requirements.txt"\n'))
+    assert spec.requirements == ["safetensors", "einops>=0.8", f"my-pkg @ {(tmp_path / 'pkg').as_uri()}"]

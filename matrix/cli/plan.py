@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,14 +28,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(main=main)
 
 
-def resolve_spec(name: str) -> Any:
-    """The spec's plan, resolved against the indexes it names."""
+def resolve_spec(name: str, cases_from: Sequence[str] = ()) -> Any:
+    """The spec's plan, resolved against the indexes it names; the extra requirements of the
+    user's cases checked there and local packages built (matrix/extras.py)."""
+    from matrix import extras
     from matrix.index import Index
     from matrix.plan import resolve
     from matrix.spec import load
 
     spec = load(name)
     index = Index.for_spec(spec.indexes)
+    extras.prepare(spec, list(cases_from) or spec.run.get("cases_from", []), index)
     plan = resolve(spec, index)
     for warning in index.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -82,7 +82,7 @@ def matrix(args: argparse.Namespace) -> int:
     from matrix.run import MatrixRun, RunOptions, choose_runner, default_jobs
 
     console = make_console()
-    plan = resolve_spec(args.spec)
+    plan = resolve_spec(args.spec, args.cases_from)
     if args.resume or args.out:
         raise UserError("--out and --resume are for --here; a matrix run reuses unchanged results itself")
     if args.run_id:

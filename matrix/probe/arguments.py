@@ -39,6 +39,7 @@ class ProbeArgs:
     remedies: bool = False  # search each failing result's remedy (matrix/probe/search.py)
     remedy_budget: Optional[str] = None  # "COUNT,SECONDS" per failing result
     keys: Optional[str] = None  # a JSON file of [case, exporter, opset, device]: run only these
+    requirements: List[str] = field(default_factory=list)  # the spec's extra packages: their versions are recorded
 
     def argv(self, where: Callable[[str], str] = str) -> List[str]:
         args = ["--exporter", ",".join(self.exporters),
@@ -65,6 +66,8 @@ class ProbeArgs:
             args += ["--remedy-budget", self.remedy_budget]
         for name, reason in sorted(self.unpaired.items()):
             args += ["--unpaired", f"{name}={reason}"]
+        if self.requirements:
+            args += ["--requirements", ",".join(self.requirements)]
         for flag, value in (("--reuse", self.reuse), ("--keep-failed", self.keep_failed), ("--bundles", self.bundles),
                             ("--frontier", self.frontier), ("--keys", self.keys)):
             if value:
@@ -110,6 +113,9 @@ def parse(argv: List[str], description: str = "") -> argparse.Namespace:
     p.add_argument("--unpaired", action="append", default=[], metavar="LIBRARY=REASON",
                    help="a model library this cell's lock left out, and why: cases that need it are skipped "
                         "with that reason (repeatable)")
+    p.add_argument("--requirements", type=lambda text: [n for n in text.split(",") if n], default=[],
+                   metavar="NAME,…", help="distributions installed for the user's cases (the spec's [run] "
+                                          "requirements): each result records their versions")
     p.add_argument("--remedies", action="store_true",
                    help="for each failing result, try the remedies that apply (matrix/probe/remedies.py) until one "
                         "passes every stage; the runtime side tries only those of the session and the exported file")

@@ -35,7 +35,7 @@ FRONTIER_TIMEOUT = 600.0  # a dynamo export at each of ~30 opsets: about 20 s he
 
 def run_cell(args: Any, cases: List[Any]) -> int:
     """Both sides of every result in this environment: results in --out."""
-    versions = environment.versions()
+    versions = environment.versions(requirements=args.requirements)
     has_cuda = "cuda" in args.devices and environment.cuda_available()
     earlier, test = earlier_results(args, versions)
     isolate = args.isolation == "fork"
@@ -65,7 +65,7 @@ def run_cell(args: Any, cases: List[Any]) -> int:
 def export_cell(args: Any, cases: List[Any]) -> int:
     """The export side of every result: a bundle each under --bundles, kept where one of these
     versions, this probe and this case's hash is already there."""
-    versions = environment.versions("export")
+    versions = environment.versions("export", args.requirements)
     has_cuda = "cuda" in args.devices and environment.cuda_available()
     isolate = args.isolation == "fork"
 

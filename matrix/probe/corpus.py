@@ -68,7 +68,9 @@ def load_from(source: str) -> List[Case]:
         raise
     except BaseException as exc:  # noqa: BLE001 -- any failure to import a user's cases is their bad input
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise BadInput(f"--cases-from {source}: import failed: {type(exc).__name__}: {first}") from None
+        missing = (" (missing_dependency: name the package in the spec's [run] requirements, or import it inside "
+                   "build() so that each cell without it says so)") if isinstance(exc, ModuleNotFoundError) else ""
+        raise BadInput(f"--cases-from {source}: import failed: {type(exc).__name__}: {first}{missing}") from None
     cases = [c for m in modules for c in cases_in(m)]
     if not cases:
         raise BadInput(f"--cases-from {source}: defines no matrix.Case")

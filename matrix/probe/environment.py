@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 
 def _version(module_name: str) -> Optional[str]:
@@ -36,11 +36,11 @@ def _installed(distribution: str) -> Optional[str]:
         return None
 
 
-def versions(side: str = "both") -> Dict[str, Optional[str]]:
+def versions(side: str = "both", requirements: Sequence[str] = ()) -> Dict[str, Optional[str]]:
     """Package versions, keyed by distribution-like names used in `requires`; the model libraries
-    only where installed (the export side: a runtime side has none)."""
+    and the user's own requirements only where installed (the export side: a runtime side has none)."""
     found = {name: _version(name) for name in SIDE_PACKAGES[side]}
-    libraries = {name: _installed(name) for name in LIBRARIES} if side != "runtime" else {}
+    libraries = {name: _installed(name) for name in (*LIBRARIES, *requirements)} if side != "runtime" else {}
     return {"python": platform.python_version(), **{name: found.get(name) for name in SIDE_PACKAGES["both"]},
             **{name: version for name, version in libraries.items() if version}}
 

@@ -26,7 +26,7 @@ class CheckFailed(Exception):
 # (kind, pattern); the first match over the whole exception chain wins.
 # Named groups become the error's `detail` (op, opset, ...).
 PATTERNS: List[Tuple[str, re.Pattern[str]]] = [(kind, re.compile(p, re.S)) for kind, p in [
-    ("missing_dependency", r"No module named '(?P<module>onnxscript|onnx|onnxruntime)[^']*'"),
+    ("missing_dependency", r"No module named '(?P<module>[\w.]+)'"),
     ("incompatible_versions", r"has been dropped since (?P<package>\w+) (?P<version>\d+(?:\.\d+)*)|"
                               r"onnxscript\._framework_apis\.torch_\d+_\d+|requires (?:onnxscript|onnx|torch)\s*[<>=]"),
     ("unsupported_operator", r"Exporting the operator '?(?P<op>[\w:.]+)'? to ONNX opset version (?P<opset>\d+) is not supported"),
@@ -148,6 +148,19 @@ def _chain(exc: BaseException) -> List[BaseException]:
     return seen
 
 
+MATRIX_MODULES = ("onnxscript", "onnx", "onnxruntime", "torch")
+
+
+def hint(kind: Optional[str], detail: Dict[str, Any]) -> Optional[str]:
+    """The kind's hint; a module the user's case needs gets its own (the environment lacks it,
+    not the model)."""
+    module = str(detail.get("module") or "").split(".")[0]
+    if kind == "missing_dependency" and module and module not in MATRIX_MODULES:
+        return (f"the environment lacks the module {module!r}, not the model: name the package that provides it in "
+                f"the spec's [run] requirements (e.g. requirements = [\"{module}\"]) and every cell installs it")
+    return HINTS.get(kind or "")
+
+
 def first_line(text: str) -> str:
     for line in text.splitlines():
         line = line.strip().strip("#").strip()
@@ -185,7 +198,7 @@ def build(kind: Optional[str], type_name: str, message: str, text: str, tb: str 
         "signature": signature(f"{type_name}: {line}"),
         "kind": kind or "other",
         "detail": detail or {},
-        "hint": HINTS.get(kind or ""),
+        "hint": hint(kind, detail or {}),
         "traceback": "\n".join(lines)[-TRACEBACK_CHARS:],
     }
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import jinja2
+from packaging.requirements import Requirement
 
 from matrix.probe.status import EXPORT_STAGES, STAGES, STATUSES
 from matrix.report import aggregate, charts, frontier_page, summary
@@ -170,13 +171,15 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
                 page_of=page_of, cell_page=cell_page, columns=cols, verdicts=aggregate.VERDICTS,
                 pairs=[p for p in pairs if row["case"] in (p["problem"], p["workaround"])],
                 bisects=[b for b in bisects or [] if b["case_id"] == row["case"]]))
+        recorded = {c["id"]: c for c in run.meta.get("cells", [])}
         for cell, part in frame.groupby("cell"):
             name = safe_name(cell)
             (tmp / "data" / "junit" / f"{name}.xml").write_bytes(junit(cell, [records[i] for i in part.index]))
             first = part.iloc[0]
             (tmp / "cells" / f"{name}.html").write_text(env.get_template("cell.html.j2").render(
                 **common, root="../", cell=cell, first=first.to_dict(), environment=json.loads(first["environment"]),
-                counts=part["status"].value_counts().to_dict(), junit=f"../data/junit/{name}.xml"))
+                counts=part["status"].value_counts().to_dict(), junit=f"../data/junit/{name}.xml",
+                extras=_extras(recorded.get(cell, {}))))
         (tmp / "workarounds.html").write_text(env.get_template("workarounds.html.j2").render(
             **common, root="", pairs=pairs, columns=cols, page_of=page_of, verdicts=aggregate.VERDICTS,
             remedies=aggregate.remedies(frame)))
@@ -194,6 +197,17 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
         raise
     return {"results": len(frame), "cells": frame["cell"].nunique(), "cases": len(case_rows),
             "index_bytes": os.path.getsize(out / "index.html")}
+
+
+def _extras(record: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The spec's extra requirements of a cell (run.json), each with the version its lock pinned."""
+    pinned = record.get("pinned") or {}
+    out = []
+    for text in (record.get("cell") or {}).get("extras") or []:
+        name = Requirement(text).name
+        out.append({"requirement": text, "name": name,
+                    "pinned": pinned.get(name.lower()) or pinned.get(name.lower().replace("_", "-"))})
+    return out
 
 
 def _copy_models(source: Path, target: Path, records: List[Dict[str, Any]]) -> None:
