@@ -44,6 +44,11 @@ def test_a_named_requirement_is_locked_and_installed_and_a_conflict_is_only_its_
     lock = (latest / "lock" / f"{good}.txt").read_text()
     assert re.search(r"^einops==[0-9.]+ \\\n\s+--hash=sha256:[0-9a-f]{64}", lock, re.M), lock
     assert cells[good]["cell"]["extras"] == ["einops>=0.8", "numpy>=2"]
+    # the report's cell page lists them, each with the version its lock pinned
+    site = tmp_path / "site"
+    assert run_module("matrix", "report", "--results", latest, "--out", site).returncode == 0
+    page = (site / "cells" / f"{good}.html").read_text()
+    assert f"<code>einops&gt;=0.8</code> → einops {result['versions']['einops']}" in page
 
 
 def test_without_the_requirement_the_case_says_missing_dependency_with_the_hint(tmp_path):
