@@ -445,3 +445,33 @@ def test_docker_run_searches_remedies_in_the_cells_whole_image(engine, cell_and_
         assert result["remedy"]["fixed_by"]["remedy"] == "model_fp32"
     assert sorted(map(tuple, json.loads((run / "remedies" / f"{found[0]['cell']}.keys.json").read_text()))) == [
         ("dtypes/bfloat16", "dynamo", None, "cpu"), ("dtypes/bfloat16", "torchscript", None, "cpu")]
+
+
+def test_docker_cells_install_the_users_requirements_as_their_own_layer_rebuilt_from_cache(engine, tmp_path):
+    """[run] requirements in a docker cell: a layer of its own after onnxruntime's (the torch
+    layers stay shared), hash-pinned, installed at build time (the container has no network);
+    the same image built again takes every step from the cache."""
+    from matrix.lock import Lock
+
+    torch, index, _ = torch_source()
+    (tmp_path / "spec.toml").write_text(spec(torch=torch, onnx=TEST_CELL["onnx"], onnxruntime=TEST_CELL["onnxruntime"],
+                                             exporter="torchscript", index=index,
+                                             run='cases = "extras/*"\nrequirements = ["einops>=0.8"]'))
+    shutil.copy(CASES / "extras" / "einops_cases.py", tmp_path / "einops_cases.py")
+    done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--runner", "docker", "--no-split",
+                      "--results", tmp_path / "results", "--cases-from", tmp_path / "einops_cases.py",
+                      "--base-image", image.LOCAL_BASE, timeout=1800)
+    assert done.returncode == 0, done.stderr + done.stdout
+    latest = (tmp_path / "results" / "latest").resolve()
+    (result,) = read_results(next(latest.glob("*.jsonl")))
+    assert result["status"] == "pass", result.get("error")
+    assert result["versions"]["einops"]
+    (cell,) = json.loads((latest / "run.json").read_text())["cells"]
+    built = image.BUILD / cell["id"]
+    assert re.search(r"^einops==\S+ \\\n\s+--hash=sha256:", (built / "layers" / "5-requirements.txt").read_text(), re.M)
+    assert not any("einops" in (built / "layers" / f).read_text() for f in ("1-torch.txt", "2-onnx.txt"))
+    engine.images.remove(cell["image"], noprune=True)  # the tag goes, its steps stay
+    log = []
+    image.build(engine, built, Lock(cell["id"], (latest / "lock" / f"{cell['id']}.txt").read_text()), log.append)
+    steps = [n for n, line in enumerate(log) if line.startswith("Step ") and " : RUN " in line]
+    assert steps and all(log[n + 1].strip() == "---> Using cache" for n in steps), log
