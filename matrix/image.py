@@ -59,8 +59,7 @@ def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
     # given with --locked may pin what today's requirements would not choose). A library the lock
     # left out (unpaired) is not installed.
     users = [Requirement(r).name for r in cell.extras]  # what the user's cases need: the last layer
-    own = cell.requirements()[:len(cell.requirements()) - len(cell.extras)]  # the matrix's (the user's come last)
-    parsed = [Requirement(r) for r in own if Requirement(r).name not in lock.unpaired()]
+    parsed = [Requirement(r) for r in cell.matrix_requirements() if Requirement(r).name not in lock.unpaired()]
     wanted = [r.name for r in parsed]
     libraries = [r.name + (f"[{','.join(sorted(r.extras))}]" if r.extras else "") for r in parsed
                  if r.name in constraints.LIBRARIES]

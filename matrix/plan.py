@@ -54,9 +54,13 @@ class Cell:
     def overrides(self) -> List[str]:
         return constraints.overrides(self.onnx)
 
-    def requirements(self) -> List[str]:
+    def matrix_requirements(self) -> List[str]:
+        """The matrix's own packages (torch, onnx, onnxruntime, onnxscript, libraries), no user's."""
         return constraints.requirements(self.python, self.torch, self.onnx, self.onnxruntime, self.onnxscript,
-                                        self.device, self.side, self.libraries) + list(self.extras)
+                                        self.device, self.side, self.libraries)
+
+    def requirements(self) -> List[str]:
+        return self.matrix_requirements() + list(self.extras)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from matrix.report.aggregate import parse_version
+from matrix.report.aggregate import parse_version, prepare
 from matrix.report.load import Run
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 560, 200, 46, 44, 12
@@ -77,9 +77,9 @@ def rates_of(runs: List[Run]) -> pd.DataFrame:
     """What history.pass_rates gives, from loaded runs (a results root with no history database)."""
     parts = []
     for run in runs:
-        frame = run.frame
-        opset = frame["opset"].map(lambda o: "default" if o is None or pd.isna(o) else str(int(o)))
-        counted = frame.assign(opset=opset, passed=frame["status"] == "pass", ran=frame["status"] != "skipped")
+        frame = prepare(run.frame)  # the grid's own opset labels
+        counted = frame.assign(opset=frame["opset_label"], passed=frame["status"] == "pass",
+                               ran=frame["status"] != "skipped")
         part = counted.groupby(["cell", "exporter", "opset", "torch"], dropna=False)[["passed", "ran"]].sum()
         parts.append(part.reset_index().assign(run_id=run.run_id, started_at=run.meta.get("started_at")))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(

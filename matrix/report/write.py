@@ -139,7 +139,7 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
             "window.MATRIX = " + _js({"statuses": statuses, "glyphs": [s.glyph for s in STATUSES.values()],
                                       "results": hover, "advisor": dict(aggregate.advisor_data(frame, cols),
                                                                         opens=opens)}) + ";\n")
-        trend = rates if rates is not None else charts.rates_of([run, *earlier])
+        history_rates = rates if rates is not None else charts.rates_of([run, *earlier])
         by_torch = charts.bars(frame, "torch", "exporter",
                                sorted(frame["torch"].dropna().unique(), key=aggregate.parse_version))
         categories = sorted({r["category"] for r in case_rows})
@@ -155,8 +155,8 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
             by_torch=by_torch))
         (tmp / "charts.html").write_text(env.get_template("charts.html.j2").render(
             **common, root="", by_torch=by_torch, by_family=charts.bars(frame, "category", "exporter"),
-            trend=charts.trend(trend, (run.meta.get("plan") or {}).get("released") or {}),
-            sparks=charts.sparklines(trend, cols)))
+            trend=charts.trend(history_rates, (run.meta.get("plan") or {}).get("released") or {}),
+            sparks=charts.sparklines(history_rates, cols)))
         histories = aggregate.history([run, *earlier])
         by_case = {case: part for case, part in frame.groupby("case")}
         for row in case_rows:
