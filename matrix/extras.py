@@ -9,6 +9,7 @@ with no network in the container.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +22,8 @@ from matrix.errors import IndexUnavailable, SpecError
 from matrix.index import Index, cache_dir
 from matrix.lock import tail, uv_bin
 from matrix.spec import Spec, requirement
+
+REPRODUCIBLE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip file can hold
 
 
 def prepare(spec: Spec, cases_from: Sequence[str], index: Index) -> None:
@@ -50,8 +53,10 @@ def build_wheel(name: str, folder: Path) -> Path:
     """The package in `folder` as a wheel, in a folder of the cache of its own."""
     out = cache_dir() / "local-wheels" / name
     shutil.rmtree(out, ignore_errors=True)
+    # A fixed SOURCE_DATE_EPOCH makes the same sources the same wheel, byte for byte (setuptools
+    # otherwise stamps the build's time into it): the same hash in the lock, the same image.
     done = subprocess.run([uv_bin(), "build", "--wheel", "--out-dir", str(out), str(folder)], capture_output=True,
-                          text=True)
+                          text=True, env=dict(os.environ, SOURCE_DATE_EPOCH=REPRODUCIBLE_EPOCH))
     wheels = sorted(out.glob("*.whl"))
     if done.returncode != 0 or not wheels:
         raise SpecError(f"{folder}: the package does not build into a wheel: {tail(done.stderr, 3)}")

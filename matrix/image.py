@@ -119,15 +119,18 @@ def render(cell: Cell, lock: Lock, indexes: Dict[str, Dict], base_image: Optiona
     split = layers(cell, lock, indexes)
     for name, text in split.items():
         (context / "layers" / name).write_text(text)
-    wheels = []
-    pins = set(lock.pinned().items())
-    for folder in wheelhouse:  # local wheels the lock pins travel in the build context: no network needed for them
-        for wheel in sorted(Path(folder).glob("*.whl")):
-            name, version = wheel.name.split("-")[:2]
-            if (name.lower().replace("_", "-"), version) in pins:
-                (context / "wheels").mkdir(exist_ok=True)
-                shutil.copyfile(wheel, context / "wheels" / wheel.name)
-                wheels.append(wheel.name)
+    # Local wheels (a wheelhouse, the user's own package) travel in the build context, each with
+    # the layer that pins it: a user's package changing then rebuilds its layer alone, not torch's.
+    wheels = set()
+    for name, text in split.items():
+        pins = set(Lock(cell.id, text).pinned().items())
+        for folder in wheelhouse:
+            for wheel in sorted(Path(folder).glob("*.whl")):
+                package, version = wheel.name.split("-")[:2]
+                if (package.lower().replace("_", "-"), version) in pins:
+                    (context / "wheels" / Path(name).stem).mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(wheel, context / "wheels" / Path(name).stem / wheel.name)
+                    wheels.add(name)
     if ca_bundle:
         shutil.copyfile(ca_bundle, context / "ca.crt")
     shutil.copytree(ROOT / "matrix", context / "matrix",
@@ -143,8 +146,8 @@ def render(cell: Cell, lock: Lock, indexes: Dict[str, Dict], base_image: Optiona
                                                ("python", cell.python), ("device", cell.device)) if v]
     text = env.get_template(f"{variant}.Dockerfile.j2").render(
         template=f"{variant}.Dockerfile.j2", cell=cell, lock_hash=lock.hash, labels=labels,
-        base_image=base_image or DEFAULT_BASE[variant], ca_bundle=bool(ca_bundle), wheels=bool(wheels),
-        layers=sorted(split))
+        base_image=base_image or DEFAULT_BASE[variant], ca_bundle=bool(ca_bundle),
+        layers=[(name, Path(name).stem if name in wheels else None) for name in sorted(split)])
     (context / "Dockerfile").write_text(text)
     for n, prefix in enumerate(shared_prefixes(text)):
         (context / f"Dockerfile.shared-{n}").write_text(prefix)

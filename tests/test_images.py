@@ -448,9 +448,10 @@ def test_docker_run_searches_remedies_in_the_cells_whole_image(engine, cell_and_
 
 
 def test_docker_cells_install_the_users_requirements_as_their_own_layer_rebuilt_from_cache(engine, tmp_path):
-    """[run] requirements in a docker cell: a layer of its own after onnxruntime's (the torch
-    layers stay shared), hash-pinned, installed at build time (the container has no network);
-    the same image built again takes every step from the cache."""
+    """[run] requirements and a package folder in a docker cell: a layer of their own after
+    onnxruntime's (the torch layers stay shared), hash-pinned, installed at build time (the
+    container has no network), the package's wheel copied with that layer alone; the same image
+    built again takes every step from the cache."""
     from matrix.lock import Lock
 
     torch, index, _ = torch_source()
@@ -458,18 +459,26 @@ def test_docker_cells_install_the_users_requirements_as_their_own_layer_rebuilt_
                                              exporter="torchscript", index=index,
                                              run='cases = "extras/*"\nrequirements = ["einops>=0.8"]'))
     shutil.copy(CASES / "extras" / "einops_cases.py", tmp_path / "einops_cases.py")
+    shutil.copytree(CASES / "extras" / "pkgproject", tmp_path / "pkgproject")
     done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--runner", "docker", "--no-split",
                       "--results", tmp_path / "results", "--cases-from", tmp_path / "einops_cases.py",
-                      "--base-image", image.LOCAL_BASE, timeout=1800)
+                      "--cases-from", tmp_path / "pkgproject", "--base-image", image.LOCAL_BASE, timeout=1800)
     assert done.returncode == 0, done.stderr + done.stdout
     latest = (tmp_path / "results" / "latest").resolve()
-    (result,) = read_results(next(latest.glob("*.jsonl")))
-    assert result["status"] == "pass", result.get("error")
-    assert result["versions"]["einops"]
+    results = {r["case"]: r for r in read_results(next(latest.glob("*.jsonl")))}
+    assert {case: r["status"] for case, r in results.items()} == {"extras/einops_patches": "pass",
+                                                                   "extras/userpkg_mixer": "pass"}, results
+    assert results["extras/userpkg_mixer"]["versions"]["mt-userpkg"] == "0.3.1"
     (cell,) = json.loads((latest / "run.json").read_text())["cells"]
     built = image.BUILD / cell["id"]
-    assert re.search(r"^einops==\S+ \\\n\s+--hash=sha256:", (built / "layers" / "5-requirements.txt").read_text(), re.M)
-    assert not any("einops" in (built / "layers" / f).read_text() for f in ("1-torch.txt", "2-onnx.txt"))
+    users = (built / "layers" / "5-requirements.txt").read_text()
+    for package in ("einops", "mt-userpkg"):
+        assert re.search(rf"^{package}==\S+ \\\n\s+--hash=sha256:", users, re.M), users
+    assert not any(p in (built / "layers" / f).read_text() for f in ("1-torch.txt", "2-onnx.txt")
+                   for p in ("einops", "mt-userpkg"))
+    assert [w.name for w in (built / "wheels" / "5-requirements").iterdir()] == ["mt_userpkg-0.3.1-py3-none-any.whl"]
+    torch_steps = (built / "Dockerfile.shared-1").read_text()
+    assert "5-requirements" not in torch_steps and "mt_userpkg" not in torch_steps
     engine.images.remove(cell["image"], noprune=True)  # the tag goes, its steps stay
     log = []
     image.build(engine, built, Lock(cell["id"], (latest / "lock" / f"{cell['id']}.txt").read_text()), log.append)

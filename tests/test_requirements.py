@@ -5,6 +5,7 @@ env_error, a missing module says missing_dependency. Real index, real uv, both r
 import json
 import re
 import shutil
+import time
 
 import pytest
 
@@ -81,3 +82,21 @@ def test_a_package_folder_is_installed_with_its_own_dependencies(tmp_path):
     assert result["versions"]["mt-userpkg"] == "0.3.1"  # installed, not only importable from its folder
     export_lock = (latest / "lock" / f"{run['cells'][0]['export']}.txt").read_text()
     assert "mt-userpkg==0.3.1" in export_lock and "einops==" in export_lock  # its own dependency, locked
+
+
+@pytest.mark.parametrize("backend", ["hatchling", "setuptools"])
+def test_a_package_builds_into_the_same_wheel_every_time(tmp_path, backend):
+    """Same sources, same wheel bytes: its hash in the lock, and so the cell's image, do not change
+    from one run to the next (setuptools stamps the build's time unless told otherwise)."""
+    from matrix.extras import build_wheel
+
+    folder = tmp_path / "pkg"
+    (folder / "stamped").mkdir(parents=True)
+    (folder / "stamped" / "__init__.py").write_text("X = 1\n")
+    (folder / "pyproject.toml").write_text(f'[build-system]\nrequires = ["{backend}"]\nbuild-backend = "'
+                                           + ("hatchling.build" if backend == "hatchling" else "setuptools.build_meta")
+                                           + '"\n[project]\nname = "stamped"\nversion = "1.0"\n')
+    first = build_wheel("stamped", folder).read_bytes()
+    time.sleep(1.5)  # the zip's times have a two-second grain: let the clock move past one
+    shutil.rmtree(folder / "build", ignore_errors=True)
+    assert build_wheel("stamped", folder).read_bytes() == first
