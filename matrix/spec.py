@@ -198,7 +198,7 @@ def extra_requirements(path: str, run: Dict[str, Any]) -> List[str]:
 def requirement(where: str, text: Any, base: Path) -> str:
     if not isinstance(text, str):
         raise SpecError(f"{where}: expected a string such as \"einops>=0.8\"")
-    if text.startswith(("-", "--")):
+    if text.startswith("-"):
         raise SpecError(f"{where}: {text!r}: pip options are not requirements; name packages (PEP 508)")
     if text.startswith((".", "/")):  # a bare local path: the package in that folder
         text = f"{_project_name(where, base / text)} @ file:{text}"

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 
 import jinja2
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from matrix.probe.status import EXPORT_STAGES, STAGES, STATUSES
 from matrix.report import aggregate, charts, frontier_page, summary
@@ -204,9 +205,8 @@ def _extras(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     pinned = record.get("pinned") or {}
     out = []
     for text in (record.get("cell") or {}).get("extras") or []:
-        name = Requirement(text).name
-        out.append({"requirement": text, "name": name,
-                    "pinned": pinned.get(name.lower()) or pinned.get(name.lower().replace("_", "-"))})
+        name = Requirement(text).name  # the lock names it in PEP 503's normal form (zope.interface → zope-interface)
+        out.append({"requirement": text, "name": name, "pinned": pinned.get(canonicalize_name(name))})
     return out
 
 
