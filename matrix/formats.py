@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import jsonschema
+import jsonschema_rs
 
 from matrix.errors import FormatError
 from matrix.probe import SCHEMA, results
@@ -23,15 +24,30 @@ SCHEMAS = Path(__file__).parent / "schemas"
 
 
 @functools.cache
+def _schema(name: str) -> Dict[str, Any]:
+    return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+
+
+@functools.cache
 def validator(name: str) -> Any:
-    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    schema = _schema(name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
 
 
+@functools.cache
+def _fast(name: str) -> Any:
+    """The same schema compiled by jsonschema-rs: ~2 µs a record against ~1 ms for jsonschema's
+    best_match, which a night's 214,000 results cannot afford. jsonschema stays the one that
+    says what is wrong, since its best_match picks the most telling error."""
+    return jsonschema_rs.validator_for(_schema(name))
+
+
 def problem(name: str, instance: Any) -> Optional[str]:
     """What is wrong with `instance` as a `name` record ("field: what was expected"), or None."""
+    if _fast(name).is_valid(instance):
+        return None
     error = jsonschema.exceptions.best_match(validator(name).iter_errors(instance))
     if error is None:
         return None

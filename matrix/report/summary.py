@@ -60,28 +60,34 @@ def advisor_default(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> Optional
     """The pair of grid columns the advisor opens on: the newest pair of releases of an axis that
     changes any case (normally the two newest), the axis and the exporter (every other version
     held) that change most among equally new pairs. None when no axis has two releases."""
+    releases = {axis: sorted(frame[axis].dropna().unique(), key=parse_version, reverse=True) for axis in AXES}
+    # Pairs newest first, (0, 1) before (0, 2) before (1, 2): the first step with a change ends
+    # the search, so a nightly's hundreds of releases do not cost a comparison per pair.
+    steps = sorted({(n, m) for found in releases.values() for n in range(len(found))
+                    for m in range(n + 1, len(found))})
     best, fallback = None, None
-    for axis in AXES:
-        releases = sorted(frame[axis].dropna().unique(), key=parse_version, reverse=True)
-        for n, new in enumerate(releases):
-            for m, old in enumerate(releases[n + 1:], n + 1):
-                if fallback is None:
-                    fallback = (axis, old, new)
-                pairs = comparisons(frame, axis, old, new)
-                changed = pairs[pairs["status"] != pairs["status_before"]]
-                by_column = changed.groupby([k for k in HELD if k != axis], dropna=False)["case"].nunique()
-                for held, count in by_column.items():
-                    key = ((n, m), -int(count))  # newer pairs first, then more changes
-                    if best is None or key < best["key"]:
-                        best = {"key": key, "axis": axis, "changes": int(count), "old": old, "new": new,
-                                "held": dict(zip(by_column.index.names, held))}
+    for n, m in steps:
+        for axis in AXES:
+            if m >= len(releases[axis]):
+                continue
+            old, new = releases[axis][m], releases[axis][n]
+            if fallback is None:
+                fallback = (axis, old, new)
+            pairs = comparisons(frame, axis, old, new)
+            changed = pairs[pairs["status"] != pairs["status_before"]]
+            by_column = changed.groupby([k for k in HELD if k != axis], dropna=False)["case"].nunique()
+            for held, count in by_column.items():
+                if best is None or -int(count) < -best["changes"]:  # more changes first, then the first found
+                    best = {"axis": axis, "changes": int(count), "old": old, "new": new,
+                            "held": dict(zip(by_column.index.names, held))}
+        if best is not None:
+            break
     if best is None and fallback is not None:  # nothing changes anywhere: the newest step of the first axis
         axis, old, new = fallback
         newest = next(c for c in cols if c[axis] == new)
         best = {"axis": axis, "changes": 0, "old": old, "new": new, "held": {k: newest[k] for k in HELD if k != axis}}
     if best is None:
         return None
-    best.pop("key", None)
 
     def column(version: str) -> Optional[int]:
         want = dict(best["held"], **{best["axis"]: version})
