@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from helpers import CASES, MATRIX, ROOT, read_results, run_module, spec
@@ -86,8 +87,8 @@ def test_runs_split_over_processes_and_merged_equal_one_run(tmp_path):
     for name in ("single", "merged"):
         assert run_module("matrix", "report", "--results", tmp_path / name, "--out",
                           tmp_path / f"site-{name}").returncode == 0
-    rows = [_steady(json.loads((tmp_path / f"site-{n}" / "data" / "results.json").read_text()))
-            for n in ("single", "merged")]
+    rows = [_steady(json.loads(pd.read_parquet(tmp_path / f"site-{n}" / "data" / "results.parquet").to_json(
+        orient="records"))) for n in ("single", "merged")]
     assert rows[0] == rows[1] and len(rows[0]) == 9
 
     # Bad input: another spec's results, or another schema's, are refused in one line.

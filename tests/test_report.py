@@ -1,7 +1,9 @@
 """The report, opened in headless Chromium (Debian's chromium + chromedriver, via selenium)."""
 
+import gzip
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from helpers import ARTIFACTS, MATRIX_CELL, open_page
@@ -99,6 +101,12 @@ def test_advisor_lists_changed_cases_worst_first(browser, site):
 
 
 def test_data_downloads(site):
-    assert (site / "data" / "results.csv").read_text().startswith("run_id,")
+    """Every result's columns, once as Parquet and once as gzipped CSV, the same rows in both."""
+    assert gzip.decompress((site / "data" / "results.csv.gz").read_bytes()).startswith(b"run_id,")
+    columnar, text = pd.read_parquet(site / "data" / "results.parquet"), pd.read_csv(site / "data" / "results.csv.gz")
+    assert list(columnar.columns) == list(text.columns) and "error_traceback" in columnar
+    key = ["cell", "case", "exporter", "status", "stage", "error_message"]
+    assert columnar[key].astype(str).values.tolist() == text[key].astype(str).values.tolist()
+    assert len(columnar) == sum(1 for _ in (site / "index.html").read_text().split("data-r=")[1:])
     junit = list((site / "data" / "junit").glob("*.xml"))
     assert len(junit) == 3 and b"<testsuite" in junit[0].read_bytes()

@@ -1,9 +1,10 @@
 """The site as people use it to decide an upgrade: the front summary (its counts recomputed from
-results.csv), the charts, the advisor's opening pair, a case page's table; served by a real HTTP
+results.csv.gz), the charts, the advisor's opening pair, a case page's table; served by a real HTTP
 server on the loopback as well as opened from disk; used with the keyboard alone; checked by
 axe-core in Chromium. Screenshots go to the test artifacts."""
 
 import functools
+import gzip
 import http.server
 import threading
 import urllib.parse
@@ -59,7 +60,7 @@ def shoot(browser, name):
 # --- the front summary ------------------------------------------------------------------------
 
 def expected_summary(csv: Path):
-    """Fixed and broken cases per axis step, computed here from results.csv alone: a pivot of
+    """Fixed and broken cases per axis step, computed here from results.csv.gz alone: a pivot of
     each result's status by the axis' release, every other version held equal."""
     frame = pd.read_csv(csv, dtype=str).fillna("-")
     frame = frame[frame["status"] != "skipped"]
@@ -88,7 +89,7 @@ def expected_summary(csv: Path):
 def test_front_summary_counts_equal_those_from_results_csv(browser, which, request):
     out = request.getfixturevalue(which)
     assert open_page(browser, out / "index.html") == []
-    expected = expected_summary(out / "data" / "results.csv")
+    expected = expected_summary(out / "data" / "results.csv.gz")
     shown = {}
     for row in browser.find_elements("css selector", "tr.upgrade"):
         axis, old, new = (row.get_attribute(f"data-{k}") for k in ("axis", "old", "new"))
@@ -301,10 +302,10 @@ def test_every_link_asset_and_download_resolves_over_http_and_from_disk(browser,
         "Promise.all(arguments[0].map(u => fetch(u).then(r => [u, r.status], e => [u, String(e)]))).then(done);",
         sorted(targets))
     assert [s for s in statuses if s[1] != 200] == []
-    assert {served + "data/results.csv", served + "data/results.json", served + "assets/report.css",
+    assert {served + "data/results.csv.gz", served + "data/results.parquet", served + "assets/report.css",
             served + "assets/data.js", served + "charts.html"} <= targets
-    with urllib.request.urlopen(served + "data/results.csv") as response:
-        assert response.read().startswith(b"run_id,")
+    with urllib.request.urlopen(served + "data/results.csv.gz") as response:
+        assert gzip.decompress(response.read()).startswith(b"run_id,")
 
     disk_root = history_site.resolve().as_uri() + "/"
     disk_pages, disk_targets = crawl(browser, disk_root + "index.html", disk_root)

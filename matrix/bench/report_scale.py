@@ -12,7 +12,7 @@ from typing import Any, Dict
 
 from rich.console import Console
 
-from matrix.probe import records
+from matrix.bench.common import synthetic_result
 
 STATUSES = ["pass"] * 7 + ["mismatch", "export_error", "load_error", "skipped", "dynamic_error"]
 
@@ -20,21 +20,10 @@ STATUSES = ["pass"] * 7 + ["mismatch", "export_error", "load_error", "skipped", 
 def _write_cell(run: Path, c: int, cases: int) -> None:
     torch, ort, onnx = f"2.{c // 50}.{c % 5}", f"1.{10 + (c // 5) % 10}.0", f"1.{c % 3 + 15}.0"
     cell = f"torch{torch}-onnx{onnx}-ort{ort}-py3.11-cpu-{c}"
-    lines = []
-    for k in range(cases):
-        for e, exporter in enumerate(("torchscript", "dynamo")):
-            status = STATUSES[(c * 7 + k * 3 + e) % len(STATUSES)]
-            failed = status not in ("pass", "skipped")
-            lines.append(json.dumps(records.result(
-                run_id="bench", cell=cell, exporter=exporter, opset=None, device="cpu", status=status,
-                case={"case": f"cat{k % 6}/case_{k}", "category": f"cat{k % 6}", "description": f"synthetic case {k}",
-                      "fixes": None, "origin": "builtin", "case_hash": None},
-                stage="export" if failed else "parity", reason="n/a" if status == "skipped" else None,
-                error={"type": "RuntimeError", "message": f"failure {k} in {cell}", "signature": "s", "kind": "other",
-                       "detail": {}, "hint": None, "traceback": "t" * 200} if failed else None,
-                metrics={"max_abs_err": 1e-6 * k, "atol": 1e-5, "rtol": 1e-4}, environment={"cpu": "synthetic"},
-                versions={"python": "3.11", "torch": torch, "onnx": onnx, "onnxruntime": ort, "onnxscript": "0.7.2",
-                          "numpy": "2.0"}, started_at=0, seconds=0.5)))
+    versions = {"torch": torch, "onnx": onnx, "onnxruntime": ort, "onnxscript": "0.7.2"}
+    lines = [json.dumps(synthetic_result("bench", cell, k, exporter,
+                                         STATUSES[(c * 7 + k * 3 + e) % len(STATUSES)], versions))
+             for k in range(cases) for e, exporter in enumerate(("torchscript", "dynamo"))]
     (run / f"{cell}.jsonl").write_text("\n".join(lines) + "\n")
 
 
