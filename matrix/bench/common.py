@@ -54,11 +54,12 @@ def synthetic_result(run_id: str, cell: str, case: int, exporter: str, status: s
                      started_at: float = 0.0, device: str = "cpu") -> Dict[str, Any]:
     """A result record as large as a real one (≈3 KB a line in a default run): every result has its
     metrics, environment and export call; a failure its traceback, hint, the remedy search's tries
-    and, for a mismatch, the blame."""
+    and, for a mismatch, the blame. Messages and tracebacks differ per export side (torch × onnx),
+    as real ones do: one export is checked on every onnxruntime of its side."""
     from matrix.probe import records
 
     failed = status not in ("pass", "skipped")
-    cell_tag = cell.rsplit("-", 1)[-1]
+    side = f"torch {versions.get('torch')}, onnx {versions.get('onnx')}"
     error = remedy = blame = None
     if failed:
         message = f"Exporting the operator 'aten::op_{case % 37}' to ONNX opset version 17 is not supported"
@@ -66,7 +67,7 @@ def synthetic_result(run_id: str, cell: str, case: int, exporter: str, status: s
                  "kind": "unsupported_operator", "detail": {"operator": f"aten::op_{case % 37}"},
                  "hint": "export with dynamo=True, or register a custom symbolic for the operator "
                          "(torch.onnx.register_custom_op_symbolic); see the workarounds page",
-                 "traceback": f"Traceback (most recent call last):\n{_FRAMES}{message} [{cell_tag}]"}
+                 "traceback": f"Traceback (most recent call last):\n{_FRAMES}{message} ({side})"}
         tried = [{"remedy": name, "change": f"{name}: try {n}", "status": "export_error" if n < 2 else "pass",
                   "kind": "unsupported_operator", "message": message, "seconds": 1.5 + n}
                  for n, name in enumerate(_TRIED[case % 3:case % 3 + 3])]

@@ -1,5 +1,6 @@
 """The report at scale: aggregation and rendering of synthetic results (500 cells × 40 cases
-× 2 exporters = 40,000 by default) shaped like real ones."""
+× 2 exporters = 40,000 by default; the nightly's size is 631 cells × 170 cases) shaped and
+sized like real ones."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ STATUSES = ["pass"] * 7 + ["mismatch", "export_error", "load_error", "skipped", 
 
 
 def _write_cell(run: Path, c: int, cases: int) -> None:
-    torch, ort, onnx = f"2.{c // 50}.{c % 5}", f"1.{10 + (c // 5) % 10}.0", f"1.{c % 3 + 15}.0"
-    cell = f"torch{torch}-onnx{onnx}-ort{ort}-py3.11-cpu-{c}"
+    # as the nightly plans them: 37 export sides (torch × onnx), each checked on every onnxruntime
+    side, runtime = c % 37, c // 37
+    torch, onnx, ort = f"2.{4 + side // 3}.{side % 3}", f"1.{21 + side % 3}.0", f"1.{15 + runtime}.0"
+    cell = f"torch{torch}-onnx{onnx}-ort{ort}-py3.11-cpu"
     versions = {"torch": torch, "onnx": onnx, "onnxruntime": ort, "onnxscript": "0.7.2"}
     lines = [json.dumps(synthetic_result("bench", cell, k, exporter,
                                          STATUSES[(c * 7 + k * 3 + e) % len(STATUSES)], versions))

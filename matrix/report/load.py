@@ -17,6 +17,7 @@ from matrix.probe.errors import scrub
 
 VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python", "transformers", "torchvision", "timm")
 CASE_FIELDS = ("case", "category", "description", "fixes", "origin", "library")
+SCRUBBED = ("message", "signature", "traceback")  # texts that may name the folders of the machine that ran
 
 
 @dataclass
@@ -44,10 +45,7 @@ def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
     versions = result.get("versions") or {}
     row = {k: result.get(k) for k in ("run_id", "cell", *CASE_FIELDS, "exporter", "opset", "device", "status",
                                       "stage", "reason", "seconds", "reused_from", "export_call")}
-    row.update({f"error_{k}": error.get(k) for k in ("type", "kind", "hint")})
-    # Results from elsewhere (older versions, other tools) may still name their machine's folders.
-    row.update({f"error_{k}": scrub(error[k]) if isinstance(error.get(k), str) else error.get(k)
-                for k in ("message", "signature", "traceback")})
+    row.update({f"error_{k}": error.get(k) for k in ("type", "kind", "hint", *SCRUBBED)})
     row.update({k: metrics.get(k) for k in ("max_abs_err", "max_rel_err", "atol", "rtol", "required_atol",
                                             "export_s", "eager_ms", "ort_ms", "model_bytes", "nodes",
                                             "model_opset", "ir_version", "provider")})
@@ -92,6 +90,11 @@ def load_run(path: Path) -> Run:
 def frame_of(rows: List[Dict[str, Any]]) -> pd.DataFrame:
     """Flattened results as the report's table (rows from `flatten`)."""
     frame = _expand_env_errors(pd.DataFrame(rows))
+    # Results from elsewhere (older versions, other tools) may still name their machine's folders.
+    # Each distinct text is scrubbed once: one export's traceback is every runtime's of its side.
+    for column in (f"error_{k}" for k in SCRUBBED):
+        texts = frame[column].dropna().unique()
+        frame[column] = frame[column].map(dict(zip(texts, map(scrub, texts))))
     frame["opset"] = frame["opset"].astype("object").where(frame["opset"].notna(), None)
     return frame
 
