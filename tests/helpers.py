@@ -117,3 +117,17 @@ def axe_script():
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_bytes(script)
     return cached.read_text()
+
+
+def shown_results(site):
+    """Every result as a case page's script draws it (from data/cases/*.js and data/cells.js), with
+    the commands that reproduce it filled in: [record, ...]."""
+    from matrix.report import shards
+
+    cells = shards.read((Path(site) / "data" / "cells.js").read_text())
+    out = []
+    for path in sorted((Path(site) / "data" / "cases").glob("*.js")):
+        for record in shards.records(shards.read(path.read_text())):
+            out.append(dict(record, reproduce=shards.expand(cells["commands"].get(record["cell"], []), record),
+                            page=f"cases/{path.stem}.html"))
+    return out

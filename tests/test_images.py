@@ -1,7 +1,6 @@
 """Cell images with the real Docker engine: rendering, hadolint, least privilege probed from
 inside a container, and the same statuses as the venv runner for the same versions."""
 
-import html
 import json
 import os
 import re
@@ -14,7 +13,7 @@ import uuid
 import docker
 import pytest
 
-from helpers import CASES, ROOT, TEST_CELL, read_results, run_module, spec, torch_source
+from helpers import CASES, ROOT, TEST_CELL, read_results, run_module, shown_results, spec, torch_source
 from matrix import image
 from matrix.index import Index
 from matrix.lock import PLATFORM, compile_lock, index_options, uv_bin
@@ -292,9 +291,8 @@ def test_docker_runner_statuses_equal_venv_runner(engine, built, spec_path, tmp_
     site = tmp_path / "site"
     assert run_module("matrix", "report", "--results", tmp_path / "docker", "--out", site).returncode == 0
     # the case page's docker command, run as a user would: both halves, the second without torch
-    page = next(p.read_text() for p in (site / "cases").glob("*.html") if "dtypes/bfloat16" in p.read_text())
-    command = html.unescape(re.search(r'<pre class="cmd">(mkdir -m 777 -p bundles &amp;&amp; docker run[^<]*'
-                                      r'--exporter torchscript[^<]*)</pre>', page).group(1))
+    (command,) = [c for r in shown_results(site) if (r["case"], r["exporter"]) == ("dtypes/bfloat16", "torchscript")
+                  for c in r["reproduce"] if c.startswith("mkdir -m 777 -p bundles && docker run")]
     done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     (result,) = [json.loads(line) for line in done.stdout.splitlines() if '"event": "result"' in line][-1:]

@@ -108,5 +108,5 @@ def test_data_downloads(site):
     key = ["cell", "case", "exporter", "status", "stage", "error_message"]
     assert columnar[key].astype(str).values.tolist() == text[key].astype(str).values.tolist()
     assert len(columnar) == sum(1 for _ in (site / "index.html").read_text().split("data-r=")[1:])
-    junit = list((site / "data" / "junit").glob("*.xml"))
-    assert len(junit) == 3 and b"<testsuite" in junit[0].read_bytes()
+    junit = list((site / "data" / "junit").glob("*.xml.gz"))
+    assert len(junit) == 3 and b"<testsuite" in gzip.decompress(junit[0].read_bytes())

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers import run_module
+from helpers import run_module, shown_results
 from report_fixtures import NEW, result, write_run
 
 
@@ -61,7 +61,7 @@ def test_invalid_utf8_is_shown_replaced(tmp_path):
     path.write_bytes(path.read_bytes().replace(b"blocks/mlp failed", b"bad \xff\xfe bytes"))
     done = report(run, tmp_path / "site")
     assert done.returncode == 0, done.stderr
-    assert "bad \ufffd\ufffd bytes" in next((tmp_path / "site" / "cases").glob("*.html")).read_text()
+    assert ["bad \ufffd\ufffd bytes" in r["error_message"] for r in shown_results(tmp_path / "site")] == [True]
 
 
 def test_env_error_covers_only_the_cases_a_cell_did_not_finish(tmp_path):

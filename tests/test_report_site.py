@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from packaging.version import Version
 
-from helpers import ARTIFACTS, axe_script, open_page
+from helpers import ARTIFACTS, axe_script, open_page, shown_results
 from matrix.bench.report_history import write_history
 from matrix.probe.status import STATUSES
 from report_fixtures import report_of, synthetic, two_runs_site, write_run
@@ -197,6 +197,13 @@ def test_case_page_is_one_table_with_expandable_rows(browser, site):
     button.send_keys(Keys.ENTER)
     assert drill.is_displayed() and button.get_attribute("aria-expanded") == "true"
     assert "reproduce" in drill.text
+    # drawn from the page's shard: the same values and commands as the data say (shown_results)
+    index = int(results[0].get_attribute("id")[1:])
+    (record,) = [r for r in shown_results(site) if r["index"] == index]
+    shown = [pre.text for pre in drill.find_elements("css selector", "dd pre.cmd")]
+    assert record["reproduce"] and all(c in shown for c in record["reproduce"])
+    row = results[0].find_element("css selector", "tr.row").text
+    assert record["torch"] in row and record["status"] in row and record["onnxruntime"] in row
     shoot(browser, "report-case.png")
 
 

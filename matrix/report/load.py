@@ -75,21 +75,26 @@ def load_run(path: Path) -> Run:
     if not files:
         raise ReportError(f"{folder}: no results (*.jsonl) in it")
     warnings: List[str] = []
-    rows: List[Dict[str, Any]] = []
+    parts: List[pd.DataFrame] = []
     try:
         meta = formats.read_run(folder) if (folder / "run.json").exists() else {}
-        for f in files:
-            rows.extend(flatten(r) for r in formats.read_results(f, warn=warnings.append))
+        for f in files:  # a table per file: a night's results as one list of dicts would be gigabytes
+            parts.append(pd.DataFrame([flatten(r) for r in formats.read_results(f, warn=warnings.append)]))
     except formats.FormatError as exc:
         raise ReportError(str(exc)) from None
-    if not rows:
+    parts = [p for p in parts if not p.empty]
+    if not parts:
         raise ReportError(f"{folder}: the results files hold no results")
-    return Run(folder, meta, frame_of(rows), warnings)
+    return Run(folder, meta, _table(pd.concat(parts, ignore_index=True)), warnings)
 
 
 def frame_of(rows: List[Dict[str, Any]]) -> pd.DataFrame:
     """Flattened results as the report's table (rows from `flatten`)."""
-    frame = _expand_env_errors(pd.DataFrame(rows))
+    return _table(pd.DataFrame(rows))
+
+
+def _table(flat: pd.DataFrame) -> pd.DataFrame:
+    frame = _expand_env_errors(flat)
     # Results from elsewhere (older versions, other tools) may still name their machine's folders.
     # Each distinct text is scrubbed once: one export's traceback is every runtime's of its side.
     for column in (f"error_{k}" for k in SCRUBBED):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -19,10 +20,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from matrix.probe.status import EXPORT_STAGES, STAGES, STATUSES
-from matrix.report import aggregate, charts, frontier_page, summary
+from matrix.report import aggregate, charts, frontier_page, shards, summary
 from matrix.report.load import Run
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
+# Past this many grid columns (cells × exporters × opsets) the grid is a pivot: one axis runs
+# across, the others are pinned, chosen by the reader (a night has 1,262 columns; nobody reads that).
+PIVOT_COLUMNS = 64
+PIVOT_AXES = ("torch", "onnxruntime", "onnx", "opset_label", "device", "exporter")
 JUNIT_LINES = 8
 
 
@@ -37,12 +42,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _js(data: Any) -> str:
-    """JSON that is also safe inside any HTML or script context."""
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=True, default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def spec_label(spec: Optional[str]) -> Optional[str]:
     """How the report names the spec: a built-in one by name, another by the path it was given
     as, but never an absolute path of the machine that ran it (its file name instead)."""
@@ -52,30 +51,6 @@ def spec_label(spec: Optional[str]) -> Optional[str]:
     if path.parent.name == "specs" and path.parent.parent.name == "matrix":
         return path.stem
     return path.name if path.is_absolute() else spec
-
-
-def reproduce(rec: Dict[str, Any], spec: Optional[str], image: Any = None) -> List[str]:
-    """The commands that rerun exactly this result."""
-    case, exporter = shlex.quote(rec["case"]), shlex.quote(rec["exporter"])
-    opset = shlex.quote(rec["opset_label"])
-    if spec:
-        cell = rec["cell"]
-        chosen = "" if spec == "default" else f"MATRIX_SPEC={shlex.quote(spec)} "
-        commands = [f"{chosen}nox -s {shlex.quote(f'cell({cell})')} -- --cases {case} --fresh",
-                    f"python -m matrix run --spec {shlex.quote(spec)} --cell {shlex.quote(cell)} --cases {case} "
-                    "--fresh"]
-        docker = "docker run --rm --network none --read-only --tmpfs /tmp -e HOME=/tmp --user 65534:65534"
-        selected = f"--cases {case} --exporter {exporter} --opset {opset} --device {shlex.quote(rec['device'])}"
-        if isinstance(image, tuple) and all(image):  # the two halves: bundles in a folder both containers see
-            commands.append(f"mkdir -m 777 -p bundles && {docker} -v \"$PWD/bundles:/bundles\" "
-                            f"{shlex.quote(image[0])} --side export --bundles /bundles {selected} && "
-                            f"{docker} -v \"$PWD/bundles:/bundles:ro\" {shlex.quote(image[1])} --side runtime "
-                            f"--bundles /bundles {selected} --out /tmp/results.jsonl")
-        elif isinstance(image, str):
-            commands.append(f"{docker} {shlex.quote(image)} {selected} --out /tmp/results.jsonl")
-        return commands
-    return [f"python -m matrix run --here --cases {case} --exporter {exporter} --opset {opset} "
-            f"--device {shlex.quote(rec['device'])}"]
 
 
 def junit(cell: str, part: List[Dict[str, Any]]) -> bytes:
@@ -107,11 +82,12 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
     page_of = {r["case"]: n for n, r in enumerate(case_rows)}
     position = {c["column"]: c["index"] for c in cols}
     lookup = {(rec.case, rec.column): i for i, rec in enumerate(frame[["case", "column"]].itertuples(index=False))}
-    records = [{k: _clean(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
-    grid = []
-    for r in case_rows:
+    status_of = frame["status"].tolist()
+    pivot = len(cols) > PIVOT_COLUMNS
+    grid = []  # the whole grid, drawn here; a pivot's cells are drawn by pivot.js from the advisor's data
+    for r in case_rows if not pivot else ():
         found = [lookup.get((r["case"], c["column"])) for c in cols]
-        grid.append([(i, records[i]["status"] if i is not None else None, c) for i, c in zip(found, cols)])
+        grid.append([(i, status_of[i] if i is not None else None, c) for i, c in zip(found, cols)])
     statuses = list(STATUSES)
     cell_page = {cell: safe_name(cell) for cell in frame["cell"].unique()}
     exported = {e["id"]: e.get("image") for e in run.meta.get("exports", [])}
@@ -120,8 +96,10 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
               for c in run.meta.get("cells", []) if c.get("image")}
     spec = (run.meta.get("spec") or {}).get("path")
     spec_name = spec_label(spec)
-    hover = [[statuses.index(r["status"]), r["stage"], r["error_message"], r["max_abs_err"], page_of[r["case"]],
-              position[r["column"]]] for r in records]
+    hover = [] if pivot else [[statuses.index(r.status), _clean(r.stage), _clean(r.error_message),
+                               _clean(r.max_abs_err), page_of[r.case], position[r.column]]
+                              for r in frame[["status", "stage", "error_message", "max_abs_err", "case",
+                                              "column"]].itertuples(index=False)]
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPORTS / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -137,40 +115,46 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
         (tmp / "cells").mkdir()
         (tmp / "data" / "junit").mkdir(parents=True)
         shutil.copytree(REPORTS / "assets", tmp / "assets")
-        _copy_models(run.path / "models", tmp / "models", records)
+        frame = _copy_models(run.path / "models", tmp / "models", frame)
         opens = summary.advisor_default(frame, cols)
-        (tmp / "assets" / "data.js").write_text(
-            "window.MATRIX = " + _js({"statuses": statuses, "glyphs": [s.glyph for s in STATUSES.values()],
-                                      "results": hover, "advisor": dict(aggregate.advisor_data(frame, cols),
-                                                                        opens=opens)}) + ";\n")
+        (tmp / "assets" / "data.js").write_text(shards.script("MATRIX", {
+            "statuses": statuses, "glyphs": [s.glyph for s in STATUSES.values()], "results": hover,
+            "advisor": dict(aggregate.advisor_data(frame, cols), opens=opens)}))
         history_rates = rates if rates is not None else charts.rates_of([run, *earlier])
         by_torch = charts.bars(frame, "torch", "exporter",
                                sorted(frame["torch"].dropna().unique(), key=aggregate.parse_version))
         categories = sorted({r["category"] for r in case_rows})
         (tmp / "index.html").write_text(env.get_template("index.html.j2").render(
             **common, root="", columns=cols, rows=case_rows, grid=grid, page_of=page_of, categories=categories,
+            pivot={a: sorted(sorted({c[a] for c in cols}), key=aggregate.parse_version, reverse=True)
+                   for a in PIVOT_AXES} if pivot else None,
             torch_groups=aggregate.groups(cols, ["torch"]),
             ort_groups=aggregate.groups(cols, ["torch", "onnxruntime"]),
             onnx_groups=aggregate.groups(cols, ["torch", "onnxruntime", "onnx", "device", "cell"]),
             cell_page=cell_page, exporters=sorted({c["exporter"] for c in cols}),
             devices=sorted({c["device"] for c in cols}),
             changes=aggregate.changes(frame, earlier[0] if earlier else None), spec=spec_name,
-            regressions=regressions or [], upgrades=summary.upgrades(frame), strip=charts.columns_strip(cols),
+            regressions=regressions or [], upgrades=summary.upgrades(frame),
+            strip=None if pivot else charts.columns_strip(cols),  # a bar per column: unreadable past a pivot's size
             by_torch=by_torch))
         (tmp / "charts.html").write_text(env.get_template("charts.html.j2").render(
             **common, root="", by_torch=by_torch, by_family=charts.bars(frame, "category", "exporter"),
             trend=charts.trend(history_rates, (run.meta.get("plan") or {}).get("released") or {}),
             sparks=charts.sparklines(history_rates, cols)))
         histories = aggregate.history([run, *earlier])
+        (tmp / "data" / "cases").mkdir()
+        (tmp / "data" / "cells.js").write_text(shards.script("MATRIX_CELLS", {
+            "pages": cell_page, "glyphs": {s.name: s.glyph for s in STATUSES.values()},
+            "commands": shards.templates(cell_page, spec_name, images)}))
         by_case = {case: part for case, part in frame.groupby("case")}
         for row in case_rows:
-            part = by_case[row["case"]]
-            results = sorted(({**records[i], "index": i, "column_index": position[records[i]["column"]],
-                               "reproduce": reproduce(records[i], spec_name, images.get(records[i]["cell"]))}
-                              for i in part.index),
+            page = page_of[row["case"]]
+            results = sorted(({**rec, "index": i, "column_index": position[rec["column"]]}
+                              for i, rec in zip(by_case[row["case"]].index, _records(by_case[row["case"]]))),
                              key=lambda r: r["column_index"])
-            (tmp / "cases" / f"{page_of[row['case']]}.html").write_text(env.get_template("case.html.j2").render(
-                **common, root="../", row=row, results=results, history=histories.get(row["case"], []),
+            (tmp / "data" / "cases" / f"{page}.js").write_text(shards.script("MATRIX_CASE", shards.case_shard(results)))
+            (tmp / "cases" / f"{page}.html").write_text(env.get_template("case.html.j2").render(
+                **common, root="../", row=row, page=page, results=len(results), history=histories.get(row["case"], []),
                 fixes_page=page_of.get(row["fixes"]), fixed_by=[r for r in case_rows if r["fixes"] == row["case"]],
                 page_of=page_of, cell_page=cell_page, columns=cols, verdicts=aggregate.VERDICTS,
                 pairs=[p for p in pairs if row["case"] in (p["problem"], p["workaround"])],
@@ -178,11 +162,13 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
         recorded = {c["id"]: c for c in run.meta.get("cells", [])}
         for cell, part in frame.groupby("cell"):
             name = safe_name(cell)
-            (tmp / "data" / "junit" / f"{name}.xml").write_bytes(junit(cell, [records[i] for i in part.index]))
+            # gzipped: 631 cells' JUnit files were a third of a night's site; CI tools read them unzipped
+            (tmp / "data" / "junit" / f"{name}.xml.gz").write_bytes(
+                gzip.compress(junit(cell, _records(part)), mtime=0))
             first = part.iloc[0]
             (tmp / "cells" / f"{name}.html").write_text(env.get_template("cell.html.j2").render(
                 **common, root="../", cell=cell, first=first.to_dict(), environment=json.loads(first["environment"]),
-                counts=part["status"].value_counts().to_dict(), junit=f"../data/junit/{name}.xml",
+                counts=part["status"].value_counts().to_dict(), junit=f"../data/junit/{name}.xml.gz",
                 extras=_extras(recorded.get(cell, {}))))
         (tmp / "workarounds.html").write_text(env.get_template("workarounds.html.j2").render(
             **common, root="", pairs=pairs, columns=cols, page_of=page_of, verdicts=aggregate.VERDICTS,
@@ -203,7 +189,8 @@ def downloads(frame: Any, folder: Path) -> None:
     """Every result's columns, for pandas, DuckDB or a spreadsheet: results.parquet (zstd; a
     night's 214,000 results in a few MiB, since its columns repeat) and the same as results.csv.gz.
     A night as JSON or plain CSV would be hundreds of MB, so neither is published."""
-    public = frame[[c for c in frame.columns if c not in ("column", "environment")]].copy()
+    internal = ("column", "environment", "model_link", "bundle_repro")
+    public = frame[[c for c in frame.columns if c not in internal]].copy()
     public["opset"] = public["opset"].astype("Int64")  # a number, or none for the exporter's default
     public.to_parquet(folder / "results.parquet", compression="zstd", index=False)
     public.to_csv(folder / "results.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
@@ -219,24 +206,34 @@ def _extras(record: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
-def _copy_models(source: Path, target: Path, records: List[Dict[str, Any]]) -> None:
+def _records(part: Any) -> List[Dict[str, Any]]:
+    """Rows of the frame as records, NaN as None: made per case or cell, never for the whole run
+    (a night's 214,000 dicts of 70 keys were gigabytes)."""
+    return [{k: _clean(v) for k, v in rec.items()} for rec in part.to_dict("records")]
+
+
+def _copy_models(source: Path, target: Path, frame: Any) -> Any:
     """Failing results' bundles (or bare models) the run kept, copied beside the pages that link
-    them, with the command that reproduces a runtime failure from the bundle alone."""
-    for rec in records:
-        name = rec.get("model_file")
-        kept = source / safe_name(name) if name else None
-        if kept is not None and kept.is_file():
-            target.mkdir(exist_ok=True)
-            shutil.copyfile(kept, target / kept.name)
-            rec["model_link"] = f"../models/{kept.name}"
-            folder = shlex.quote(kept.stem.rsplit("--", 1)[0])  # the zip holds one folder, the bundle
-            if kept.suffix == ".zip" and rec.get("stage") not in EXPORT_STAGES:
-                rec["bundle_repro"] = (f"unzip {shlex.quote(kept.name)} && pip install "
-                                       f"onnxruntime=={shlex.quote(str(rec.get('onnxruntime')))} && "
-                                       f"python {folder}/repro.py")
-            elif kept.suffix == ".zip" and rec.get("stage") in ("export", "check"):
-                rec["bundle_repro"] = (f"unzip {shlex.quote(kept.name)} && pip install -r {folder}/requirements.txt "
-                                       f"&& python {folder}/repro.py")
+    them, with the command that reproduces a runtime failure from the bundle alone: the frame
+    with the columns model_link and bundle_repro."""
+    frame = frame.assign(model_link=None, bundle_repro=None)
+    kept_rows = frame[frame["model_file"].notna()][["model_file", "stage", "onnxruntime"]]
+    for i, rec in zip(kept_rows.index, kept_rows.to_dict("records")):
+        kept = source / safe_name(rec["model_file"])
+        if not kept.is_file():
+            continue
+        target.mkdir(exist_ok=True)
+        shutil.copyfile(kept, target / kept.name)
+        frame.at[i, "model_link"] = f"../models/{kept.name}"
+        folder = shlex.quote(kept.stem.rsplit("--", 1)[0])  # the zip holds one folder, the bundle
+        if kept.suffix == ".zip" and rec["stage"] not in EXPORT_STAGES:
+            frame.at[i, "bundle_repro"] = (f"unzip {shlex.quote(kept.name)} && pip install "
+                                           f"onnxruntime=={shlex.quote(str(rec['onnxruntime']))} && "
+                                           f"python {folder}/repro.py")
+        elif kept.suffix == ".zip" and rec["stage"] in ("export", "check"):
+            frame.at[i, "bundle_repro"] = (f"unzip {shlex.quote(kept.name)} && pip install -r "
+                                           f"{folder}/requirements.txt && python {folder}/repro.py")
+    return frame
 
 
 def _swap(tmp: Path, out: Path) -> None:

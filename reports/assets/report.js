@@ -59,6 +59,7 @@
 
   ["f-category", "f-status", "f-exporter", "f-device"].forEach(function (id) { byId(id).addEventListener("change", apply); });
   byId("f-text").addEventListener("input", apply);
+  grid.addEventListener("redrawn", apply);  // a pivot drew other cells (pivot.js)
 
   // Hover: the stage reached, the error's first line and the max error, set on first hover.
   grid.addEventListener("mouseover", function (event) {

@@ -1,0 +1,107 @@
+"""A case page's results as data the page reads when it opens, not as markup: one small script
+per case (data/cases/N.js) and one for every cell's commands (data/cells.js).
+
+At a night's size a case has a result per cell × exporter (1,262 of them), and each result's
+details hold texts that repeat across cells: an export's traceback is every runtime's of its
+export side, a remedy's tries and the export call likewise. So a shard keeps each distinct text
+once and each result as a row of numbers (indexes into the texts); the commands that reproduce a
+result are one template per cell, with the case, exporter, opset and device filled in by the
+page (`expand` does the same here). Scripts rather than JSON so that pages opened from disk
+(file://, where fetch is refused) read them too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+from typing import Any, Dict, Iterable, List, Optional
+
+# Filled in by the page, each a whole shell word in every template (shlex.quote leaves it bare),
+# all in one pass, so that a value holding a sentinel's text is never filled in again.
+SENTINELS = {"case": "@@case@@", "exporter": "@@exporter@@", "opset_label": "@@opset@@", "device": "@@device@@"}
+_FILLED = re.compile("|".join(SENTINELS.values()))
+
+TEXTS = ("case", "cell", "torch", "onnxruntime", "onnx", "onnxscript", "python", "transformers", "torchvision", "timm",
+         "device", "exporter", "opset_label", "status", "stage", "reason", "error_type", "error_message",
+         "error_kind", "error_signature", "error_hint", "error_traceback", "blame", "blame_sentence", "fix",
+         "fix_remedy", "fix_snippet", "fix_tried", "export_call", "model_file", "model_link", "bundle_repro",
+         "reused_from")
+NUMBERS = ("index", "column_index", "seconds", "max_abs_err", "max_rel_err", "atol", "rtol", "required_atol",
+           "export_s", "eager_ms", "ort_ms", "model_bytes", "nodes", "model_opset", "ir_version")
+FIELDS = NUMBERS + TEXTS
+
+
+def reproduce(rec: Dict[str, Any], spec: Optional[str], image: Any = None) -> List[str]:
+    """The commands that rerun exactly this result."""
+    case, exporter = shlex.quote(rec["case"]), shlex.quote(rec["exporter"])
+    opset = shlex.quote(rec["opset_label"])
+    if spec:
+        cell = rec["cell"]
+        chosen = "" if spec == "default" else f"MATRIX_SPEC={shlex.quote(spec)} "
+        commands = [f"{chosen}nox -s {shlex.quote(f'cell({cell})')} -- --cases {case} --fresh",
+                    f"python -m matrix run --spec {shlex.quote(spec)} --cell {shlex.quote(cell)} --cases {case} "
+                    "--fresh"]
+        docker = "docker run --rm --network none --read-only --tmpfs /tmp -e HOME=/tmp --user 65534:65534"
+        selected = f"--cases {case} --exporter {exporter} --opset {opset} --device {shlex.quote(rec['device'])}"
+        if isinstance(image, tuple) and all(image):  # the two halves: bundles in a folder both containers see
+            commands.append(f"mkdir -m 777 -p bundles && {docker} -v \"$PWD/bundles:/bundles\" "
+                            f"{shlex.quote(image[0])} --side export --bundles /bundles {selected} && "
+                            f"{docker} -v \"$PWD/bundles:/bundles:ro\" {shlex.quote(image[1])} --side runtime "
+                            f"--bundles /bundles {selected} --out /tmp/results.jsonl")
+        elif isinstance(image, str):
+            commands.append(f"{docker} {shlex.quote(image)} {selected} --out /tmp/results.jsonl")
+        return commands
+    return [f"python -m matrix run --here --cases {case} --exporter {exporter} --opset {opset} "
+            f"--device {shlex.quote(rec['device'])}"]
+
+
+def templates(cells: Iterable[str], spec: Optional[str], images: Dict[str, Any]) -> Dict[str, List[str]]:
+    """Each cell's commands with the sentinels where a result's own values go."""
+    return {cell: reproduce(dict(SENTINELS, cell=cell), spec, images.get(cell)) for cell in cells}
+
+
+def expand(commands: List[str], rec: Dict[str, Any]) -> List[str]:
+    """A cell's templates filled in for one result (as the page's script does)."""
+    values = {sentinel: shlex.quote(str(rec[key])) for key, sentinel in SENTINELS.items()}
+    return [_FILLED.sub(lambda found: values[found.group(0)], command) for command in commands]
+
+
+def _number(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def case_shard(results: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """{fields, texts, rows}: a row per result, numbers as they are and texts as indexes into
+    `texts` (0 for none, which most of a passing result's texts are: "0" is shorter than "null")."""
+    texts: Dict[str, int] = {}
+
+    def text(value: Any) -> int:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return 0
+        return texts.setdefault(str(value), len(texts) + 1)
+
+    rows = [[_number(r.get(k)) for k in NUMBERS] + [text(r.get(k)) for k in TEXTS] for r in results]
+    return {"fields": list(FIELDS), "numbers": len(NUMBERS), "texts": list(texts), "rows": rows}
+
+
+def script(name: str, data: Any) -> str:
+    """`window.NAME = data;` with JSON that is safe inside any HTML or script context."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=True, default=str)
+    safe = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f"window.{name} = {safe};\n"
+
+
+def read(text: str) -> Any:
+    """The data of a script written by `script` (for tests and tools)."""
+    return json.loads(text.split(" = ", 1)[1].rstrip().rstrip(";"))
+
+
+def records(shard: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """A shard's rows as records again (what the page's script builds)."""
+    numbers, texts = shard["numbers"], shard["texts"]
+    return [{k: (v if n < numbers else texts[v - 1] if v else None)
+             for n, (k, v) in enumerate(zip(shard["fields"], row))} for row in shard["rows"]]

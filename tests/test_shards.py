@@ -1,0 +1,35 @@
+"""A case page's data: each cell's command templates, filled in, are exactly the commands that
+rerun a result (for any case id, hostile ones included), and a shard gives its records back."""
+
+import shlex
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from matrix.report import shards
+
+WORDS = st.one_of(st.text(min_size=1, max_size=30), st.just("x @@device@@ '$(touch pwned)'"))
+CELLS = st.from_regex(r"torch[0-9.]{3,8}-onnx[0-9.]{3,8}-ort[0-9.]{3,8}-py3\.1[0-9]-(cpu|cuda)", fullmatch=True)
+IMAGES = st.one_of(st.none(), st.just("onnx-matrix-cell:abc123"),
+                   st.just(("onnx-matrix-export:1", "onnx-matrix-runtime:2")))
+SPECS = st.one_of(st.none(), st.just("default"), st.just("my spec.toml"))
+
+
+@given(case=WORDS, exporter=st.sampled_from(["torchscript", "dynamo"]), opset=st.sampled_from(["default", "18"]),
+       device=st.sampled_from(["cpu", "cuda"]), cell=CELLS, image=IMAGES, spec=SPECS)
+def test_filled_templates_are_the_commands(case, exporter, opset, device, cell, image, spec):
+    rec = {"case": case, "exporter": exporter, "opset_label": opset, "device": device, "cell": cell}
+    (templates,) = shards.templates([cell], spec, {cell: image}).values()
+    assert shards.expand(templates, rec) == shards.reproduce(rec, spec, image)
+    assert all(shlex.quote(case) in c for c in shards.expand(templates, rec))
+
+
+def test_a_shard_keeps_each_text_once_and_gives_its_records_back():
+    traceback = "Traceback (most recent call last):\n" + "  frame\n" * 200
+    results = [{"index": n, "column_index": n, "case": "blocks/mlp", "cell": f"cell{n}", "status": "export_error",
+                "error_traceback": traceback, "max_abs_err": None, "seconds": 0.5 * n} for n in range(50)]
+    shard = shards.case_shard(results)
+    assert shard["texts"].count(traceback) == 1 and len(shard["texts"]) == 50 + 3  # cells, case, status, traceback
+    back = shards.records(shards.read(shards.script("MATRIX_CASE", shard)))
+    assert [{k: r[k] for k in results[0]} for r in back] == results
+    assert "</script>" not in shards.script("X", {"t": "</script><script>alert(1)</script>"})
