@@ -3,6 +3,7 @@ rerun a result (for any case id, hostile ones included), and a shard gives its r
 
 import shlex
 
+import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,7 +29,7 @@ def test_a_shard_keeps_each_text_once_and_gives_its_records_back():
     traceback = "Traceback (most recent call last):\n" + "  frame\n" * 200
     results = [{"index": n, "column_index": n, "case": "blocks/mlp", "cell": f"cell{n}", "status": "export_error",
                 "error_traceback": traceback, "max_abs_err": None, "seconds": 0.5 * n} for n in range(50)]
-    shard = shards.case_shard(results)
+    shard = shards.case_shard(pd.DataFrame(results))
     assert shard["texts"].count(traceback) == 1 and len(shard["texts"]) == 50 + 3  # cells, case, status, traceback
     back = shards.records(shards.read(shards.script("MATRIX_CASE", shard)))
     assert [{k: r[k] for k in results[0]} for r in back] == results

@@ -18,6 +18,8 @@ from matrix.probe.errors import scrub
 VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python", "transformers", "torchvision", "timm")
 CASE_FIELDS = ("case", "category", "description", "fixes", "origin", "library")
 SCRUBBED = ("message", "signature", "traceback")  # texts that may name the folders of the machine that ran
+SHARED_TEXTS = ("error_traceback", "error_message", "error_signature", "error_hint", "fix_tried", "fix_snippet",
+                "fix", "export_call", "environment", "description", "blame_sentence", "reason")
 
 
 @dataclass
@@ -76,16 +78,29 @@ def load_run(path: Path) -> Run:
         raise ReportError(f"{folder}: no results (*.jsonl) in it")
     warnings: List[str] = []
     parts: List[pd.DataFrame] = []
+    shared: Dict[str, str] = {}
     try:
         meta = formats.read_run(folder) if (folder / "run.json").exists() else {}
         for f in files:  # a table per file: a night's results as one list of dicts would be gigabytes
-            parts.append(pd.DataFrame([flatten(r) for r in formats.read_results(f, warn=warnings.append)]))
+            parts.append(_part([flatten(r) for r in formats.read_results(f, warn=warnings.append)], shared))
     except formats.FormatError as exc:
         raise ReportError(str(exc)) from None
     parts = [p for p in parts if not p.empty]
     if not parts:
         raise ReportError(f"{folder}: the results files hold no results")
     return Run(folder, meta, _table(pd.concat(parts, ignore_index=True)), warnings)
+
+
+def _part(rows: List[Dict[str, Any]], shared: Dict[str, str]) -> pd.DataFrame:
+    """One file's rows as a table. The long texts that repeat across cells (an export's traceback
+    is every runtime's of its side) stay Python strings, one object for each distinct text: as
+    Arrow strings each row held its own copy, 380 MB of tracebacks in a night of 214,000."""
+    columns = {k: [r.get(k) for r in rows] for k in (rows[0] if rows else ())}
+    for k in SHARED_TEXTS:
+        if k in columns:
+            columns[k] = pd.Series([shared.setdefault(v, v) if isinstance(v, str) else v for v in columns[k]],
+                                   dtype=object)
+    return pd.DataFrame(columns)
 
 
 def frame_of(rows: List[Dict[str, Any]]) -> pd.DataFrame:
@@ -99,7 +114,8 @@ def _table(flat: pd.DataFrame) -> pd.DataFrame:
     # Each distinct text is scrubbed once: one export's traceback is every runtime's of its side.
     for column in (f"error_{k}" for k in SCRUBBED):
         texts = frame[column].dropna().unique()
-        frame[column] = frame[column].map(dict(zip(texts, map(scrub, texts))))
+        clean = dict(zip(texts, map(scrub, texts)))  # objects again, not Arrow strings: one copy per text
+        frame[column] = pd.Series([clean.get(v) for v in frame[column]], index=frame.index, dtype=object)
     frame["opset"] = frame["opset"].astype("object").where(frame["opset"].notna(), None)
     return frame
 

@@ -18,6 +18,8 @@ import re
 import shlex
 from typing import Any, Dict, Iterable, List, Optional
 
+import pandas as pd
+
 # Filled in by the page, each a whole shell word in every template (shlex.quote leaves it bare),
 # all in one pass, so that a value holding a sentinel's text is never filled in again.
 SENTINELS = {"case": "@@case@@", "exporter": "@@exporter@@", "opset_label": "@@opset@@", "device": "@@device@@"}
@@ -71,21 +73,24 @@ def expand(commands: List[str], rec: Dict[str, Any]) -> List[str]:
 def _number(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    return value.item() if hasattr(value, "item") else value
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
 
 
-def case_shard(results: List[Dict[str, Any]]) -> Dict[str, Any]:
+def case_shard(results: pd.DataFrame) -> Dict[str, Any]:
     """{fields, texts, rows}: a row per result, numbers as they are and texts as indexes into
-    `texts` (0 for none, which most of a passing result's texts are: "0" is shorter than "null")."""
-    texts: Dict[str, int] = {}
-
-    def text(value: Any) -> int:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return 0
-        return texts.setdefault(str(value), len(texts) + 1)
-
-    rows = [[_number(r.get(k)) for k in NUMBERS] + [text(r.get(k)) for k in TEXTS] for r in results]
-    return {"fields": list(FIELDS), "numbers": len(NUMBERS), "texts": list(texts), "rows": rows}
+    `texts` (0 for none, which most of a passing result's texts are: "0" is shorter than "null").
+    Columnwise with pandas: per result and field in Python, a night took 17 s here."""
+    part = results.reindex(columns=list(FIELDS))
+    words = part[list(TEXTS)].astype(object)
+    words = words.where(words.notna(), None)
+    present = pd.unique(pd.Series(words.to_numpy().ravel()).dropna().astype(str))
+    code = {text: n + 1 for n, text in enumerate(present)}
+    codes = words.apply(lambda column: column.map(lambda v: code[str(v)] if v is not None else 0)).astype(int)
+    numbers = part[list(NUMBERS)].astype(float)
+    numbers = numbers.astype(object).where(numbers.notna(), None)
+    rows = [[_number(v) for v in row] + texts for row, texts in zip(numbers.to_numpy().tolist(),
+                                                                       codes.to_numpy().tolist())]
+    return {"fields": list(FIELDS), "numbers": len(NUMBERS), "texts": list(present), "rows": rows}
 
 
 def script(name: str, data: Any) -> str:
