@@ -24,8 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cases", default="", help="isolation: case patterns (default: the whole corpus)")
     p.add_argument("--exporter", default="torchscript,dynamo")
     p.add_argument("--repeat", type=int, default=3, help="repetitions of each timed figure (medians, spread)")
-    p.add_argument("--synthetic-cells", type=int, default=500, help="report: synthetic cells")
-    p.add_argument("--synthetic-cases", type=int, default=40, help="report: synthetic cases per cell")
+    p.add_argument("--synthetic-cells", type=int, default=631, help="report: synthetic cells (the nightly's 631)")
+    p.add_argument("--synthetic-cases", type=int, default=170, help="report: synthetic cases per cell")
     p.add_argument("--jobs", default="1,2,4", help="scaling: the -j values")
     p.add_argument("--scaling-cases", default="blocks/*,dynamic/*", help="scaling: the cases each cell reruns")
     p.add_argument("--case-counts", type=lambda t: [int(n) for n in t.split(",")], default=[15, 30, 60],

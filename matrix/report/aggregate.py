@@ -192,11 +192,15 @@ def advisor_data(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> Dict[str, A
     for rec in frame[["case", "column", "status"]].itertuples(index=False):
         grid[case_index[rec.case]][position[rec.column]] = statuses.index(rec.status)
     libraries = frame.drop_duplicates("case").set_index("case")["library"]
-    fixes: Dict[str, str] = {}  # "case index,column index": the verified fix of a failing result
+    # The verified fix of a failing result, as the grid: 1 + an index into fix_texts, 0 for none
+    # (keyed by "case,column" with each sentence in full, a night's fixes were 3.9 MB of the page data).
+    fixes = [[0] * len(cols) for _ in cases]
+    fix_texts: Dict[str, int] = {}
     if "fix_remedy" in frame:
         for rec in frame[frame["fix_remedy"].notna()][["case", "column", "fix"]].itertuples(index=False):
-            fixes[f"{case_index[rec.case]},{position[rec.column]}"] = rec.fix
-    return {"cases": cases, "fixes": fixes, "statuses": statuses, "severity": [SEVERITY.get(s, 0) for s in statuses],
+            fixes[case_index[rec.case]][position[rec.column]] = fix_texts.setdefault(rec.fix, len(fix_texts) + 1)
+    return {"cases": cases, "fixes": fixes, "fix_texts": list(fix_texts), "statuses": statuses,
+            "severity": [SEVERITY.get(s, 0) for s in statuses],
             "models": [1 if isinstance(libraries.get(c), str) else 0 for c in cases],
             "columns": [{k: c[k] for k in ("torch", "onnx", "onnxruntime", "device", "exporter", "opset_label",
                                            "cell")} for c in cols],

@@ -84,7 +84,7 @@
       var s0 = a.grid[i][from], s1 = a.grid[i][to];
       if (s0 !== s1) {
         changed.push({ name: name, from: s0, to: s1, rank: s1 === null ? 99 : a.severity[s1], model: a.models[i],
-                       fix: (a.fixes || {})[i + "," + to] || "" });
+                       fix: a.fixes[i][to] ? a.fix_texts[a.fixes[i][to] - 1] : "" });
       }
     });
     // the model families first (the real architectures people ship), then worst first
