@@ -319,3 +319,68 @@ def test_every_link_asset_and_download_resolves_over_http_and_from_disk(browser,
     assert {p[len(disk_root):] for p in disk_pages} == {p[len(served):] for p in pages}
     missing = [t for t in disk_targets if not Path(urllib.parse.unquote(urllib.parse.urlparse(t).path)).is_file()]
     assert missing == []
+
+
+# --- a grid too wide to read: the pivot ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def wide_site(tmp_path_factory):
+    """80 columns (40 cells shaped as the nightly's: export sides × onnxruntimes, two exporters)."""
+    from matrix.bench.report_scale import _write_cell
+
+    run = tmp_path_factory.mktemp("wide") / "results" / "run"
+    run.mkdir(parents=True)
+    for c in range(40):
+        _write_cell(run, c, 6)
+    return report_of(run, tmp_path_factory.mktemp("site") / "report")
+
+
+@pytest.mark.network  # axe-core from the npm registry, once (then cached)
+def test_a_wide_grid_is_a_pivot_whose_choice_is_in_the_address(browser, wide_site):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    results = pd.read_parquet(wide_site / "data" / "results.parquet")
+    assert open_page(browser, wide_site / "index.html") == []
+    assert browser.find_elements("css selector", "#pivot") and axe(browser) == []
+    browser.get_log("browser")  # axe-core's own attempts to fetch from file:// are not the page's errors
+
+    def shown():
+        heads = [th.text for th in browser.find_elements("css selector", "#grid thead th")][1:]
+        cells = {}
+        for row in browser.find_elements("css selector", "#grid tbody tr.case"):
+            for head, td in zip(heads, row.find_elements("css selector", "td")):
+                cells[(row.get_attribute("data-case"), head)] = td.get_attribute("class")
+        return heads, cells
+
+    def pins():
+        return {axis: Select(browser.find_element("id", f"p-{axis}")).first_selected_option.text
+                for axis in ("torch", "onnxruntime", "onnx", "opset_label", "device", "exporter")}
+
+    # Across onnxruntime, by keyboard: every cell is the status of exactly that result.
+    across = browser.find_element("id", "p-across")
+    tab_to(browser, across)
+    across.send_keys(Keys.ARROW_DOWN)  # torch → onnxruntime
+    heads, cells = shown()
+    chosen = pins()
+    assert heads and all(h.startswith("onnxruntime ") for h in heads)
+    mine = results[(results["torch"] == chosen["torch"]) & (results["onnx"] == chosen["onnx"])
+                   & (results["device"] == chosen["device"]) & (results["exporter"] == chosen["exporter"])]
+    expected = {(r.case, f"onnxruntime {r.onnxruntime}"): r.status for r in mine.itertuples()}
+    assert {k: v.split(" s-")[-1] for k, v in cells.items()} == expected
+    assert "across=onnxruntime" in browser.current_url and f"torch={chosen['torch']}" in browser.current_url
+
+    # The address alone gives the same view, and a cell opens its own result on the case page.
+    url = browser.current_url
+    browser.get("about:blank")
+    browser.get(url)
+    assert shown() == (heads, cells) and pins() == chosen
+    link = browser.find_element("css selector", "#grid tbody tr.case td a")
+    case = link.find_element("xpath", "ancestor::tr").get_attribute("data-case")
+    column = link.find_element("xpath", "ancestor::td").get_attribute("title").split(" · ")[1]
+    link.click()
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    opened = [d for d in browser.find_elements("css selector", "tr.drill") if d.is_displayed()]
+    assert len(opened) == 1 and column in opened[0].text
+    assert browser.find_element("tag name", "h1").text == case
+    shoot(browser, "report-pivot-drill.png")
