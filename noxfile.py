@@ -85,7 +85,7 @@ def run_here(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Every performance figure beside its baseline (bench.json, bench.md): nox -s bench [-- FIGURE...]."""
-    session.install("-e", ".", *TEST_CELL, env=_env())
+    session.install("-e", ".", *TEST_CELL, "selenium", env=_env())  # selenium: the report's pages timed in Chromium
     session.run("python", "-m", "matrix", "bench", *session.posargs)
 
 

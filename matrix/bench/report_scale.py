@@ -19,6 +19,7 @@ from typing import Any, Dict
 from rich.console import Console
 
 from matrix.bench.common import synthetic_result
+from matrix.bench.page_timing import page_times
 
 STATUSES = ["pass"] * 7 + ["mismatch", "export_error", "load_error", "skipped", "dynamic_error"]
 CHANGED_EVERY = 100  # the second night: one result in a hundred changes status
@@ -75,6 +76,7 @@ def report_scale(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
         results = sum(1 for f in (root / "first" / "night0").glob("*.jsonl") for _ in f.open())
         jsonl = sum(f.stat().st_size for f in (root / "first" / "night0").glob("*.jsonl"))
         first = _report(root / "first" / "night0", site)
+        pages = page_times(site)
         before = _files(site)
         changed = _night(root / "second", cells, cases, 1)
         second = _report(root / "second" / "night1", site)
@@ -83,11 +85,15 @@ def report_scale(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
     rewritten = sum(s for name, (s, digest) in after.items() if before.get(name, (0, None))[1] != digest)
     figures = {"results": results, "bytes_per_result": round(jsonl / max(1, results)), **first,
                "index_mib": round(after["index.html"][0] / 2**20, 2), "site_mib": round(size / 2**20, 1),
+               "pages": pages,
                "second_night": {"changed_results": changed, "seconds": second["seconds"],
                                 "rewritten_mib": round(rewritten / 2**20, 1),
                                 "rewritten_share": round(rewritten / max(1, size), 3)}}
     console.print(f"report: {results} results ({figures['bytes_per_result']} bytes each as JSON) in "
                   f"{first['seconds']} s, peak {first['peak_gib']} GiB; index.html {figures['index_mib']} MiB; "
                   f"whole site {figures['site_mib']} MiB; a second night with {changed} results changed rewrote "
-                  f"{figures['second_night']['rewritten_mib']} MiB ({100 * rewritten / max(1, size):.0f}%)")
+                  f"{figures['second_night']['rewritten_mib']} MiB ({100 * rewritten / max(1, size):.0f}%); "
+                  + (f"in Chromium over HTTP: front page {pages['front_ms']} ms, grid {pages['grid_ms']} ms, case page "
+                     f"{pages['case_ms']} ms, a drill-down {pages['drill_ms']} ms, console errors: "
+                     f"{len(pages['console_errors'])}" if pages else "pages not timed (no Chromium or selenium)"))
     return figures
