@@ -111,7 +111,9 @@ def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
                         if "bytes_per_result" in f else ""),
                     f"{f['seconds']} s, peak {f.get('peak_gib', '?')} GiB, index.html {f['index_mib']} MiB "
                     f"(site {f['site_mib']} MiB)" + (
-                        f"; a second night with {second['changed_results']} results changed: {second['seconds']} s, "
+                        f"; a second night with {second['changed_results']} results changed"
+                        + (f" (in {second['changed_cases']} cases)" if "changed_cases" in second else "")
+                        + f": {second['seconds']} s, "
                         f"rewrote {second['rewritten_mib']} MiB ({round(100 * second['rewritten_share'])}% of the "
                         "site)" if second else "") + (
                         f"; shown in Chromium over HTTP: front page {pages['front_ms']} ms, grid {pages['grid_ms']} "

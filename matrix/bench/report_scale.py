@@ -25,28 +25,32 @@ STATUSES = ["pass"] * 7 + ["mismatch", "export_error", "load_error", "skipped", 
 CHANGED_EVERY = 100  # the second night: one result in a hundred changes status
 
 
-def _write_cell(run: Path, c: int, cases: int, night: int = 0) -> int:
-    """One cell's results file; returns how many results differ from the first night's."""
+def _write_cell(run: Path, c: int, cases: int, night: int = 0) -> set:
+    """One cell's results file; returns the (case, exporter) of the results that differ from the
+    first night's."""
     # as the nightly plans them: 37 export sides (torch × onnx), each checked on every onnxruntime
     side, runtime = c % 37, c // 37
     torch, onnx, ort = f"2.{4 + side // 3}.{side % 3}", f"1.{21 + side % 3}.0", f"1.{15 + runtime}.0"
     cell = f"torch{torch}-onnx{onnx}-ort{ort}-py3.11-cpu"
     versions = {"torch": torch, "onnx": onnx, "onnxruntime": ort, "onnxscript": "0.7.2"}
-    lines, changed = [], 0
+    lines, changed = [], set()
     for k in range(cases):
         for e, exporter in enumerate(("torchscript", "dynamo")):
             status = STATUSES[(c * 7 + k * 3 + e) % len(STATUSES)]
             if night and (c * cases * 2 + k * 2 + e) % CHANGED_EVERY == 0:
-                status, changed = ("mismatch" if status == "pass" else "pass"), changed + 1
+                status = "mismatch" if status == "pass" else "pass"
+                changed.add((k, exporter))
             lines.append(json.dumps(synthetic_result(f"night{night}", cell, k, exporter, status, versions)))
     (run / f"{cell}.jsonl").write_text("\n".join(lines) + "\n")
     return changed
 
 
-def _night(root: Path, cells: int, cases: int, night: int) -> int:
+def _night(root: Path, cells: int, cases: int, night: int) -> Dict[str, int]:
+    """A night's run folder; how many of its results, and of its cases, differ from the first night."""
     run = root / f"night{night}"
     run.mkdir(parents=True)
-    return sum(_write_cell(run, c, cases, night) for c in range(cells))
+    changed = [_write_cell(run, c, cases, night) for c in range(cells)]
+    return {"results": sum(map(len, changed)), "cases": len({k for found in changed for k, _ in found})}
 
 
 def _report(results: Path, site: Path) -> Dict[str, float]:
@@ -86,12 +90,14 @@ def report_scale(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
     figures = {"results": results, "bytes_per_result": round(jsonl / max(1, results)), **first,
                "index_mib": round(after["index.html"][0] / 2**20, 2), "site_mib": round(size / 2**20, 1),
                "pages": pages,
-               "second_night": {"changed_results": changed, "seconds": second["seconds"],
+               "second_night": {"changed_results": changed["results"], "changed_cases": changed["cases"],
+                                "seconds": second["seconds"],
                                 "rewritten_mib": round(rewritten / 2**20, 1),
                                 "rewritten_share": round(rewritten / max(1, size), 3)}}
     console.print(f"report: {results} results ({figures['bytes_per_result']} bytes each as JSON) in "
                   f"{first['seconds']} s, peak {first['peak_gib']} GiB; index.html {figures['index_mib']} MiB; "
-                  f"whole site {figures['site_mib']} MiB; a second night with {changed} results changed rewrote "
+                  f"whole site {figures['site_mib']} MiB; a second night with {changed['results']} results changed (in "
+                  f"{changed['cases']} of {cases} cases) rewrote "
                   f"{figures['second_night']['rewritten_mib']} MiB ({100 * rewritten / max(1, size):.0f}%); "
                   + (f"in Chromium over HTTP: front page {pages['front_ms']} ms, grid {pages['grid_ms']} ms, case page "
                      f"{pages['case_ms']} ms, a drill-down {pages['drill_ms']} ms, console errors: "
