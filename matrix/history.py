@@ -119,8 +119,15 @@ def previous_run_id(db: sqlite3.Connection, run_id: str) -> Optional[str]:
     return row[0] if row else None
 
 
-def stored_results(db: sqlite3.Connection, run_id: str) -> List[Dict[str, Any]]:
-    return [json.loads(text) for (text,) in db.execute("select result from results where run_id = ?", (run_id,))]
+def statuses(db: sqlite3.Connection, run_id: str) -> pd.DataFrame:
+    """A run's results as the columns a comparison across runs reads (case, cell, exporter, opset,
+    status, stage, error kind and signature, versions), without parsing each stored record back:
+    a night's records are 3 KB of JSON each, and a report compares with up to 20 nights."""
+    frame = pd.read_sql('select run_id, cell, case_id as "case", exporter, opset, device, status, stage, error_kind, '
+                        "error_signature, python, torch, onnx, onnxruntime, onnxscript from results where run_id = ?",
+                        db, params=(run_id,))
+    frame["opset"] = [None if o == "default" else int(o) for o in frame["opset"]]
+    return frame
 
 
 def pass_rates(db: sqlite3.Connection, run_id: str) -> pd.DataFrame:

@@ -103,16 +103,11 @@ def _part(rows: List[Dict[str, Any]], shared: Dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def frame_of(rows: List[Dict[str, Any]]) -> pd.DataFrame:
-    """Flattened results as the report's table (rows from `flatten`)."""
-    return _table(pd.DataFrame(rows))
-
-
 def _table(flat: pd.DataFrame) -> pd.DataFrame:
     frame = _expand_env_errors(flat)
     # Results from elsewhere (older versions, other tools) may still name their machine's folders.
     # Each distinct text is scrubbed once: one export's traceback is every runtime's of its side.
-    for column in (f"error_{k}" for k in SCRUBBED):
+    for column in (f"error_{k}" for k in SCRUBBED if f"error_{k}" in frame):
         texts = frame[column].dropna().unique()
         clean = dict(zip(texts, map(scrub, texts)))  # objects again, not Arrow strings: one copy per text
         frame[column] = pd.Series([clean.get(v) for v in frame[column]], index=frame.index, dtype=object)
@@ -181,10 +176,11 @@ def _from_history(root: Path, run_id: str, warnings: List[str]) -> Optional[Tupl
                 return None
             earlier, before = [], history.previous_run_id(db, run_id)
             while before is not None and len(earlier) < 20:
-                stored = history.stored_results(db, before)
-                if stored:
+                stored = history.statuses(db, before)
+                if not stored.empty:
                     meta = json.loads(db.execute("select meta from runs where run_id = ?", (before,)).fetchone()[0])
-                    earlier.append(Run(Path(before), meta, frame_of([flatten(r) for r in stored])))
+                    earlier.append(Run(Path(before), meta, _table(stored.assign(
+                        **{k: None for k in CASE_FIELDS if k not in stored}))))
                 before = history.previous_run_id(db, before)
             return earlier, history.regressions(db, run_id), history.bisects(db), history.pass_rates(db, run_id)
     except (HistoryError, sqlite3.Error) as exc:

@@ -4,7 +4,9 @@ report (headless Chromium) and nothing is written outside the results and report
 
 import json
 
-from helpers import MATRIX_CELL, open_page, run_module
+import pandas as pd
+
+from helpers import MATRIX_CELL, open_page, run_module, shown_results
 from report_fixtures import result
 
 SCRIPT = "<script>window.PWNED=1</script>"
@@ -55,8 +57,9 @@ def test_report_of_hostile_results_runs_nothing_and_writes_only_its_folder(tmp_p
     assert not browser.find_elements("css selector", "img[src='x']")
     open_page(browser, site / "index.html")
     assert "../../x/../../escaped-case" in browser.find_element("tag name", "body").text  # shown, as text
-    rows = json.loads((site / "data" / "results.json").read_text())
-    assert len(rows) == 3  # every result, the one with invalid UTF-8 included
+    rows = pd.read_parquet(site / "data" / "results.parquet")
+    # every result, the one with invalid UTF-8 included, in the download and on the case pages
+    assert len(rows) == 3 and len(shown_results(site)) == 3
     for entry in entries:
         fault.kept(entry, len(rows))
 
