@@ -197,6 +197,7 @@ def test_case_page_is_one_table_with_expandable_rows(browser, site):
     button.send_keys(Keys.ENTER)
     assert drill.is_displayed() and button.get_attribute("aria-expanded") == "true"
     assert "reproduce" in drill.text
+    assert not any(word in drill.text.split() or f"({word})" in drill.text for word in ("null", "undefined", "None"))
     # drawn from the page's shard: the same values and commands as the data say (shown_results)
     index = int(results[0].get_attribute("id")[1:])
     (record,) = [r for r in shown_results(site) if r["index"] == index]
@@ -381,6 +382,7 @@ def test_a_wide_grid_is_a_pivot_whose_choice_is_in_the_address(browser, wide_sit
     link.click()
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     opened = [d for d in browser.find_elements("css selector", "tr.drill") if d.is_displayed()]
-    assert len(opened) == 1 and column in opened[0].text
+    assert len(opened) == 1 and column in opened[0].text and "(CPUExecutionProvider)" in opened[0].text
+    assert not any(word in opened[0].text for word in ("null", "undefined"))
     assert browser.find_element("tag name", "h1").text == case
     shoot(browser, "report-pivot-drill.png")

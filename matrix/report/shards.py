@@ -29,7 +29,7 @@ TEXTS = ("case", "cell", "torch", "onnxruntime", "onnx", "onnxscript", "python",
          "device", "exporter", "opset_label", "status", "stage", "reason", "error_type", "error_message",
          "error_kind", "error_signature", "error_hint", "error_traceback", "blame", "blame_sentence", "fix",
          "fix_remedy", "fix_snippet", "fix_tried", "export_call", "model_file", "model_link", "bundle_repro",
-         "reused_from")
+         "reused_from", "provider")
 NUMBERS = ("index", "column_index", "seconds", "max_abs_err", "max_rel_err", "atol", "rtol", "required_atol",
            "export_s", "eager_ms", "ort_ms", "model_bytes", "nodes", "model_opset", "ir_version")
 FIELDS = NUMBERS + TEXTS

@@ -80,13 +80,14 @@
       pair(dl, "fix", fix);
     }
     if (present(r.max_abs_err)) {
+      var given = function (v) { return present(v) ? String(v) : "—"; };
       pair(dl, "max abs / rel error", el("dd", {text: g3(r.max_abs_err) + " / " + g3(r.max_rel_err || 0) + " (atol " +
-        r.atol + ", rtol " + r.rtol + "; passes with atol " + g3(r.required_atol || 0) + ")"}));
+        given(r.atol) + ", rtol " + given(r.rtol) + "; passes with atol " + g3(r.required_atol || 0) + ")"}));
     }
     if (present(r.export_s)) { pair(dl, "export", el("dd", {text: r.export_s.toFixed(3) + " s"})); }
     if (present(r.eager_ms)) {
       pair(dl, "latency", el("dd", {text: "eager " + r.eager_ms.toFixed(3) + " ms" + (present(r.ort_ms) ?
-        ", onnxruntime " + r.ort_ms.toFixed(3) + " ms (" + r.provider + ")" : "")}));
+        ", onnxruntime " + r.ort_ms.toFixed(3) + " ms" + (present(r.provider) ? " (" + r.provider + ")" : "") : "")}));
     }
     if (present(r.model_bytes)) {
       pair(dl, "model", el("dd", {text: Math.trunc(r.model_bytes) + " bytes, " + Math.trunc(r.nodes) + " nodes, opset " +
