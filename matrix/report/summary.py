@@ -77,7 +77,7 @@ def advisor_default(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> Optional
             changed = pairs[pairs["status"] != pairs["status_before"]]
             by_column = changed.groupby([k for k in HELD if k != axis], dropna=False)["case"].nunique()
             for held, count in by_column.items():
-                if best is None or -int(count) < -best["changes"]:  # more changes first, then the first found
+                if best is None or int(count) > best["changes"]:  # more changes first, then the first found
                     best = {"axis": axis, "changes": int(count), "old": old, "new": new,
                             "held": dict(zip(by_column.index.names, held))}
         if best is not None:
