@@ -110,7 +110,6 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPORTS / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if t else "—"
-    env.filters["fromjson"] = lambda text: json.loads(text) if text else []
     common = {"run": run.meta, "run_id": run.run_id, "statuses": STATUSES, "stages": STAGES,
               "warnings": run.warnings, "families": aggregate.families(frame)}
     out = Path(out)
