@@ -1,6 +1,15 @@
-"""The history of runs: an SQLite file beside the results (`<results>/history.sqlite`),
-holding runs, cells, results and bisect findings; readable with pandas
-(`pd.read_sql("select * from results", sqlite3.connect(path))`).
+"""The history of runs, in two parts beside the results:
+
+  <results>/history.sqlite      -- the runs, their cells, each night's pass counts per grid
+                                   column (the trend), the package versions each night saw,
+                                   bisect findings: small, a few rows per night;
+  <results>/history/<run>.parquet -- each night's results as columns (case, cell, exporter, opset,
+                                   status, stage, error kind and signature, versions), zstd:
+                                   what a comparison between nights reads.
+
+A night of the nightly is ~214,000 results; stored as JSON rows (schema 1) that was ~700 MB a
+night in SQLite. A year of nights stays queryable: the trend reads the small table, a
+comparison reads two Parquet files; DuckDB or pandas read `history/*.parquet` directly.
 
 Two kinds of regression are told apart:
   cell     -- the same cell (same versions) passed a result last run and fails it now:
@@ -13,33 +22,38 @@ A failure that was already failing in the same cell last run is known, not a reg
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from packaging.version import InvalidVersion, Version
 
 from matrix import formats, runfolder
-from matrix.errors import HistoryError
+from matrix.errors import HistoryError, UserError
 from matrix.probe.status import STATUSES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE = "history.sqlite"
 FAILING = set(STATUSES) - {"pass", "skipped"}
 PACKAGES = ("torch", "onnx", "onnxruntime", "onnxscript")
 KEY = ["cell", "case_id", "exporter", "opset"]
+COLUMNS = ["cell", "case_id", "exporter", "opset", "device", "status", "stage", "error_kind", "error_signature",
+           "python", *PACKAGES]
 
 TABLES = """
 create table runs (run_id text primary key, started_at real, finished_at real, spec_path text, spec_hash text,
-                   git_revision text, recorded_at real, meta text);
+                   git_revision text, recorded_at real, meta text, cells integer, results integer,
+                   passed integer, failing integer);
 create table cells (run_id text, cell text, python text, torch text, onnx text, onnxruntime text,
                     onnxscript text, device text, status text, primary key (run_id, cell));
-create table results (run_id text, cell text, case_id text, exporter text, opset text, status text, stage text,
-                      error_kind text, error_signature text, python text, torch text, onnx text, onnxruntime text,
-                      onnxscript text, device text, result text,
-                      primary key (run_id, cell, case_id, exporter, opset));
+create table rates (run_id text, cell text, exporter text, opset text, torch text, passed integer, ran integer);
+create index rates_run on rates (run_id);
+create table seen (run_id text, package text, version text, primary key (run_id, package, version));
 create table bisects (id integer primary key, at real, case_id text, package text, exporter text, opset text,
                       good text, bad text, good_status text, bad_status text, first_changed text,
                       last_unchanged text, environments integer, steps text, fixed text);
@@ -47,7 +61,7 @@ create table bisects (id integer primary key, at real, case_id text, package tex
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if new) a history database this version understands."""
+    """Open (creating if new, bringing an older one up to date) a history this version understands."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(path), timeout=60)
     version = db.execute("pragma user_version").fetchone()[0]
@@ -61,26 +75,58 @@ def connect(path: Path) -> sqlite3.Connection:
             raise HistoryError(f"{path}: an SQLite file that is not a history database; left unaltered")
         with db:
             db.executescript(TABLES + f"pragma user_version = {SCHEMA_VERSION};")
+    elif version == 1:
+        _migrate(db)
     return db
+
+
+def nights(db: sqlite3.Connection) -> Path:
+    """The folder of the nights' Parquet files: beside the database, named after it (so `--db`
+    elsewhere keeps its nights beside it too)."""
+    path = Path(db.execute("pragma database_list").fetchone()[2])
+    return path.parent / path.stem
 
 
 def _opset(value: Any) -> str:
     return "default" if value is None else str(value)
 
 
+def _frame(folder: Path, meta: Dict[str, Any]) -> pd.DataFrame:
+    """A run folder's results as the history's columns (each record is checked as it is read)."""
+    rows = []
+    for cell in meta.get("cells", []):
+        path = folder / f"{cell['id']}.jsonl"
+        for r in formats.read_results(path) if path.exists() else ():
+            v = r.get("versions") or {}
+            error = r.get("error") or {}
+            rows.append((r["cell"], r["case"], r["exporter"], _opset(r.get("opset")), r.get("device"), r["status"],
+                         r.get("stage"), error.get("kind"), error.get("signature"), v.get("python"),
+                         *(v.get(p) for p in PACKAGES)))
+    frame = pd.DataFrame.from_records(rows, columns=COLUMNS).astype(object)
+    # recorded again, a result replaces itself (the key is unique, as schema 1's primary key made it)
+    return frame.drop_duplicates(KEY, keep="last").reset_index(drop=True)
+
+
 def record(db: sqlite3.Connection, folder: Path) -> int:
     """Add (or replace) one run folder's results; returns how many results were recorded."""
-    try:  # every row is read and checked before the database is touched
+    try:  # every row is read and checked before anything is written
         meta = runfolder.read(folder)
-        run_id = meta["run_id"]
-        rows = list(_rows(folder, meta))
-    except formats.FormatError as exc:
+        run_id = runfolder.check_run_id(meta["run_id"], f"{folder / 'run.json'}: run_id")
+        frame = _frame(folder, meta)
+    except (formats.FormatError, UserError) as exc:
         raise HistoryError(f"{exc}; the history is left unaltered") from None
+    store(db, run_id, meta, frame)
+    return len(frame)
+
+
+def store(db: sqlite3.Connection, run_id: str, meta: Dict[str, Any], frame: pd.DataFrame) -> None:
+    """One night: its results (the history's COLUMNS) as Parquet, its run and cells and summary rows."""
+    _write_night(db, run_id, frame)
     with db:
-        for table in ("runs", "cells", "results"):
-            db.execute(f"delete from {table} where run_id = ?", (run_id,))
         spec = meta.get("spec") or {}
-        db.execute("insert into runs values (?,?,?,?,?,?,?,?)",
+        _forget(db, run_id)
+        db.execute("insert into runs (run_id, started_at, finished_at, spec_path, spec_hash, git_revision, "
+                   "recorded_at, meta) values (?,?,?,?,?,?,?,?)",
                    (run_id, meta.get("started_at"), meta.get("finished_at"), spec.get("path"),
                     runfolder.spec_hash(meta), meta.get("git_revision"), time.time(),
                     json.dumps({k: v for k, v in meta.items() if k not in ("cells", "plan")})))
@@ -91,26 +137,57 @@ def record(db: sqlite3.Connection, folder: Path) -> int:
                        (run_id, c["id"], cell.get("python"), cell.get("torch"), cell.get("onnx"),
                         cell.get("onnxruntime"), pinned.get("onnxscript") or cell.get("onnxscript"),
                         cell.get("device"), c.get("status")))
-        db.executemany("insert or replace into results values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-    return len(rows)
+        _summarise(db, run_id, frame)
 
 
-def _rows(folder: Path, meta: Dict[str, Any]) -> Iterator[tuple]:
-    for cell in meta.get("cells", []):
-        path = folder / f"{cell['id']}.jsonl"
-        for r in formats.read_results(path) if path.exists() else ():
-            v = r.get("versions") or {}
-            error = r.get("error") or {}
-            yield (meta["run_id"], r["cell"], r["case"], r["exporter"], _opset(r.get("opset")), r["status"],
-                   r.get("stage"), error.get("kind"), error.get("signature"), v.get("python"), v.get("torch"),
-                   v.get("onnx"), v.get("onnxruntime"), v.get("onnxscript"), r.get("device"), json.dumps(r))
+def _forget(db: sqlite3.Connection, run_id: str) -> None:
+    for table in ("runs", "cells", "rates", "seen"):
+        db.execute(f"delete from {table} where run_id = ?", (run_id,))
+
+
+def _write_night(db: sqlite3.Connection, run_id: str, frame: pd.DataFrame) -> None:
+    folder = nights(db)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, schema=pa.schema([(c, pa.string()) for c in COLUMNS]), preserve_index=False)
+    tmp = folder / f".{run_id}.parquet.tmp"
+    pq.write_table(table, tmp, compression="zstd")  # strings dictionary-encoded: a night repeats them
+    os.replace(tmp, folder / f"{run_id}.parquet")
+
+
+def _summarise(db: sqlite3.Connection, run_id: str, frame: pd.DataFrame) -> None:
+    """The small rows a year of nights is read from: counts, pass rates per grid column, versions seen."""
+    results = frame[frame["case_id"] != "*"]
+    status = results["status"]
+    db.execute("update runs set cells = ?, results = ?, passed = ?, failing = ? where run_id = ?",
+               (int(frame["cell"].nunique()), len(frame), int((status == "pass").sum()),
+                int(status.isin(FAILING).sum()), run_id))
+    rates = (frame.assign(passed=frame["status"] == "pass", ran=frame["status"] != "skipped")
+             .groupby(["cell", "exporter", "opset", "torch"], dropna=False)[["passed", "ran"]].sum().reset_index())
+    db.executemany("insert into rates values (?,?,?,?,?,?,?)",
+                   [(run_id, *row[:4], int(row[4]), int(row[5])) for row in rates.itertuples(index=False)])
+    seen = {(p, v) for p in PACKAGES for v in frame[p].dropna().unique()}
+    db.executemany("insert into seen values (?,?,?)", [(run_id, p, v) for p, v in sorted(seen)])
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Schema 1 kept each result's JSON in SQLite: each night becomes a Parquet file and its summary rows."""
+    with db:
+        db.executescript("alter table runs add column cells integer; alter table runs add column results integer; "
+                         "alter table runs add column passed integer; alter table runs add column failing integer;"
+                         + ";".join(s for s in TABLES.split(";") if "rates" in s or "seen" in s) + ";")
+    for (run_id,) in db.execute("select run_id from runs").fetchall():
+        frame = pd.read_sql(f"select {', '.join(COLUMNS)} from results where run_id = ?", db, params=(run_id,))
+        _write_night(db, run_id, frame.astype(object))
+        with db:
+            _summarise(db, run_id, frame)
+    with db:
+        db.executescript(f"drop table results; pragma user_version = {SCHEMA_VERSION};")
+    db.execute("vacuum")  # give the JSON's space back
 
 
 def runs(db: sqlite3.Connection) -> pd.DataFrame:
-    return pd.read_sql(
-        "select r.run_id, r.started_at, r.spec_path, count(distinct x.cell) as cells, count(x.case_id) as results, "
-        "sum(x.status = 'pass') as passed, sum(x.status not in ('pass', 'skipped')) as failing "
-        "from runs r left join results x on x.run_id = r.run_id group by r.run_id order by r.started_at", db)
+    return pd.read_sql("select run_id, started_at, spec_path, cells, results, passed, failing from runs "
+                       "order by started_at", db)
 
 
 def previous_run_id(db: sqlite3.Connection, run_id: str) -> Optional[str]:
@@ -119,13 +196,22 @@ def previous_run_id(db: sqlite3.Connection, run_id: str) -> Optional[str]:
     return row[0] if row else None
 
 
+def has_night(db: sqlite3.Connection, run_id: str) -> bool:
+    return (nights(db) / f"{run_id}.parquet").is_file()
+
+
+def _night(db: sqlite3.Connection, run_id: str) -> pd.DataFrame:
+    path = nights(db) / f"{run_id}.parquet"
+    try:
+        return pq.read_table(path).to_pandas().astype(object)
+    except (OSError, pa.ArrowException) as exc:
+        raise HistoryError(f"{path}: the night {run_id} cannot be read ({exc})") from None
+
+
 def statuses(db: sqlite3.Connection, run_id: str) -> pd.DataFrame:
     """A run's results as the columns a comparison across runs reads (case, cell, exporter, opset,
-    status, stage, error kind and signature, versions), without parsing each stored record back:
-    a night's records are 3 KB of JSON each, and a report compares with up to 20 nights."""
-    frame = pd.read_sql('select run_id, cell, case_id as "case", exporter, opset, device, status, stage, error_kind, '
-                        "error_signature, python, torch, onnx, onnxruntime, onnxscript from results where run_id = ?",
-                        db, params=(run_id,))
+    status, stage, error kind and signature, versions)."""
+    frame = _night(db, run_id).rename(columns={"case_id": "case"}).assign(run_id=run_id)
     frame["opset"] = [None if o == "default" else int(o) for o in frame["opset"]]
     return frame
 
@@ -134,14 +220,14 @@ def pass_rates(db: sqlite3.Connection, run_id: str) -> pd.DataFrame:
     """Per run up to this one (every run the history holds), per grid column: how many results
     ran and how many passed (the report's trends)."""
     return pd.read_sql(
-        "select r.run_id, r.started_at, x.cell, x.exporter, x.opset, x.torch, sum(x.status = 'pass') as passed, "
-        "sum(x.status != 'skipped') as ran from results x join runs r on r.run_id = x.run_id "
-        "where r.started_at <= (select started_at from runs where run_id = ?) "
-        "group by r.run_id, x.cell, x.exporter, x.opset, x.torch", db, params=(run_id,))
+        "select r.run_id, r.started_at, x.cell, x.exporter, x.opset, x.torch, x.passed, x.ran "
+        "from rates x join runs r on r.run_id = x.run_id "
+        "where r.started_at <= (select started_at from runs where run_id = ?)", db, params=(run_id,))
 
 
 def _results(db: sqlite3.Connection, run_id: str) -> pd.DataFrame:
-    return pd.read_sql("select * from results where run_id = ? and case_id != '*'", db, params=(run_id,))
+    frame = _night(db, run_id)
+    return frame[frame["case_id"] != "*"]
 
 
 def _version(text: Any) -> Version:
@@ -163,9 +249,11 @@ def regressions(db: sqlite3.Connection, run_id: str) -> List[Dict[str, Any]]:
             found.append({"kind": "cell", "case": r["case_id"], "cell": r["cell"], "exporter": r["exporter"],
                           "opset": r["opset"], "status": r["status"], "was": "pass", "since": before_id,
                           "signature": r["error_signature"]})
-    seen_before = {p: set(v for (v,) in db.execute(
-        f"select distinct {p} from results where run_id in (select run_id from runs where started_at < "
-        "(select started_at from runs where run_id = ?))", (run_id,))) for p in PACKAGES}
+    seen_before: Dict[str, set] = {p: set() for p in PACKAGES}
+    for package, version in db.execute("select distinct package, version from seen where run_id in (select run_id "
+                                       "from runs where started_at < (select started_at from runs where run_id = ?))",
+                                       (run_id,)):
+        seen_before.setdefault(package, set()).add(version)
     for package in PACKAGES:
         # onnxscript follows torch ("auto"), so a torch comparison lets it differ.
         held = [p for p in PACKAGES if p != package and not (package == "torch" and p == "onnxscript")]

@@ -3,6 +3,8 @@ failures, and a database from a newer version left alone."""
 
 import sqlite3
 
+import pandas as pd
+
 from helpers import run_module
 from report_fixtures import result, write_run
 
@@ -48,14 +50,19 @@ def test_cell_and_version_regressions_are_told_apart_and_known_failures_are_not_
     assert not any("layers/known" in line for line in lines)
     assert lines[-1] == "night-2: 1 cell regressions, 1 version regressions (1 on new releases)"
 
-    # The data is plain SQLite: any tool reads it.
+    # The data is plain SQLite and Parquet: any tool reads it.
     db = sqlite3.connect(tmp_path / "history.sqlite")
-    assert db.execute("select count(*) from results where run_id = 'night-2'").fetchone() == (6,)
-    assert db.execute("pragma user_version").fetchone() == (1,)
+    assert db.execute("select results, passed, failing from runs where run_id = 'night-2'").fetchone() == (6, 1, 5)
+    assert db.execute("pragma user_version").fetchone() == (2,)
+    night2 = pd.read_parquet(tmp_path / "history" / "night-2.parquet")
+    assert sorted(night2["status"]) == sorted(["mismatch", "pass", "export_error", "mismatch", "load_error",
+                                               "export_error"])
 
     # Recording the same night again replaces it; nothing doubles.
     run_module("matrix", "history", "--results", tmp_path, "--add", tmp_path / "night-2")
-    assert db.execute("select count(*) from results").fetchone() == (9,)
+    assert db.execute("select sum(results), sum(ran) from runs join (select run_id, sum(ran) as ran from rates "
+                      "group by run_id) using (run_id)").fetchone() == (9, 9)
+    assert len(pd.read_parquet(tmp_path / "history" / "night-2.parquet")) == 6
 
 
 def test_a_night_without_regressions_passes(tmp_path):
@@ -77,5 +84,53 @@ def test_a_database_from_a_newer_version_is_not_altered(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
         f"matrix history: error: {path}: written by a newer version of this tool (history schema 7, "
-        "this version knows 1); left unaltered"]
+        "this version knows 2); left unaltered"]
     assert path.read_bytes() == before
+
+
+SCHEMA_1 = """
+create table runs (run_id text primary key, started_at real, finished_at real, spec_path text, spec_hash text,
+                   git_revision text, recorded_at real, meta text);
+create table cells (run_id text, cell text, python text, torch text, onnx text, onnxruntime text,
+                    onnxscript text, device text, status text, primary key (run_id, cell));
+create table results (run_id text, cell text, case_id text, exporter text, opset text, status text, stage text,
+                      error_kind text, error_signature text, python text, torch text, onnx text, onnxruntime text,
+                      onnxscript text, device text, result text,
+                      primary key (run_id, cell, case_id, exporter, opset));
+create table bisects (id integer primary key, at real, case_id text, package text, exporter text, opset text,
+                      good text, bad text, good_status text, bad_status text, first_changed text,
+                      last_unchanged text, environments integer, steps text, fixed text);
+pragma user_version = 1;
+"""
+
+
+def test_a_history_of_schema_1_is_brought_up_to_date_with_its_regressions_unchanged(tmp_path):
+    """Schema 1 (before issue 30) kept each result's whole JSON in SQLite; opened by this version,
+    each night becomes a Parquet file and summary rows, and the JSON's space is given back."""
+    path = tmp_path / "history.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_1)
+    nights = {"night-1": (1000.0, [("layers/a", "pass"), ("layers/b", "pass")]),
+              "night-2": (2000.0, [("layers/a", "mismatch"), ("layers/b", "pass")])}
+    for run_id, (started, rows) in nights.items():
+        db.execute("insert into runs values (?,?,?,?,?,?,?,?)", (run_id, started, started + 1, "spec.toml", "h",
+                                                                 None, started, "{}"))
+        for case, status in rows:
+            db.execute("insert into results values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (run_id, OLD_ORT, case, "dynamo", "default", status, "parity", None, None, "3.11", "2.15.0",
+                        "1.23.2", "1.31.0", "0.7.2", "cpu", "x" * 100_000))
+    db.commit()
+    db.close()
+    before = path.stat().st_size
+
+    done = run_module("matrix", "history", "--results", tmp_path, "--regressions", "--fail-on-regression")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (f"cell regression: layers/a (dynamo, opset default) in {OLD_ORT}: pass in night-1, now mismatch"
+            in done.stdout)
+    db = sqlite3.connect(path)
+    assert db.execute("pragma user_version").fetchone() == (2,)
+    assert db.execute("select count(*) from sqlite_master where name = 'results'").fetchone() == (0,)
+    assert db.execute("select run_id, results, passed, failing from runs order by run_id").fetchall() == [
+        ("night-1", 2, 2, 0), ("night-2", 2, 1, 1)]
+    assert sorted(pd.read_parquet(tmp_path / "history" / "night-2.parquet")["status"]) == ["mismatch", "pass"]
+    assert path.stat().st_size < before / 10

@@ -62,3 +62,55 @@ def test_nightly_job_matrix_is_the_plan(tmp_path):
     assert nightly["jobs"]["runtime"]["needs"] == ["plan", "export"]
     assert nightly["jobs"]["runtime"]["strategy"]["matrix"]["include"] == \
         "${{ fromJSON(needs.plan.outputs.runtimes) }}"
+
+
+def test_the_report_job_carries_the_history_from_one_night_to_the_next(tmp_path):
+    """The report job's own steps, over HTTP from a real server standing in for GitHub Pages: the
+    history database and the newest 20 nights' Parquet files come down, the site takes them up
+    again, and the report's trend spans every night."""
+    import functools
+    import http.server
+    import threading
+
+    from matrix.bench.report_history import write_history
+
+    published = tmp_path / "published"
+    write_history(published / "results", nights=23, cells=2, results_per_cell=4)
+    (published / "data").mkdir()
+    os.replace(published / "results" / "history.sqlite", published / "data" / "history.sqlite")
+    os.replace(published / "results" / "history", published / "data" / "history")
+    tonight = sorted(p for p in (published / "results").iterdir() if p.is_dir() and not p.is_symlink())[-1]
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(published)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    nightly = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly.yml").read_text())
+    steps = {s.get("name"): s["run"] for s in nightly["jobs"]["report"]["steps"] if "run" in s}
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PATH=f"{BIN}:{os.environ['PATH']}",
+               PAGES_URL=f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        done = subprocess.run(["bash", "-e", "-c", steps["the history so far, from the published site"]],
+                              cwd=tmp_path, env=env, capture_output=True, text=True)
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    nights = sorted(p.stem for p in (published / "data" / "history").glob("*.parquet"))
+    assert sorted(p.stem for p in (tmp_path / "results" / "history").glob("*.parquet")) == nights[-20:]
+
+    # tonight's run (the newest night, taken out of the download to stand in for the merge)
+    os.replace(tonight, tmp_path / "results" / tonight.name)
+    (tmp_path / "results" / "latest").symlink_to(tonight.name)
+    recorded = run_module("matrix", "history", "--results", tmp_path / "results", "--add",
+                          tmp_path / "results" / tonight.name)
+    assert recorded.returncode == 0, recorded.stderr
+    done = subprocess.run(["bash", "-e", "-c", steps["render the report"]], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.stem for p in (tmp_path / "site" / "data" / "history").glob("*.parquet")) == nights[-20:]
+    assert (tmp_path / "site" / "data" / "history.sqlite").stat().st_size > 0
+    # the trend spans every night (from the database), though only 20 nights' results came down
+    charts = (tmp_path / "site" / "charts.html").read_text()
+    assert "2026-01-01" in charts and "2026-01-23" in charts

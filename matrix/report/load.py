@@ -175,7 +175,8 @@ def _from_history(root: Path, run_id: str, warnings: List[str]) -> Optional[Tupl
             if run_id not in set(history.runs(db)["run_id"]):
                 return None
             earlier, before = [], history.previous_run_id(db, run_id)
-            while before is not None and len(earlier) < 20:
+            # a published history carries only the recent nights' results (the trend reads its summary rows)
+            while before is not None and len(earlier) < 20 and history.has_night(db, before):
                 stored = history.statuses(db, before)
                 if not stored.empty:
                     meta = json.loads(db.execute("select meta from runs where run_id = ?", (before,)).fetchone()[0])

@@ -81,9 +81,8 @@ def test_history_stores_hostile_text_as_data(tmp_path, fault):
     assert done.returncode == 0, done.stderr
     listed = run_module("matrix", "history", "--results", tmp_path / "results")
     assert listed.returncode == 0 and "hostile" in listed.stdout
-    import sqlite3
+    import pandas as pd
 
-    db = sqlite3.connect(tmp_path / "results" / "history.sqlite")
-    cases = sorted(c for (c,) in db.execute("select case_id from results"))
+    cases = sorted(pd.read_parquet(tmp_path / "results" / "history" / "hostile.parquet")["case_id"])
     assert cases == ["../../x/../../escaped-case", "cat/bytes", "cat/fine"]
     fault.kept(entry, len(cases))
