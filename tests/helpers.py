@@ -120,14 +120,16 @@ def axe_script():
 
 
 def shown_results(site):
-    """Every result as a case page's script draws it (from data/cases/*.js and data/cells.js), with
+    """Every result as a case page's script draws it (from data/cases/*.js, data/texts/ and data/cells.js), with
     the commands that reproduce it filled in: [record, ...]."""
     from matrix.report import shards
 
     cells = shards.read((Path(site) / "data" / "cells.js").read_text())
     out = []
     for path in sorted((Path(site) / "data" / "cases").glob("*.js")):
-        for record in shards.records(shards.read(path.read_text())):
+        shard = shards.read(path.read_text())
+        texts = shards.read((Path(site) / "data" / "texts" / f"{shard['texts']}.js").read_text())
+        for record in shards.records(shard, texts):
             out.append(dict(record, reproduce=shards.expand(cells["commands"].get(record["cell"], []), record),
                             page=f"cases/{path.stem}.html"))
     return out

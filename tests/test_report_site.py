@@ -1,5 +1,5 @@
 """The site as people use it to decide an upgrade: the front summary (its counts recomputed from
-results.csv.gz), the charts, the advisor's opening pair, a case page's table; served by a real HTTP
+the cases' CSV files), the charts, the advisor's opening pair, a case page's table; served by a real HTTP
 server on the loopback as well as opened from disk; used with the keyboard alone; checked by
 axe-core in Chromium. Screenshots go to the test artifacts."""
 
@@ -59,10 +59,12 @@ def shoot(browser, name):
 
 # --- the front summary ------------------------------------------------------------------------
 
-def expected_summary(csv: Path):
-    """Fixed and broken cases per axis step, computed here from results.csv.gz alone: a pivot of
-    each result's status by the axis' release, every other version held equal."""
-    frame = pd.read_csv(csv, dtype=str).fillna("-")
+def expected_summary(site: Path):
+    """Fixed and broken cases per axis step, computed here from the cases' CSV files alone
+    (data/cases/N.csv.gz): a pivot of each result's status by the axis' release, every other
+    version held equal."""
+    frame = pd.concat([pd.read_csv(csv, dtype=str) for csv in sorted((site / "data" / "cases").glob("*.csv.gz"))])
+    frame = frame.fillna("-")
     frame = frame[frame["status"] != "skipped"]
     out = {}
     for axis in ("torch", "onnxruntime", "onnx"):
@@ -89,7 +91,7 @@ def expected_summary(csv: Path):
 def test_front_summary_counts_equal_those_from_results_csv(browser, which, request):
     out = request.getfixturevalue(which)
     assert open_page(browser, out / "index.html") == []
-    expected = expected_summary(out / "data" / "results.csv.gz")
+    expected = expected_summary(out)
     shown = {}
     for row in browser.find_elements("css selector", "tr.upgrade"):
         axis, old, new = (row.get_attribute(f"data-{k}") for k in ("axis", "old", "new"))
@@ -154,6 +156,28 @@ def test_charts_draw_their_numbers_and_mark_the_release(browser, history_site):
 
 
 # --- the advisor ---------------------------------------------------------------------------------
+
+def test_advisor_names_the_verified_fix_of_each_case_that_breaks(browser, tmp_path):
+    """Synthetic results whose failures carry the remedy search's verified fix (bench.common): on
+    onnxruntime 1.31.0 every case passes, on 1.32.0 three fail; each row names its fix."""
+    from matrix.bench.common import synthetic_result
+
+    rows = []
+    for ort in ("1.31.0", "1.32.0"):
+        versions = {"torch": "2.15.0", "onnx": "1.23.2", "onnxruntime": ort, "onnxscript": "0.7.2"}
+        for k in range(5):
+            status = "load_error" if ort == "1.32.0" and k < 3 else "pass"
+            rows.append(synthetic_result("run-f", f"torch2.15.0-onnx1.23.2-ort{ort}-py3.11-cpu", k, "dynamo", status,
+                                         versions))
+    write_run(tmp_path / "run-f", "run-f", rows, 1.0)
+    site = report_of(tmp_path / "run-f", tmp_path / "site")
+    assert open_page(browser, site / "advisor.html") == []
+    shown = {tr.find_element("css selector", "td").text: tr.find_element("css selector", "td.remedy-fix").text
+             for tr in browser.find_elements("css selector", "#advice tbody tr")}
+    fixed = {r["case"]: r["fix"] for r in shown_results(site) if r["status"] == "load_error"}
+    assert sorted(shown) == sorted(fixed) == ["cat0/case_0", "cat1/case_1", "cat2/case_2"]
+    assert all(fixed[case] and shown[case] == "breaks, " + fixed[case] for case in shown)
+
 
 def test_advisor_opens_on_the_pair_that_changes_most_and_points_elsewhere_when_nothing_changes(browser, site):
     from selenium.webdriver.common.keys import Keys
@@ -310,10 +334,10 @@ def test_every_link_asset_and_download_resolves_over_http_and_from_disk(browser,
         "Promise.all(arguments[0].map(u => fetch(u).then(r => [u, r.status], e => [u, String(e)]))).then(done);",
         sorted(targets))
     assert [s for s in statuses if s[1] != 200] == []
-    assert {served + "data/results.csv.gz", served + "data/results.parquet", served + "assets/report.css",
+    assert {served + "data/cases/0.csv.gz", served + "data/results.parquet", served + "assets/report.css",
             served + "assets/data.js", served + "charts.html"} <= targets
-    with urllib.request.urlopen(served + "data/results.csv.gz") as response:
-        assert gzip.decompress(response.read()).startswith(b"run_id,")
+    with urllib.request.urlopen(served + "data/cases/0.csv.gz") as response:
+        assert gzip.decompress(response.read()).startswith(b"cell,")
 
     disk_root = history_site.resolve().as_uri() + "/"
     disk_pages, disk_targets = crawl(browser, disk_root + "index.html", disk_root)

@@ -27,10 +27,19 @@ def test_filled_templates_are_the_commands(case, exporter, opset, device, cell, 
 
 def test_a_shard_keeps_each_text_once_and_gives_its_records_back():
     traceback = "Traceback (most recent call last):\n" + "  frame\n" * 200
-    results = [{"index": n, "column_index": n, "case": "blocks/mlp", "cell": f"cell{n}", "status": "export_error",
+    results = [{"index": n, "column_index": n, "case": "blocks/mlp", "cell": f"cell{n}",
+                "status": ("export_error", "mismatch")[n % 2],
                 "error_traceback": traceback, "max_abs_err": None, "seconds": 0.5 * n} for n in range(50)]
     shard = shards.case_shard(pd.DataFrame(results))
-    assert shard["texts"].count(traceback) == 1 and len(shard["texts"]) == 50 + 3  # cells, case, status, traceback
+    assert shard["texts"].count(traceback) == 1 and len(shard["texts"]) == 50 + 4  # cells, case, 2 statuses, traceback
     back = shards.records(shards.read(shards.script("MATRIX_CASE", shard)))
     assert [{k: r[k] for k in results[0]} for r in back] == results
+
+    # split: the texts go to a file named by their content; another night's statuses among the same
+    # texts (here ten results swapping theirs) name the same file
+    lean, texts = shards.split(shard)
+    assert shards.records(lean, shards.read(texts)) == shards.records(shard)
+    flipped, flipped_texts = shards.split(shards.case_shard(pd.DataFrame(
+        [dict(r, status=results[n + 1]["status"]) for n, r in enumerate(results[:10])] + results[10:])))
+    assert flipped["texts"] == lean["texts"] and flipped_texts == texts and flipped["columns"] != lean["columns"]
     assert "</script>" not in shards.script("X", {"t": "</script><script>alert(1)</script>"})

@@ -3,7 +3,7 @@ since the previous run, per-case history and the upgrade advisor's data."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pandas as pd
 from packaging.version import InvalidVersion, Version
@@ -182,8 +182,15 @@ def history(runs: List[Run]) -> Dict[str, List[Dict[str, Any]]]:
     return out
 
 
+def decode(advisor: Dict[str, Any], number: int) -> Tuple[str, Optional[str]]:
+    """A grid number of `advisor_data` as (status, fix sentence or None), as the pages' scripts read it."""
+    fix = number // len(advisor["statuses"])
+    return advisor["statuses"][number % len(advisor["statuses"])], advisor["fix_texts"][fix - 1] if fix else None
+
+
 def advisor_data(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Compact tables the advisor page's script compares: columns and statuses per case."""
+    """Compact tables the advisor page's script compares: columns, and per case a number per
+    column: its status and verified fix (see below; `decode` reads one back)."""
     position = {c["column"]: c["index"] for c in cols}
     cases = sorted(frame["case"].unique())
     case_index = {c: i for i, c in enumerate(cases)}
@@ -192,14 +199,15 @@ def advisor_data(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> Dict[str, A
     for rec in frame[["case", "column", "status"]].itertuples(index=False):
         grid[case_index[rec.case]][position[rec.column]] = statuses.index(rec.status)
     libraries = frame.drop_duplicates("case").set_index("case")["library"]
-    # The verified fix of a failing result, as the grid: 1 + an index into fix_texts, 0 for none
-    # (keyed by "case,column" with each sentence in full, a night's fixes were 3.9 MB of the page data).
-    fixes = [[0] * len(cols) for _ in cases]
+    # The verified fix of a failing result rides in its grid number: status + len(statuses) × fix,
+    # fix being 1 + an index into fix_texts, 0 for none (a grid of its own, mostly zeros, was 0.4 MB
+    # of a night's page data; keyed by "case,column" with each sentence in full, 3.9 MB).
     fix_texts: Dict[str, int] = {}
     if "fix_remedy" in frame:
         for rec in frame[frame["fix_remedy"].notna()][["case", "column", "fix"]].itertuples(index=False):
-            fixes[case_index[rec.case]][position[rec.column]] = fix_texts.setdefault(rec.fix, len(fix_texts) + 1)
-    return {"cases": cases, "fixes": fixes, "fix_texts": list(fix_texts), "statuses": statuses,
+            fix = fix_texts.setdefault(rec.fix, len(fix_texts) + 1)
+            grid[case_index[rec.case]][position[rec.column]] += len(statuses) * fix
+    return {"cases": cases, "fix_texts": list(fix_texts), "statuses": statuses,
             "severity": [SEVERITY.get(s, 0) for s in statuses],
             "models": [1 if isinstance(libraries.get(c), str) else 0 for c in cases],
             "columns": [{k: c[k] for k in ("torch", "onnx", "onnxruntime", "device", "exporter", "opset_label",

@@ -1,5 +1,6 @@
 """A case page's results as data the page reads when it opens, not as markup: one small script
-per case (data/cases/N.js) and one for every cell's commands (data/cells.js).
+per case (data/cases/N.js), the texts it refers to (data/texts/HASH.js) and one for every cell's
+commands (data/cells.js).
 
 At a night's size a case has a result per cell × exporter (1,262 of them), and each result's
 details hold texts that repeat across cells: an export's traceback is every runtime's of its
@@ -12,11 +13,12 @@ page (`expand` does the same here). Scripts rather than JSON so that pages opene
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 import shlex
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import pandas as pd
 
@@ -71,26 +73,53 @@ def expand(commands: List[str], rec: Dict[str, Any]) -> List[str]:
 
 
 def _number(value: Any) -> Any:
+    """As a page shows it: four significant digits (the exact value is in results.parquet);
+    `1.7000000000000002e-05` in every row was half a night's shards."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+    if float(value).is_integer() and abs(value) < 2**53:
+        return int(value)
+    return float(f"{value:.4g}")
+
+
+def _runs(values: List[Any]) -> List[Any]:
+    """[value, count, value, count, ...]: a case's results, in the grid's order, hold long runs of
+    the same value in most fields (the case, python, a passing result's empty texts, a cell's
+    versions for both exporters); a row per result was 200 KB a case, 35 MiB a night."""
+    out: List[Any] = []
+    for value in values:
+        if out and out[-2] == value:
+            out[-1] += 1
+        else:
+            out += [value, 1]
+    return out
 
 
 def case_shard(results: pd.DataFrame) -> Dict[str, Any]:
-    """{fields, texts, rows}: a row per result, numbers as they are and texts as indexes into
-    `texts` (0 for none, which most of a passing result's texts are: "0" is shorter than "null").
-    Columnwise with pandas: per result and field in Python, a night took 17 s here."""
+    """{fields, numbers, texts, length, columns}: each field a column of run-length pairs, numbers
+    as they are and texts as indexes into `texts` (0 for none). Built with pandas a column at a
+    time: per result and field in Python, a night took 17 s here."""
     part = results.reindex(columns=list(FIELDS))
     words = part[list(TEXTS)].astype(object)
     words = words.where(words.notna(), None)
-    present = pd.unique(pd.Series(words.to_numpy().ravel()).dropna().astype(str))
+    # sorted: the same texts make the same file from night to night (see split)
+    present = sorted(pd.unique(pd.Series(words.to_numpy().ravel()).dropna().astype(str)))
     code = {text: n + 1 for n, text in enumerate(present)}
     codes = words.apply(lambda column: column.map(lambda v: code[str(v)] if v is not None else 0)).astype(int)
     numbers = part[list(NUMBERS)].astype(float)
     numbers = numbers.astype(object).where(numbers.notna(), None)
-    rows = [[_number(v) for v in row] + texts for row, texts in zip(numbers.to_numpy().tolist(),
-                                                                       codes.to_numpy().tolist())]
-    return {"fields": list(FIELDS), "numbers": len(NUMBERS), "texts": list(present), "rows": rows}
+    columns = [_runs([_number(v) for v in numbers[f].tolist()]) for f in NUMBERS]
+    columns += [_runs(codes[f].tolist()) for f in TEXTS]
+    return {"fields": list(FIELDS), "numbers": len(NUMBERS), "texts": list(present), "length": len(part),
+            "columns": columns}
+
+
+def split(shard: Dict[str, Any]) -> Tuple[Dict[str, Any], str]:
+    """The shard naming its texts by their hash, and the texts' own script (data/texts/HASH.js).
+    A night's changes mostly flip statuses among texts the case already had: its rows change, its
+    texts (nine tenths of its bytes) do not, and a file named by its content is never rewritten."""
+    texts = script("MATRIX_TEXTS", shard["texts"])
+    return dict(shard, texts=hashlib.sha256(texts.encode()).hexdigest()[:20]), texts
 
 
 def script(name: str, data: Any) -> str:
@@ -105,8 +134,9 @@ def read(text: str) -> Any:
     return json.loads(text.split(" = ", 1)[1].rstrip().rstrip(";"))
 
 
-def records(shard: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """A shard's rows as records again (what the page's script builds)."""
-    numbers, texts = shard["numbers"], shard["texts"]
+def records(shard: Dict[str, Any], texts: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """A shard's rows as records again (what the page's script builds); `texts`: those of a split shard."""
+    numbers, texts = shard["numbers"], shard["texts"] if texts is None else texts
+    columns = [[v for v, count in zip(runs[::2], runs[1::2]) for _ in range(count)] for runs in shard["columns"]]
     return [{k: (v if n < numbers else texts[v - 1] if v else None)
-             for n, (k, v) in enumerate(zip(shard["fields"], row))} for row in shard["rows"]]
+             for n, (k, v) in enumerate(zip(shard["fields"], row))} for row in zip(*columns)] if columns else []

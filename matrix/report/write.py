@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 import os
@@ -148,6 +149,7 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
             sparks=charts.sparklines(history_rates, cols)))
         histories = aggregate.history([run, *earlier])
         (tmp / "data" / "cases").mkdir()
+        (tmp / "data" / "texts").mkdir()
         (tmp / "data" / "cells.js").write_text(shards.script("MATRIX_CELLS", {
             "pages": cell_page, "glyphs": {s.name: s.glyph for s in STATUSES.values()},
             "commands": shards.templates(cell_page, spec_name, images)}))
@@ -159,9 +161,13 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
             part = by_case[row["case"]]
             results = part.assign(index=part.index, column_index=part["column"].map(position)).sort_values(
                 "column_index", kind="stable")
-            (tmp / "data" / "cases" / f"{page}.js").write_text(shards.script("MATRIX_CASE", shards.case_shard(results)))
+            shard, texts = shards.split(shards.case_shard(results))
+            (tmp / "data" / "cases" / f"{page}.js").write_text(shards.script("MATRIX_CASE", shard))
+            if not (tmp / "data" / "texts" / f"{shard['texts']}.js").exists():
+                (tmp / "data" / "texts" / f"{shard['texts']}.js").write_text(texts)
             (tmp / "cases" / f"{page}.html").write_text(env.get_template("case.html.j2").render(
-                **common, root="../", row=row, page=page, results=len(part), history=histories.get(row["case"], []),
+                **common, root="../", row=row, page=page, texts=shard["texts"], results=len(part),
+                history=histories.get(row["case"], []),
                 fixes_page=page_of.get(row["fixes"]), fixed_by=[r for r in case_rows if r["fixes"] == row["case"]],
                 page_of=page_of, cell_page=cell_page, columns=cols, verdicts=aggregate.VERDICTS,
                 pairs=[p for p in pairs if row["case"] in (p["problem"], p["workaround"])],
@@ -183,7 +189,7 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
         (tmp / "advisor.html").write_text(env.get_template("advisor.html.j2").render(**common, root="", opens=opens))
         (tmp / "versions.html").write_text(env.get_template("versions.html.j2").render(
             **common, root="", versions=frontier_page.page(run.path)))
-        downloads(frame, tmp / "data")
+        downloads(frame, tmp / "data", page_of)
         _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -192,19 +198,28 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
             "index_bytes": os.path.getsize(out / "index.html")}
 
 
-def downloads(frame: Any, folder: Path) -> None:
-    """Every result's columns, for pandas, DuckDB or a spreadsheet: results.parquet (zstd; a
-    night's 214,000 results in a few MiB, since its columns repeat) and the same as results.csv.gz.
-    A night as JSON or plain CSV would be hundreds of MB, so neither is published."""
+CSV_LEFT_OUT = ("run_id", "error_traceback", "fix_tried")
+
+
+def downloads(frame: Any, folder: Path, page_of: Dict[str, int]) -> None:
+    """Every result's columns, for pandas, DuckDB or a spreadsheet: data/results.parquet (zstd; a
+    night's 214,000 results in 0.6 MiB, since its columns repeat), and each case's as
+    data/cases/N.csv.gz without the long texts (tracebacks, the remedy search's tries), which CSV
+    repeats in every row. Per case, because CSV does not compress like Parquet: one file for the
+    night was 8 MiB, rewritten whole by any change; the run id is the site's, so a case whose
+    results did not change keeps its file."""
     internal = ("column", "environment", "model_link", "bundle_repro")
     public = frame[[c for c in frame.columns if c not in internal]].copy()
     public["opset"] = public["opset"].astype("Int64")  # a number, or none for the exporter's default
     table = pa.Table.from_pandas(public, preserve_index=False)
     parquet.write_table(table, folder / "results.parquet", compression="zstd")
-    # pyarrow's writer (pandas' took 16 s a night); the header is written apart, since pyarrow quotes every name
-    with pa.CompressedOutputStream(str(folder / "results.csv.gz"), "gzip") as stream:
-        stream.write(pd.DataFrame(columns=table.column_names).to_csv(index=False).encode())
-        pa_csv.write_csv(table, stream, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    lean = table.drop_columns([c for c in CSV_LEFT_OUT if c in table.column_names])
+    header = pd.DataFrame(columns=lean.column_names).to_csv(index=False).encode()
+    for case, rows in public.groupby("case", sort=False).indices.items():
+        # pyarrow's writer (pandas' took 16 s a night); the header apart, since pyarrow quotes every name
+        text = io.BytesIO()
+        pa_csv.write_csv(lean.take(rows), text, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+        (folder / "cases" / f"{page_of[case]}.csv.gz").write_bytes(gzip.compress(header + text.getvalue(), mtime=0))
 
 
 def _extras(record: Dict[str, Any]) -> List[Dict[str, Any]]:

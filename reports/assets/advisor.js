@@ -3,6 +3,10 @@
   "use strict";
   var a = window.MATRIX && window.MATRIX.advisor;
   if (!a) { return; }
+  // each grid number holds a status and its verified fix: status + statuses × fix (aggregate.decode)
+  var n = a.statuses.length;
+  var grid = a.grid.map(function (row) { return row.map(function (v) { return v === null ? null : v % n; }); });
+  var fixes = a.grid.map(function (row) { return row.map(function (v) { return v === null ? 0 : Math.floor(v / n); }); });
   var KEYS = ["torch", "onnx", "onnxruntime", "device", "exporter"];
   var values = {};
   KEYS.forEach(function (k) {
@@ -45,7 +49,7 @@
 
   function changes(from, to) {
     var n = 0;
-    for (var i = 0; i < a.cases.length; i += 1) { if (a.grid[i][from] !== a.grid[i][to]) { n += 1; } }
+    for (var i = 0; i < a.cases.length; i += 1) { if (grid[i][from] !== grid[i][to]) { n += 1; } }
     return n;
   }
 
@@ -81,10 +85,10 @@
     if (from < 0 || to < 0) { summary.textContent = "No results for that combination: pick versions that were run together."; return; }
     var changed = [];
     a.cases.forEach(function (name, i) {
-      var s0 = a.grid[i][from], s1 = a.grid[i][to];
+      var s0 = grid[i][from], s1 = grid[i][to];
       if (s0 !== s1) {
         changed.push({ name: name, from: s0, to: s1, rank: s1 === null ? 99 : a.severity[s1], model: a.models[i],
-                       fix: a.fixes[i][to] ? a.fix_texts[a.fixes[i][to] - 1] : "" });
+                       fix: fixes[i][to] ? a.fix_texts[fixes[i][to] - 1] : "" });
       }
     });
     // the model families first (the real architectures people ship), then worst first

@@ -4,8 +4,9 @@
 // Text goes in as text nodes, never as markup: results may come from anywhere.
 (function () {
   "use strict";
-  var shard = window.MATRIX_CASE, cells = window.MATRIX_CELLS, table = document.getElementById("results");
-  if (!shard || !cells || !table) { return; }
+  var shard = window.MATRIX_CASE, texts = window.MATRIX_TEXTS, cells = window.MATRIX_CELLS;
+  var table = document.getElementById("results");
+  if (!shard || !texts || !cells || !table) { return; }
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -42,10 +43,14 @@
     });
   }
 
-  var records = shard.rows.map(function (row) {
-    var r = {};
-    shard.fields.forEach(function (k, n) { r[k] = n < shard.numbers ? row[n] : (row[n] ? shard.texts[row[n] - 1] : null); });
-    return r;
+  var records = [];  // the shard's columns are run-length pairs (shards.case_shard): [value, count, …]
+  for (var i = 0; i < shard.length; i++) { records.push({}); }
+  shard.fields.forEach(function (k, n) {
+    var runs = shard.columns[n], at = 0;
+    for (var p = 0; p < runs.length; p += 2) {
+      var v = n < shard.numbers ? runs[p] : (runs[p] ? texts[runs[p] - 1] : null);
+      for (var c = 0; c < runs[p + 1]; c++) { records[at++][k] = v; }
+    }
   });
 
   function pair(dl, term, dd) { dl.appendChild(el("dt", {text: term})); dl.appendChild(dd); }

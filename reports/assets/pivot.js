@@ -100,11 +100,11 @@
         var td = document.createElement("td"), code = codes[s[1]], column = data.columns[s[1]];
         td.className = "e-" + column.exporter + " d-" + column.device;
         if (code !== null && code !== undefined) {
-          var status = data.statuses[code], link = document.createElement("a");
+          var status = data.statuses[code % data.statuses.length], link = document.createElement("a");
           td.className += " s-" + status;
           td.title = status + " · " + column.cell + " · " + column.exporter;
           link.href = "cases/" + tr.dataset.page + ".html#c" + s[1];
-          link.textContent = glyphs[code];
+          link.textContent = glyphs[code % data.statuses.length];
           link.setAttribute("aria-label", status + ", " + (NAMES[across] || across) + " " + s[0]);
           td.appendChild(link);
         }
