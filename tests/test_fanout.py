@@ -1,5 +1,6 @@
-"""Fan-out in two stages, as the nightly workflow runs it: plan → one `run --export` process per
-export side, then one `run --runtime` process per runtime side over the export jobs' bundles,
+"""Fan-out: in two stages — plan → one `run --export` process per export side, then one `run
+--runtime` process per runtime side over the export jobs' bundles — and in one, as the nightly
+workflow runs it (`run --side`: an export side and every onnxruntime of its cells on one machine),
 each with its own results folder (as on separate CI machines) → merge; the merged run equals one
 process running them all. Real uv environments, real probe runs."""
 
@@ -82,6 +83,18 @@ def test_runs_split_over_processes_and_merged_equal_one_run(tmp_path):
     assert _steady(run_many["cells"]) == _steady(run_one["cells"])
     assert [e["id"] for e in run_many["exports"]] == sides["export"] and "adopted_from" not in run_many["exports"][0]
     assert [c["id"] for c in run_many["plan"]["cells"]] == sorted(cells)
+
+    # In one stage, as the nightly runs it: a machine per export side, its bundles checked on every
+    # onnxruntime there; what it hands on is its run folder without bundles/ (the failing results'
+    # zips in models/ stay), and the merge of those equals one process too.
+    machines([("side-0", ["--side", sides["export"][0]])])
+    shutil.rmtree(tmp_path / "side-0" / run_id / "bundles")
+    assert list((tmp_path / "side-0" / run_id / "models").glob("*.zip"))  # the mismatch's bundle, for repro
+    merged = run_module("matrix", "merge", tmp_path / "side-0", "--results", tmp_path / "sides")
+    assert merged.returncode == 0, merged.stderr
+    for cell in cells:
+        assert _steady(read_results(tmp_path / "sides" / run_id / f"{cell}.jsonl")) == _steady(
+            read_results(one / f"{cell}.jsonl"))
 
     # The same report from either.
     for name in ("single", "merged"):

@@ -51,17 +51,16 @@ def test_nightly_job_matrix_is_the_plan(tmp_path):
         [j["export"] for j in exports] + [j["runtime"] for j in runtimes])
     assert outputs["run_id"]
 
-    # Each export job runs its side with the plan's run id, from the saved locks; each runtime job
-    # its side over every export job's run folder.
+    # Each job runs one export side and every onnxruntime of its cells with the plan's run id, from
+    # the saved locks; its bundles stay on the machine, its results and failing bundles' zips travel.
     (run,) = [s for s in nightly["jobs"]["export"]["steps"] if "python -m matrix run" in s.get("run", "")]
     assert run["env"] == {"EXPORT": "${{ matrix.export }}", "RUN_ID": "${{ needs.plan.outputs.run_id }}"}
-    assert '--export "$EXPORT" --run-id "$RUN_ID"' in run["run"] and "--locked locks" in run["run"]
+    assert '--side "$EXPORT" --run-id "$RUN_ID"' in run["run"] and "--locked locks" in run["run"]
     assert nightly["jobs"]["export"]["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.plan.outputs.exports) }}"
-    (run,) = [s for s in nightly["jobs"]["runtime"]["steps"] if "python -m matrix run" in s.get("run", "")]
-    assert '--runtime "$RUNTIME" --run-id "$RUN_ID"' in run["run"] and '--bundles-from "$folder"' in run["run"]
-    assert nightly["jobs"]["runtime"]["needs"] == ["plan", "export"]
-    assert nightly["jobs"]["runtime"]["strategy"]["matrix"]["include"] == \
-        "${{ fromJSON(needs.plan.outputs.runtimes) }}"
+    (upload,) = [s for s in nightly["jobs"]["export"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert upload["with"]["path"].splitlines() == ["results/${{ needs.plan.outputs.run_id }}/",
+                                              "!results/${{ needs.plan.outputs.run_id }}/bundles/"]
+    assert "runtime" not in nightly["jobs"] and nightly["jobs"]["report"]["needs"] == ["plan", "export"]
 
 
 def test_the_report_job_carries_the_history_from_one_night_to_the_next(tmp_path):

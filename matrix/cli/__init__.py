@@ -17,6 +17,7 @@ from matrix.cli import (
     images,
     merge,
     plan,
+    rehearse,
     remedies,
     remedy,
     report,
@@ -25,7 +26,8 @@ from matrix.cli import (
 )
 from matrix.errors import UserError
 
-COMMANDS = (run, plan, report, images, merge, history, bisect, cases, families, remedy, remedies, bench, versions)
+COMMANDS = (run, plan, report, images, merge, history, bisect, cases, families, remedy, remedies, bench, versions,
+            rehearse)
 START = """to start:
   pip install nox uv && nox -s matrix   plan, run and report the default spec (report/index.html)
   pip install nox uv && nox -s tests    the test suite

@@ -28,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ca-bundle", default=os.environ.get("MATRIX_CA_BUNDLE"),
                    help="docker: an extra CA bundle for image builds behind a TLS-inspecting proxy")
     p.add_argument("--cell", default=None, metavar="ID", help="run only this cell of the spec (see `plan`)")
+    p.add_argument("--side", default=None, metavar="SIDE",
+                   help="fan-out in one stage (the nightly's): every cell of this export side, exported once and "
+                        "checked on each of their onnxruntimes here, so bundles never leave the machine")
     p.add_argument("--export", default=None, metavar="SIDE",
                    help="fan-out, first stage: only this export side, writing its bundles (see `plan --json`)")
     p.add_argument("--runtime", default=None, metavar="SIDE",
@@ -89,8 +92,9 @@ def matrix(args: argparse.Namespace) -> int:
         runfolder.check_run_id(args.run_id)
         if (Path(args.results) / args.run_id).exists():
             raise UserError(f"{Path(args.results) / args.run_id} exists: a run id names one run")
-    for flag, wanted, of in (("--cell", args.cell, lambda c: c.id), ("--export", args.export,
-                                                                     lambda c: c.export_side().id),
+    for flag, wanted, of in (("--cell", args.cell, lambda c: c.id),
+                             ("--side", args.side, lambda c: c.export_side().id),
+                             ("--export", args.export, lambda c: c.export_side().id),
                              ("--runtime", args.runtime, lambda c: c.runtime_side().id)):
         if wanted:
             plan.cells = [c for c in plan.cells if of(c) == wanted]
@@ -101,8 +105,11 @@ def matrix(args: argparse.Namespace) -> int:
         plan.cells = [c for c in plan.cells if c.device in devices]
         if not plan.cells:
             raise UserError(f"--device {args.device}: no cell of {plan.spec.path} is on it")
-    if (args.export or args.runtime or args.bundles_from) and not args.split:
-        raise UserError("--export, --runtime and --bundles-from are stages of a split run: drop --no-split")
+    if (args.side or args.export or args.runtime or args.bundles_from) and not args.split:
+        raise UserError("--side, --export, --runtime and --bundles-from are parts of a split run: drop --no-split")
+    if args.side and (args.export or args.runtime or args.bundles_from):
+        raise UserError("--side runs both stages of its export side: give it without --export, --runtime or "
+                        "--bundles-from")
     if args.export and args.bundles_from:
         raise UserError("--export writes bundles; --bundles-from reads them: give one")
     for folder in args.bundles_from:  # before anything is written: a bad folder leaves no run behind
