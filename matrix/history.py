@@ -156,8 +156,7 @@ def _write_night(db: sqlite3.Connection, run_id: str, frame: pd.DataFrame) -> No
 
 def _summarise(db: sqlite3.Connection, run_id: str, frame: pd.DataFrame) -> None:
     """The small rows a year of nights is read from: counts, pass rates per grid column, versions seen."""
-    results = frame[frame["case_id"] != "*"]
-    status = results["status"]
+    status = frame["status"]
     db.execute("update runs set cells = ?, results = ?, passed = ?, failing = ? where run_id = ?",
                (int(frame["cell"].nunique()), len(frame), int((status == "pass").sum()),
                 int(status.isin(FAILING).sum()), run_id))
@@ -170,18 +169,29 @@ def _summarise(db: sqlite3.Connection, run_id: str, frame: pd.DataFrame) -> None
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Schema 1 kept each result's JSON in SQLite: each night becomes a Parquet file and its summary rows."""
-    with db:
-        db.executescript("alter table runs add column cells integer; alter table runs add column results integer; "
-                         "alter table runs add column passed integer; alter table runs add column failing integer;"
-                         + ";".join(s for s in TABLES.split(";") if "rates" in s or "seen" in s) + ";")
-    for (run_id,) in db.execute("select run_id from runs").fetchall():
-        frame = pd.read_sql(f"select {', '.join(COLUMNS)} from results where run_id = ?", db, params=(run_id,))
-        _write_night(db, run_id, frame.astype(object))
-        with db:
+    """Schema 1 kept each result's JSON in SQLite: each night becomes a Parquet file and its summary
+    rows, in one transaction (a migration cut short leaves schema 1 as it was)."""
+    db.execute("begin")
+    try:
+        for column in ("cells", "results", "passed", "failing"):
+            db.execute(f"alter table runs add column {column} integer")
+        for statement in TABLES.split(";"):
+            if "rates" in statement or "seen" in statement:
+                db.execute(statement)
+        run_ids = [runfolder.check_run_id(r, "history run id") for (r,) in db.execute("select run_id from runs")]
+        for run_id in run_ids:  # each names a file now: all checked before one is written
+            frame = pd.read_sql(f"select {', '.join(COLUMNS)} from results where run_id = ?", db, params=(run_id,))
+            _write_night(db, run_id, frame.astype(object))
             _summarise(db, run_id, frame)
-    with db:
-        db.executescript(f"drop table results; pragma user_version = {SCHEMA_VERSION};")
+        db.execute("drop table results")
+        db.execute(f"pragma user_version = {SCHEMA_VERSION}")
+        db.commit()
+    except UserError as exc:
+        db.rollback()
+        raise HistoryError(f"cannot bring history schema 1 up to date: {exc}; left unaltered") from None
+    except BaseException:
+        db.rollback()
+        raise
     db.execute("vacuum")  # give the JSON's space back
 
 

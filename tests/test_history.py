@@ -134,3 +134,25 @@ def test_a_history_of_schema_1_is_brought_up_to_date_with_its_regressions_unchan
         ("night-1", 2, 2, 0), ("night-2", 2, 1, 1)]
     assert sorted(pd.read_parquet(tmp_path / "history" / "night-2.parquet")["status"]) == ["mismatch", "pass"]
     assert path.stat().st_size < before / 10
+
+
+def test_a_schema_1_history_that_cannot_be_converted_is_left_as_it_was(tmp_path):
+    """A run id that would name a file outside the history (schema 1 never checked them): one line,
+    and the database byte for byte as it was, not half converted."""
+    path = tmp_path / "history.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_1)
+    for run_id in ("night-1", "../../escaped"):
+        db.execute("insert into runs values (?,?,?,?,?,?,?,?)", (run_id, 1.0, 2.0, "spec.toml", "h", None, 1.0, "{}"))
+        db.execute("insert into results values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   (run_id, OLD_ORT, "layers/a", "dynamo", "default", "pass", "parity", None, None, "3.11",
+                    "2.15.0", "1.23.2", "1.31.0", "0.7.2", "cpu", "{}"))
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    done = run_module("matrix", "history", "--results", tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "matrix history: error: cannot bring history schema 1 up to date: history run id '../../escaped': use "
+        "letters, digits, '.', '_' and '-' only; left unaltered"]
+    assert path.read_bytes() == before and not (tmp_path / "history").exists()
