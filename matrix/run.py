@@ -160,6 +160,7 @@ class MatrixRun:
         if self.bad_input:
             raise UserError(self.bad_input)
         self._write_run_json(started, time.time())
+        runfolder.withhold(self.dir / "models")
         advice.annotate(self.dir)
         remedy.annotate(self.dir)
         runfolder.point_latest(self.root, self.run_id)

@@ -6,7 +6,8 @@ results/<run-id>/run.json          spec (and its text), plan, each cell's lock h
 results/<run-id>/<cell>.jsonl      the cell's results (matrix/schemas/result.schema.json)
 results/<run-id>/lock/<cell>.txt   each cell's complete install set with hashes
 results/<run-id>/logs/<cell>.log   the probe's stderr
-results/<run-id>/models/           the bundle zips of failing results, for the report to link
+results/<run-id>/models/           the bundle zips of failing results, for the report to link (one over
+                                   PUBLISHED_LIMIT: <zip>.withheld.json, its size; the bundle stays in bundles/)
 results/<run-id>/bundles/<side>/   an export side's bundles, its frontier.json and stamped models
 results/<run-id>/frontier/         each side's version frontier measurement (matrix/frontier.py)
 results/<run-id>/advice/           the checks of too-new models' advice (matrix/advice.py)
@@ -31,11 +32,16 @@ from matrix.probe import results
 from matrix.probe.records import new_run_id
 
 __all__ = ["new_run_id", "check_run_id", "spec_hash", "read", "write", "point_latest", "resolve", "claim",
-           "unfinished", "read_results", "cell_results", "rewrite_results"]
+           "unfinished", "read_results", "cell_results", "rewrite_results", "withhold"]
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")  # names a folder: nothing that could leave it
 LATEST = "latest"
 RUN_JSON = "run.json"
+# Failing results' zips travel between the nightly's jobs and are published with the report. A
+# few models' weights were nine tenths of them (resnet18's zip: 42 MB, next to ~20 KB for most);
+# rerunning the result rebuilds such a bundle from the same seeded weights, so it is withheld.
+PUBLISHED_LIMIT = 8 * 2**20
+WITHHELD = ".withheld.json"
 
 
 def check_run_id(run_id: str, where: str = "--run-id") -> str:
@@ -130,3 +136,16 @@ def rewrite_results(path: Path, found: Iterable[Dict[str, Any]]) -> None:
         for result in found:
             f.write(json.dumps(result) + "\n")
     os.replace(temporary, path)
+
+
+def withhold(models: Path, limit: int = PUBLISHED_LIMIT) -> int:
+    """Each zip in a run's models/ larger than limit replaced by `<zip>.withheld.json` (its size);
+    the bytes withheld."""
+    withheld = 0
+    for kept in sorted(models.glob("*.zip")) if models.is_dir() else []:
+        size = kept.stat().st_size
+        if size > limit:
+            (models / (kept.name + WITHHELD)).write_text(json.dumps({"bytes": size, "limit": limit}))
+            kept.unlink()
+            withheld += size
+    return withheld

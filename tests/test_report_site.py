@@ -18,7 +18,7 @@ from packaging.version import Version
 from helpers import ARTIFACTS, axe_script, open_page, shown_results
 from matrix.bench.report_history import write_history
 from matrix.probe.status import STATUSES
-from report_fixtures import report_of, synthetic, two_runs_site, write_run
+from report_fixtures import OLD, report_of, result, synthetic, two_runs_site, write_run
 
 FAILING = set(STATUSES) - {"pass", "skipped"}
 
@@ -410,3 +410,42 @@ def test_a_wide_grid_is_a_pivot_whose_choice_is_in_the_address(browser, wide_sit
     assert not any(word in opened[0].text for word in ("null", "undefined"))
     assert browser.find_element("tag name", "h1").text == case
     shoot(browser, "report-pivot-drill.png")
+
+
+# --- bundles too large to publish ------------------------------------------------------------------
+
+def test_a_bundle_over_the_limit_is_withheld_and_its_result_says_how_to_rebuild_it(browser, tmp_path):
+    import os
+    import zipfile
+
+    from selenium.webdriver.common.keys import Keys
+
+    from matrix import runfolder
+
+    run = tmp_path / "run-w"
+    rows = [result(OLD, "models/big", "dynamo", "load_error", artifacts={"bundle": "models__big--h.zip"}),
+            result(OLD, "blocks/small", "dynamo", "load_error", artifacts={"bundle": "blocks__small--h.zip"})]
+    write_run(run, "run-w", rows, 1.0)
+    (run / "models").mkdir()
+    for name, size in (("models__big", 64 * 1024), ("blocks__small", 10)):
+        with zipfile.ZipFile(run / "models" / f"{name}--h.zip", "w") as z:  # random bytes: zip cannot shrink them
+            z.writestr(f"{name}/model.onnx", os.urandom(size))
+    withheld = (run / "models" / "models__big--h.zip").stat().st_size
+    assert runfolder.withhold(run / "models", limit=32 * 1024) == withheld
+    assert sorted(p.name for p in (run / "models").iterdir()) == ["blocks__small--h.zip",
+                                                                 "models__big--h.zip.withheld.json"]
+
+    site = report_of(run, tmp_path / "site")
+    shown = {r["case"]: r for r in shown_results(site)}
+    assert shown["models/big"]["bundle_withheld"] == withheld and shown["models/big"]["model_link"] is None
+    assert shown["blocks/small"]["model_link"] == "../models/blocks__small--h.zip"
+    assert sorted(p.name for p in (site / "models").iterdir()) == ["blocks__small--h.zip"]
+
+    page = site / shown["models/big"]["page"]
+    assert open_page(browser, page) == []
+    button = browser.find_element("css selector", "table.results tbody.result button.expand")
+    tab_to(browser, button)
+    button.send_keys(Keys.ENTER)
+    drill = browser.find_element("css selector", "table.results tbody.result tr.drill")
+    assert f"models__big--h.zip: not published ({withheld / 2**20:.1f} MiB" in drill.text
+    assert "rebuild it from the same seeded weights" in drill.text

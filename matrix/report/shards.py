@@ -33,7 +33,7 @@ TEXTS = ("case", "cell", "torch", "onnxruntime", "onnx", "onnxscript", "python",
          "fix_remedy", "fix_snippet", "fix_tried", "export_call", "model_file", "model_link", "bundle_repro",
          "reused_from", "provider")
 NUMBERS = ("index", "column_index", "seconds", "max_abs_err", "max_rel_err", "atol", "rtol", "required_atol",
-           "export_s", "eager_ms", "ort_ms", "model_bytes", "nodes", "model_opset", "ir_version")
+           "export_s", "eager_ms", "ort_ms", "model_bytes", "nodes", "model_opset", "ir_version", "bundle_withheld")
 FIELDS = NUMBERS + TEXTS
 
 

@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name
 from pyarrow import csv as pa_csv
 from pyarrow import parquet
 
+from matrix import runfolder
 from matrix.probe.status import EXPORT_STAGES, STAGES, STATUSES
 from matrix.report import aggregate, charts, frontier_page, shards, summary
 from matrix.report.load import Run
@@ -242,10 +243,17 @@ def _copy_models(source: Path, target: Path, frame: Any) -> Any:
     """Failing results' bundles (or bare models) the run kept, copied beside the pages that link
     them, with the command that reproduces a runtime failure from the bundle alone: the frame
     with the columns model_link and bundle_repro."""
-    frame = frame.assign(model_link=None, bundle_repro=None)
+    frame = frame.assign(model_link=None, bundle_repro=None, bundle_withheld=None)
     kept_rows = frame[frame["model_file"].notna()][["model_file", "stage", "onnxruntime"]]
     for i, rec in zip(kept_rows.index, kept_rows.to_dict("records")):
         kept = source / safe_name(rec["model_file"])
+        withheld = source / (kept.name + runfolder.WITHHELD)
+        if not kept.is_file() and withheld.is_file():
+            try:
+                frame.at[i, "bundle_withheld"] = int(json.loads(withheld.read_text())["bytes"])
+            except (ValueError, KeyError, TypeError):
+                pass  # a stub from elsewhere that says nothing readable: the bundle is simply not there
+            continue
         if not kept.is_file():
             continue
         target.mkdir(exist_ok=True)

@@ -113,6 +113,9 @@
         (present(r.bundle_repro) ? ", and repro.py, which needs only onnxruntime" : ""))]));
     } else if (present(r.model_link)) {
       pair(dl, "failing model", el("dd", {}, [el("a", {href: r.model_link, text: r.model_file})]));
+    } else if (present(r.bundle_withheld)) {
+      pair(dl, "bundle", el("dd", {text: r.model_file + ": not published (" + (r.bundle_withheld / 1048576).toFixed(1) +
+        " MiB, mostly its weights); the commands below rerun this result and rebuild it from the same seeded weights"}));
     } else if (present(r.model_file)) {
       pair(dl, "kept model", el("dd", {}, [el("code", {text: r.model_file}),
         " (kept by --keep-failed, not beside these results)"]));
