@@ -194,9 +194,10 @@ def test_the_run_writes_the_remedies_table_and_the_report_shows_each_fix(too_new
     assert any("fixed by version_convert" in fix and "convert_version(model, 19)" in snippet for fix, snippet in fixes)
     data = (report / "assets" / "data.js").read_text()
     advisor = json.loads(data.split("=", 1)[1].rstrip(";\n"))["advisor"]
-    from matrix.report.aggregate import decode
+    from matrix.report.aggregate import unpack
 
-    assert any("version_convert" in (decode(advisor, n)[1] or "") for row in advisor["grid"] for n in row if n)
+    unpacked = unpack(advisor)
+    assert any("version_convert" in advisor["fix_texts"][n - 1] for row in unpacked["fixes"] for n in row if n)
     assert "Remedies the search verified" in (report / "workarounds.html").read_text()
 
 

@@ -43,3 +43,35 @@ def test_a_shard_keeps_each_text_once_and_gives_its_records_back():
         [dict(r, status=results[n + 1]["status"]) for n, r in enumerate(results[:10])] + results[10:])))
     assert flipped["texts"] == lean["texts"] and flipped_texts == texts and flipped["columns"] != lean["columns"]
     assert "</script>" not in shards.script("X", {"t": "</script><script>alert(1)</script>"})
+
+
+def test_the_advisors_packed_table_unpacks_to_each_results_status_and_fix():
+    """aggregate.advisor_data packs a status and a fix per case × column into base-36 digits (two
+    each once the fixes are many); unpack (as advisor-data.js) gives back exactly what went in."""
+    from matrix.probe.status import STATUSES
+    from matrix.report.aggregate import advisor_data, unpack
+
+    statuses = list(STATUSES)
+    cols = [{"column": f"c{n}", "index": n, "torch": f"2.{n}.0", "onnx": "1.23.2", "onnxruntime": "1.32.0",
+             "device": "cpu", "exporter": "dynamo", "opset_label": "default", "cell": f"cell{n}"} for n in range(7)]
+    rows = []
+    for k in range(9):
+        for n in range(7):
+            if (k + n) % 5 == 0:
+                continue  # not run in this column
+            status = statuses[(k * 3 + n) % len(statuses)]
+            fix = f"fixed by remedy {k}" if status not in ("pass", "skipped") and k % 2 else None
+            rows.append({"case": f"cat/case{k}", "column": f"c{n}", "status": status, "library": None,
+                         "fix_remedy": "r" if fix else None, "fix": fix})
+    packed = advisor_data(pd.DataFrame(rows), cols)
+    assert packed["width"] == 2 and all(len(row) == 2 * len(cols) for row in packed["grid"])
+    back = unpack(packed)
+    assert back["columns"] == [{k: c[k] for k in packed["columns"]} for c in cols]
+    cases = packed["cases"]
+    seen = {(r["case"], r["column"]): r for r in rows}
+    for i, case in enumerate(cases):
+        for n in range(len(cols)):
+            r = seen.get((case, f"c{n}"))
+            assert back["grid"][i][n] == (None if r is None else statuses.index(r["status"]))
+            fix = back["fixes"][i][n]
+            assert (packed["fix_texts"][fix - 1] if fix else None) == (r or {}).get("fix")

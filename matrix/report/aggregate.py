@@ -3,7 +3,7 @@ since the previous run, per-case history and the upgrade advisor's data."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import pandas as pd
 from packaging.version import InvalidVersion, Version
@@ -182,34 +182,53 @@ def history(runs: List[Run]) -> Dict[str, List[Dict[str, Any]]]:
     return out
 
 
-def decode(advisor: Dict[str, Any], number: int) -> Tuple[str, Optional[str]]:
-    """A grid number of `advisor_data` as (status, fix sentence or None), as the pages' scripts read it."""
-    fix = number // len(advisor["statuses"])
-    return advisor["statuses"][number % len(advisor["statuses"])], advisor["fix_texts"][fix - 1] if fix else None
+COLUMN_KEYS = ("torch", "onnx", "onnxruntime", "device", "exporter", "opset_label", "cell")
+
+
+def _base36(number: int, width: int) -> str:
+    digits = ""
+    while number:
+        number, digit = divmod(number, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return digits.rjust(width, "0")
 
 
 def advisor_data(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Compact tables the advisor page's script compares: columns, and per case a number per
-    column: its status and verified fix (see below; `decode` reads one back)."""
+    """Compact tables the front page's and the advisor's scripts compare, packed for the front
+    page's download (a night: 1.1 MB as plain JSON, see below); reports/assets/advisor-data.js
+    unpacks them, as `unpack` does here.
+
+    columns: each key a list over the columns. grid: a string per case, `width` base-36 digits
+    per column, each number its status and verified fix — status + len(statuses) × fix, fix
+    being 1 + an index into fix_texts, 0 for none — and dots where the column did not run it."""
     position = {c["column"]: c["index"] for c in cols}
     cases = sorted(frame["case"].unique())
     case_index = {c: i for i, c in enumerate(cases)}
     statuses = list(STATUSES)
-    grid = [[None] * len(cols) for _ in cases]
+    grid: List[List[Optional[int]]] = [[None] * len(cols) for _ in cases]
     for rec in frame[["case", "column", "status"]].itertuples(index=False):
         grid[case_index[rec.case]][position[rec.column]] = statuses.index(rec.status)
     libraries = frame.drop_duplicates("case").set_index("case")["library"]
-    # The verified fix of a failing result rides in its grid number: status + len(statuses) × fix,
-    # fix being 1 + an index into fix_texts, 0 for none (a grid of its own, mostly zeros, was 0.4 MB
-    # of a night's page data; keyed by "case,column" with each sentence in full, 3.9 MB).
     fix_texts: Dict[str, int] = {}
     if "fix_remedy" in frame:
         for rec in frame[frame["fix_remedy"].notna()][["case", "column", "fix"]].itertuples(index=False):
             fix = fix_texts.setdefault(rec.fix, len(fix_texts) + 1)
             grid[case_index[rec.case]][position[rec.column]] += len(statuses) * fix
+    width = len(_base36(len(statuses) * (len(fix_texts) + 1), 1))
     return {"cases": cases, "fix_texts": list(fix_texts), "statuses": statuses,
             "severity": [SEVERITY.get(s, 0) for s in statuses],
             "models": [1 if isinstance(libraries.get(c), str) else 0 for c in cases],
-            "columns": [{k: c[k] for k in ("torch", "onnx", "onnxruntime", "device", "exporter", "opset_label",
-                                           "cell")} for c in cols],
-            "grid": grid}
+            "columns": {k: [c[k] for c in cols] for k in COLUMN_KEYS}, "width": width,
+            "grid": ["".join("." * width if n is None else _base36(n, width) for n in row) for row in grid]}
+
+
+def unpack(advisor: Dict[str, Any]) -> Dict[str, Any]:
+    """What advisor-data.js makes of `advisor_data`: columns as records, and per case and column
+    the status (an index into statuses, None where not run) and the fix (0, or 1 + an index)."""
+    n, width = len(advisor["statuses"]), advisor["width"]
+    numbers = [[None if row[i:i + width].startswith(".") else int(row[i:i + width], 36)
+                for i in range(0, len(row), width)] for row in advisor["grid"]]
+    keys = list(advisor["columns"])
+    return dict(advisor, columns=[dict(zip(keys, values)) for values in zip(*advisor["columns"].values())],
+                grid=[[None if v is None else v % n for v in row] for row in numbers],
+                fixes=[[0 if v is None else v // n for v in row] for row in numbers])

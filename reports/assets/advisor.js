@@ -3,10 +3,7 @@
   "use strict";
   var a = window.MATRIX && window.MATRIX.advisor;
   if (!a) { return; }
-  // each grid number holds a status and its verified fix: status + statuses × fix (aggregate.decode)
-  var n = a.statuses.length;
-  var grid = a.grid.map(function (row) { return row.map(function (v) { return v === null ? null : v % n; }); });
-  var fixes = a.grid.map(function (row) { return row.map(function (v) { return v === null ? 0 : Math.floor(v / n); }); });
+  var grid = a.grid, fixes = a.fixes;  // unpacked by advisor-data.js
   var KEYS = ["torch", "onnx", "onnxruntime", "device", "exporter"];
   var values = {};
   KEYS.forEach(function (k) {

@@ -1,6 +1,6 @@
 // The grid as a pivot, for runs with more columns than anyone reads at once: one axis runs across,
-// every other is pinned; the cells come from the advisor's compact table (window.MATRIX.advisor:
-// a status per case × column). The choice lives in the address (#across=onnxruntime&torch=2.15.0…),
+// every other is pinned; the cells come from the advisor's table (window.MATRIX.advisor, unpacked
+// by advisor-data.js: a status per case × column). The choice lives in the address (#across=onnxruntime&torch=2.15.0…),
 // so a link shows exactly this view. A cell links to its result on the case page (#cN: column N).
 (function () {
   "use strict";
@@ -100,11 +100,11 @@
         var td = document.createElement("td"), code = codes[s[1]], column = data.columns[s[1]];
         td.className = "e-" + column.exporter + " d-" + column.device;
         if (code !== null && code !== undefined) {
-          var status = data.statuses[code % data.statuses.length], link = document.createElement("a");
+          var status = data.statuses[code], link = document.createElement("a");
           td.className += " s-" + status;
           td.title = status + " · " + column.cell + " · " + column.exporter;
           link.href = "cases/" + tr.dataset.page + ".html#c" + s[1];
-          link.textContent = glyphs[code % data.statuses.length];
+          link.textContent = glyphs[code];
           link.setAttribute("aria-label", status + ", " + (NAMES[across] || across) + " " + s[0]);
           td.appendChild(link);
         }
