@@ -111,42 +111,18 @@ class Rehearsal:
         for step in self.workflow["jobs"][name]["steps"]:
             uses, started = step.get("uses", "").split("@")[0], time.perf_counter()
             given = {k: self.fill(str(v), matrix) for k, v in (step.get("with") or {}).items()}
-            moved = 0
             if "run" in step:
                 command = self.fill(step["run"], matrix)
-                if self.runner != "docker":
-                    command = command.replace("--runner docker", f"--runner {self.runner}")
                 if "pip install" in command:
                     continue  # this interpreter has the orchestrator already
                 step_env = dict(env, **{k: self.fill(str(v), matrix) for k, v in (step.get("env") or {}).items()})
-                done = subprocess.run(["bash", "-e", "-c", command], cwd=folder, env=step_env, capture_output=True,
-                                      text=True)
-                if done.returncode != 0:
-                    raise RehearsalError(f"{label}: step {step.get('name') or command[:60]!r} exited "
-                                         f"{done.returncode}: {(done.stderr or done.stdout).strip()[-400:]}")
+                moved = self._run(label, step.get("name") or command[:60], command, folder, step_env)
             elif uses == "actions/upload-artifact":
-                files = _files(folder, given["path"])
-                archive = self.work / "artifacts" / f"{given['name']}.zip"
-                archive.parent.mkdir(exist_ok=True)
-                moved = _zipped(files, folder, archive) if files else 0
-                searched = [folder / line.strip() for line in given["path"].splitlines()
-                            if line.strip() and not line.strip().startswith("!")]
-                root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in searched]))
-                self.artifacts[given["name"]] = {"root": root, "files": files, "bytes": moved}
+                moved = self._upload(folder, given)
             elif uses == "actions/download-artifact":
-                names = [n for n in self.artifacts if fnmatch.fnmatch(n, given.get("pattern") or given.get("name"))]
-                for artifact in names:
-                    where = folder / given["path"] / (artifact if given.get("pattern") else "")
-                    source = self.artifacts[artifact]
-                    for path in source["files"]:
-                        # upload-artifact keeps paths below the least common ancestor of its search paths
-                        relative = path.relative_to(source["root"])
-                        (where / relative).parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(path, where / relative)
-                    moved += source["bytes"]
+                moved = self._download(folder, given)
             elif uses == "actions/upload-pages-artifact":
-                site = folder / given["path"]
-                moved = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
+                moved = sum(p.stat().st_size for p in (folder / given["path"]).rglob("*") if p.is_file())
             else:
                 continue  # checkout, setup-python: this checkout and interpreter stand in
             self.steps.append({"job": label, "step": step.get("name") or uses, "seconds":
@@ -155,6 +131,38 @@ class Rehearsal:
                                              "actions/upload-pages-artifact": "published"}.get(uses, "")})
             self.note(f"{label}: {self.steps[-1]['step']} {self.steps[-1]['seconds']} s")
         self.outputs[name] = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+
+    def _run(self, label: str, name: str, command: str, folder: Path, env: Dict[str, str]) -> int:
+        if self.runner != "docker":
+            command = command.replace("--runner docker", f"--runner {self.runner}")
+        done = subprocess.run(["bash", "-e", "-c", command], cwd=folder, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RehearsalError(f"{label}: step {name!r} exited {done.returncode}: "
+                                 f"{(done.stderr or done.stdout).strip()[-400:]}")
+        return 0
+
+    def _upload(self, folder: Path, given: Dict[str, str]) -> int:
+        files = _files(folder, given["path"])
+        archive = self.work / "artifacts" / f"{given['name']}.zip"
+        archive.parent.mkdir(exist_ok=True)
+        searched = [folder / line.strip() for line in given["path"].splitlines()
+                    if line.strip() and not line.strip().startswith("!")]
+        # upload-artifact keeps paths below the least common ancestor of its search paths
+        root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in searched]))
+        self.artifacts[given["name"]] = {"root": root, "files": files,
+                                         "bytes": _zipped(files, root, archive) if files else 0}
+        return self.artifacts[given["name"]]["bytes"]
+
+    def _download(self, folder: Path, given: Dict[str, str]) -> int:
+        moved = 0
+        for name in [n for n in self.artifacts if fnmatch.fnmatch(n, given.get("pattern") or given["name"])]:
+            where = folder / given["path"] / (name if given.get("pattern") else "")
+            source = self.artifacts[name]
+            for path in source["files"]:
+                (where / path.relative_to(source["root"])).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, where / path.relative_to(source["root"]))
+            moved += source["bytes"]
+        return moved
 
 
 def rehearse(work: Path, cases: str = CASES, runner: str = "venv",
@@ -181,21 +189,40 @@ def rehearse(work: Path, cases: str = CASES, runner: str = "venv",
                                  for p in (work / f"side-{n}" / "results").rglob("bundles/**/*") if p.is_file()),
             "published_bundles_bytes": sum(p.stat().st_size for p in (report / "site" / "models").rglob("*")
                                            if p.is_file()) if (report / "site" / "models").is_dir() else 0,
-            "site_bytes": sum(p.stat().st_size for p in (report / "site").rglob("*") if p.is_file())}
+            "site_bytes": sum(p.stat().st_size for p in (report / "site").rglob("*") if p.is_file()),
+            "side_parts": _parts(sorted((work / "artifacts").glob("side-*.zip")))}
+
+
+PER_CELL = ("lock", "frontier", "logs", "run.json")  # what a job hands on per cell, whatever the cases
+
+
+def _parts(archives: List[Path]) -> Dict[str, int]:
+    """The side jobs' artifacts' compressed bytes by what they hold (lock, models, results, ...)."""
+    parts: Dict[str, int] = {}
+    for archive in archives:
+        with zipfile.ZipFile(archive) as z:
+            for entry in z.infolist():
+                part = entry.filename.split("/")[0] if "/" in entry.filename else \
+                    "run.json" if entry.filename == "run.json" else "results"
+                parts[part] = parts.get(part, 0) + entry.compress_size
+    return parts
 
 
 def projection(measured: Dict[str, Any], plan: Dict[str, Any], corpus: int, slice_cases: int) -> Dict[str, Any]:
-    """The full nightly from the slice: per result of the slice, times the nightly's results."""
-    per_result = 1 / max(1, measured["results"])
+    """The full nightly from the slice: what a job hands on per cell (locks, frontier, logs) times
+    the nightly's cells, the rest (results, failing bundles, remedy searches) and the time per
+    result times its results."""
     full = len(plan["cells"]) * corpus * len(plan["exporters"]) * len(plan["opsets"])
-    ups = sum(s["bytes"] for s in measured["steps"] if s["direction"] == "up" and s["job"].startswith("side-"))
+    by_results, by_cells = full / max(1, measured["results"]), len(plan["cells"]) / max(1, measured["cells"])
+    parts = measured["side_parts"]
+    per_cell = sum(v for k, v in parts.items() if k in PER_CELL)
+    per_result = sum(v for k, v in parts.items() if k not in PER_CELL)
     side_s = sum(s["seconds"] for s in measured["steps"] if s["job"].startswith("side-"))
-    scale = full * per_result
+    uploaded = per_cell * by_cells + per_result * by_results
     return {"results": full, "sides": len({c["export"] for c in plan["cells"]}), "cells": len(plan["cells"]),
-            "corpus": corpus, "slice_cases": slice_cases, "scale": round(scale, 1),
-            "moved_bytes": round(ups * scale * 2),  # uploaded by the side jobs, downloaded once by the report job
-            "published_bundles_bytes": round(measured["published_bundles_bytes"] * scale),
-            "bundles_kept_bytes": round(measured["bundles_bytes"] * scale),
-            "machine_hours": round(side_s * scale / 3600, 1)}
-
-
+            "corpus": corpus, "slice_cases": slice_cases, "by_results": round(by_results, 1),
+            "by_cells": round(by_cells, 1), "per_cell_bytes": per_cell, "per_result_bytes": per_result,
+            "moved_bytes": round(2 * uploaded),  # uploaded by the side jobs, downloaded once by the report job
+            "published_bundles_bytes": round(measured["published_bundles_bytes"] * by_results),
+            "bundles_kept_bytes": round(measured["bundles_bytes"] * by_results),
+            "machine_hours": round(side_s * by_results / 3600, 1)}

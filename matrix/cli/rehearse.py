@@ -52,8 +52,11 @@ def main(args: argparse.Namespace) -> int:
     if "projection" in measured:
         p = measured["projection"]
         print(f"the whole nightly: {p['results']:,} results ({p['cells']} cells, {p['sides']} side jobs, "
-              f"{p['corpus']} cases) = {p['scale']} × the slice: moved between jobs {p['moved_bytes'] / 1e9:.2f} GB, "
-              f"bundles published {p['published_bundles_bytes'] / 1e9:.2f} GB, kept on the jobs' machines "
-              f"{p['bundles_kept_bytes'] / 1e9:.1f} GB, {p['machine_hours']} machine-hours of side jobs")
+              f"{p['corpus']} cases): {p['by_results']} × the slice's results, {p['by_cells']} × its cells")
+        print(f"  moved between jobs: 2 × ({p['per_cell_bytes'] / 2**20:.2f} MiB per-cell parts × {p['by_cells']} + "
+              f"{p['per_result_bytes'] / 2**20:.2f} MiB per-result parts × {p['by_results']}) = "
+              f"{p['moved_bytes'] / 1e9:.2f} GB")
+        print(f"  bundles published {p['published_bundles_bytes'] / 1e9:.2f} GB, kept on the jobs' machines "
+              f"{p['bundles_kept_bytes'] / 1e9:.1f} GB; {p['machine_hours']} machine-hours of side jobs")
     print(f"figures: {Path(args.work) / 'rehearsal.json'}")
     return 0
