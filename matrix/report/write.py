@@ -242,7 +242,8 @@ def _records(part: Any) -> List[Dict[str, Any]]:
 def _copy_models(source: Path, target: Path, frame: Any) -> Any:
     """Failing results' bundles (or bare models) the run kept, copied beside the pages that link
     them, with the command that reproduces a runtime failure from the bundle alone: the frame
-    with the columns model_link and bundle_repro."""
+    with the columns model_link and bundle_repro, and bundle_withheld (its size) for a zip the
+    run withheld as too large to publish (runfolder.withhold)."""
     frame = frame.assign(model_link=None, bundle_repro=None, bundle_withheld=None)
     kept_rows = frame[frame["model_file"].notna()][["model_file", "stage", "onnxruntime"]]
     for i, rec in zip(kept_rows.index, kept_rows.to_dict("records")):
