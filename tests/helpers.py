@@ -90,35 +90,6 @@ def open_page(browser, path):
     return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
-AXE_CORE = ("4.14.1", "e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745")  # version, tarball sha256
-
-
-@functools.cache
-def axe_script():
-    """axe-core (the accessibility engine browsers' own tools use), from the npm registry's
-    tarball, checked against its recorded hash and cached; MATRIX_AXE_JS names a local copy."""
-    import hashlib
-    import io
-    import tarfile
-
-    from matrix.index import cache_dir
-
-    if os.environ.get("MATRIX_AXE_JS"):
-        return Path(os.environ["MATRIX_AXE_JS"]).read_text()
-    version, digest = AXE_CORE
-    cached = cache_dir() / "axe-core" / f"axe-{version}.min.js"
-    if not cached.exists():
-        url = f"https://registry.npmjs.org/axe-core/-/axe-core-{version}.tgz"
-        with urllib.request.urlopen(url, timeout=60) as response:
-            body = response.read()
-        assert hashlib.sha256(body).hexdigest() == digest, f"{url}: not the tarball whose hash is recorded"
-        with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-            script = tar.extractfile("package/axe.min.js").read()
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(script)
-    return cached.read_text()
-
-
 def shown_results(site):
     """Every result as a case page's script draws it (from data/cases/*.js, data/texts/ and data/cells.js), with
     the commands that reproduce it filled in: [record, ...]."""

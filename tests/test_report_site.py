@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from packaging.version import Version
 
-from helpers import ARTIFACTS, axe_script, open_page, shown_results
+from helpers import ARTIFACTS, open_page, shown_results
 from matrix.bench.report_history import write_history
 from matrix.probe.status import STATUSES
 from report_fixtures import OLD, report_of, result, synthetic, two_runs_site, write_run
@@ -271,15 +271,10 @@ def test_filters_and_advisor_work_with_the_keyboard_alone(browser, site):
 
 # --- accessibility: axe-core -----------------------------------------------------------------
 
-def axe(browser, rules=None):
-    browser.execute_script(axe_script())
-    options = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa"]}}
-    found = browser.execute_async_script(
-        "var done = arguments[arguments.length - 1];"
-        "axe.run(document, arguments[0]).then(r => done(r.violations.map(v => "
-        "[v.id, v.help, v.nodes.slice(0, 3).map(n => n.target.join(' '))])), e => done([['error', String(e)]]));",
-        options)
-    return found
+def axe(browser):
+    from matrix.bench.axe import violations
+
+    return violations(browser)
 
 
 @pytest.mark.network  # axe-core from the npm registry, once (then cached)

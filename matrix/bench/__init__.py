@@ -107,7 +107,7 @@ def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
         shown = [pages[k] for k in ("front_ms", "grid_ms", "case_ms", "drill_ms")] if pages else []
         met = (f["seconds"] <= 60 and f.get("peak_gib", 0) <= 2 and f["index_mib"] <= 1 and f["site_mib"] <= 100
                and second is not None and second["rewritten_share"] <= 0.10
-               and bool(shown) and max(shown) <= 1000 and not pages["console_errors"])
+               and bool(shown) and max(shown) <= 1000 and not pages["console_errors"] and not pages.get("axe", True))
         out.append((f"report of {f['results']} synthetic results" + (
                         f" ({f['bytes_per_result']} bytes each as JSON; python -m matrix report)"
                         if "bytes_per_result" in f else ""),
@@ -120,9 +120,11 @@ def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
                         "site)" if second else "") + (
                         f"; shown in Chromium over HTTP: front page {pages['front_ms']} ms, grid {pages['grid_ms']} "
                         f"ms, case page {pages['case_ms']} ms, drill-down {pages['drill_ms']} ms, "
-                        f"{len(pages['console_errors'])} console errors" if pages else ""),
+                        f"{len(pages['console_errors'])} console errors" + (
+                            f", axe-core: {sum(map(len, pages['axe'].values()))} violations on "
+                            f"{pages['axe_pages']} pages" if "axe" in pages else "") if pages else ""),
                     "—", "≤ 60 s, peak ≤ 2 GiB, index.html ≤ 1 MiB, site ≤ 100 MiB; 1% changed rewrites ≤ 10%; "
-                    "each page shown ≤ 1 s, no console error",
+                    "each page shown ≤ 1 s, no console error, axe-core clean",
                     "met" if met else "missed"))
     if "history" in figures:
         f = figures["history"]

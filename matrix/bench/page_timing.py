@@ -1,6 +1,7 @@
 """How long the published site takes to show each kind of page, read in Chromium with the
 Performance API while a loopback HTTP server serves it: the front page, the grid (the pivot
-drawn), a case page (its results drawn) and an opened drill-down; with the console's errors."""
+drawn), a case page (its results drawn) and an opened drill-down; with the console's errors and
+axe-core's verdict on each."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Dict, Optional
+
+from matrix.bench import axe
 
 # Until the page's own script has drawn what it shows: its mark, else the load event.
 SHOWN = ("var mark = performance.getEntriesByName(arguments[0])[0];"
@@ -58,13 +61,18 @@ def page_times(site: Path) -> Optional[Dict[str, Any]]:
             errors.extend(e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE")
             return round(driver.execute_script(SHOWN, mark), 1)
 
+        found = {}  # axe-core's WCAG 2 A/AA violations on each page, after it is timed
         front = shown(root + "index.html", "grid-drawn")
+        found["front"] = axe.violations(driver)
         grid = shown(root + "index.html#across=onnxruntime", "grid-drawn")
+        found["grid"] = axe.violations(driver)
         case = shown(root + "cases/0.html", "results-drawn")
         drill = round(driver.execute_async_script(OPENED), 1)
+        found["case, a drill-down open"] = axe.violations(driver)
         errors.extend(e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE")
     finally:
         driver.quit()
         server.shutdown()
         shutil.rmtree(profile, ignore_errors=True)
-    return {"front_ms": front, "grid_ms": grid, "case_ms": case, "drill_ms": drill, "console_errors": errors[:5]}
+    return {"front_ms": front, "grid_ms": grid, "case_ms": case, "drill_ms": drill, "console_errors": errors[:5],
+            "axe": {page: v for page, v in found.items() if v}, "axe_pages": len(found)}

@@ -101,5 +101,6 @@ def report_scale(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
                   f"{figures['second_night']['rewritten_mib']} MiB ({100 * rewritten / max(1, size):.0f}%); "
                   + (f"in Chromium over HTTP: front page {pages['front_ms']} ms, grid {pages['grid_ms']} ms, case page "
                      f"{pages['case_ms']} ms, a drill-down {pages['drill_ms']} ms, console errors: "
-                     f"{len(pages['console_errors'])}" if pages else "pages not timed (no Chromium or selenium)"))
+                     f"{len(pages['console_errors'])}, axe-core violations: {pages['axe'] or 'none'}"
+                     if pages else "pages not timed (no Chromium or selenium)"))
     return figures
