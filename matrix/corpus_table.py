@@ -16,8 +16,8 @@ from matrix.errors import CatalogueError
 
 START = "<!-- corpus:start (written by `python -m matrix cases --write docs/corpus.md`) -->"
 END = "<!-- corpus:end -->"
-# The model families (cases with a source library) have a table of their own, in the README.
-FAMILIES_START = "<!-- families:start (written by `python -m matrix cases --write README.md`) -->"
+# The model families (cases with a source library) have a table of their own, in docs/families.md.
+FAMILIES_START = "<!-- families:start (written by `python -m matrix cases --write docs/families.md`) -->"
 FAMILIES_END = "<!-- families:end -->"
 
 

@@ -1,18 +1,20 @@
 """The model families' results as Markdown: per architecture × torch release × exporter, the status
-on the newest onnxruntime of the run and the failure kind of each failure; written into the README
-between its markers (`python -m matrix families RUN --write README.md`)."""
+on the newest onnxruntime of the run and the failure kind of each failure; written into
+docs/families.md between its markers (`python -m matrix families RUN --write docs/families.md`)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 import pandas as pd
 
+from matrix import markers
 from matrix.report.aggregate import families, parse_version
 
-START = "<!-- family-results:start (written by `python -m matrix families RUN --write README.md`) -->"
+START = "<!-- family-results:start (written by `python -m matrix families RUN --write docs/families.md`) -->"
 END = "<!-- family-results:end -->"
 
 
@@ -70,3 +72,19 @@ def table(frame: pd.DataFrame, run_id: str, seconds: Optional[Dict[str, Tuple[fl
         lines += ["", "Seconds each export side spent on the model families' results, of all its results:", "",
                   *[f"- `{side}`: {models:.0f} s of {total:.0f} s" for side, (models, total) in seconds.items()]]
     return "\n".join(lines) + "\n"
+
+
+def stale(page: str, cases: Iterable[str], where: str) -> Optional[str]:
+    """Why the page's results table no longer fits the corpus, or None. The statuses come from a run
+    CI cannot repeat; what it can check is that every model family has its row and no row names a
+    family the corpus lost."""
+    block = markers.between(page, START, END, where)
+    shown = set(re.findall(r"^\| `([^`]+)` \|", block, flags=re.M))
+    wanted = set(cases)
+    if shown == wanted:
+        return None
+    missing, extra = sorted(wanted - shown), sorted(shown - wanted)
+    return (f"{where}: the model family results " + "; ".join(
+        part for part in (f"lack {', '.join(missing)}" if missing else "",
+                          f"name {', '.join(extra)}, which the corpus no longer has" if extra else "") if part)
+            + ": run the default spec, then `python -m matrix families RUN --write " + where + "`")

@@ -1,17 +1,19 @@
 """The remedy search of a run as Markdown: how many failing results have a verified remedy, by
-remedy, which failures none fixed, and the blame's verdicts; written into the README between its
-markers (`python -m matrix remedies RUN --write README.md`)."""
+remedy, which failures none fixed, and the blame's verdicts; written into docs/remedies.md between its
+markers (`python -m matrix remedies RUN --write docs/remedies.md`)."""
 
 from __future__ import annotations
 
-from typing import List
+import re
+from typing import List, Optional
 
 import pandas as pd
 
+from matrix import markers
 from matrix.probe.remedies import BY_NAME, REMEDIES
 from matrix.report.aggregate import remedies
 
-START = "<!-- remedies:start (written by `python -m matrix remedies RUN --write README.md`) -->"
+START = "<!-- remedies:start (written by `python -m matrix remedies RUN --write docs/remedies.md`) -->"
 END = "<!-- remedies:end -->"
 
 
@@ -56,3 +58,17 @@ def table(frame: pd.DataFrame, run_id: str) -> str:
                       "`onnx.reference.ReferenceEvaluator`): "
                   + ", ".join(f"{verdict} {n}" for verdict, n in counts["blame"].items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def stale(page: str, where: str) -> Optional[str]:
+    """Why the page's remedies no longer fit the code, or None: the registry must be the code's,
+    word for word, and the run's counts may name only remedies the code still has (the counts
+    come from a run CI cannot repeat)."""
+    block = markers.between(page, START, END, where).lstrip("\n")
+    if not block.startswith(registry()):
+        return (f"{where}: the remedy registry differs from the code: "
+                f"run `python -m matrix remedies RUN --write {where}`")
+    unknown = sorted(set(re.findall(r"^\| `([^`]+)` \|", block, flags=re.M)) - set(BY_NAME))
+    if unknown:
+        return f"{where}: the run's counts name {', '.join(unknown)}, which the code no longer has"
+    return None

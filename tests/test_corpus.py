@@ -82,8 +82,23 @@ def test_requirements_are_valid_and_honoured():
     assert skip_reason(cond, "dynamo", None, "cpu", Exporters, {"torch": "2.5.0"}, False) is None
 
 
-@pytest.mark.parametrize("page", ["docs/corpus.md", "README.md"])
-def test_corpus_tables_are_current(page):
-    done = subprocess.run([sys.executable, "-m", "matrix", "cases", "--check", page], cwd=ROOT,
+@pytest.mark.parametrize("command", [("cases", "docs/corpus.md"), ("cases", "docs/families.md"),
+                                     ("families", "docs/families.md"), ("remedies", "docs/remedies.md")])
+def test_generated_pages_are_current(command):
+    done = subprocess.run([sys.executable, "-m", "matrix", command[0], "--check", command[1]], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("command,line,fault", [
+    ("families", "| `models/bert` |", "lack models/bert"),
+    ("remedies", "| `version_convert` | version | the exported file |", "registry differs from the code"),
+])
+def test_a_stale_generated_page_fails_its_check(tmp_path, command, line, fault):
+    """A table row the code no longer agrees with is caught, with the command that rewrites it."""
+    source = ROOT / "docs" / f"{command}.md"
+    page = tmp_path / source.name
+    page.write_text("\n".join(row for row in source.read_text().split("\n") if not row.startswith(line)))
+    done = subprocess.run([sys.executable, "-m", "matrix", command, "--check", str(page)], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and fault in done.stderr and "Traceback" not in done.stderr

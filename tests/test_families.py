@@ -1,5 +1,5 @@
 """Model families: library versions as spec axes paired with torch, cases built offline from
-configuration objects, a user's own transformers model, and where the report and README show them."""
+configuration objects, a user's own transformers model, and where the report and docs/families.md show them."""
 
 import json
 import os
@@ -146,7 +146,7 @@ def test_every_model_case_builds_offline_and_deterministically(tmp_path):
 
 
 def test_users_transformers_model_through_cases_from(tmp_path):
-    """The README's example: a user's BERT classifier, exported both ways with named inputs and
+    """docs/families.md's example: a user's BERT classifier, exported both ways with named inputs and
     output, dynamic batch and sequence; each result names transformers' version and the call."""
     out = tmp_path / "mine.jsonl"
     done = run_module("matrix", "run", "--here", "--cases-from", CASES / "my_transformers.py", "--cases",
@@ -163,7 +163,8 @@ def test_users_transformers_model_through_cases_from(tmp_path):
     assert "output_names=['logits']" in results["torchscript"]["export_call"]
 
 
-def test_report_and_readme_show_model_families(tmp_path):
+def test_report_and_docs_show_model_families(tmp_path):
+    from matrix import families
     from report_fixtures import write_run
 
     out = tmp_path / "here.jsonl"
@@ -186,9 +187,8 @@ def test_report_and_readme_show_model_families(tmp_path):
     bert = {r["exporter"]: r for r in shown_results(tmp_path / "report") if r["case"] == "models/bert"}
     assert sorted(bert) == ["dynamo", "torchscript"] and {r["transformers"] for r in bert.values()} == {"5.24.0"}
     assert "kwargs=kwargs" in bert["dynamo"]["export_call"] and "args + (kwargs,)" in bert["torchscript"]["export_call"]
-    page = tmp_path / "README.md"
-    page.write_text("x\n<!-- family-results:start (written by `python -m matrix families RUN --write README.md`)"
-                    " -->\n<!-- family-results:end -->\ny\n")
+    page = tmp_path / "families.md"
+    page.write_text(f"x\n{families.START}\n{families.END}\ny\n")
     done = run_module("matrix", "families", tmp_path / "results" / "run-a", "--write", page)
     assert done.returncode == 0, done.stderr
     table = page.read_text()

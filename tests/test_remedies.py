@@ -176,14 +176,15 @@ def test_version_remedies_fix_models_too_new_for_the_runtime(too_new_run):
 
 
 def test_the_run_writes_the_remedies_table_and_the_report_shows_each_fix(too_new_run, tmp_path):
+    from matrix import remedy_table
+
     run = too_new_run["run"]
     table = run_module("matrix", "remedies", run)
     assert table.returncode == 0, table.stderr
     fixed = sum(1 for r in too_new_run["results"].values() if (r.get("remedy") or {}).get("fixed_by"))
     assert f"**{fixed} have a verified remedy**" in table.stdout and "| `version_convert` | version |" in table.stdout
-    readme = tmp_path / "README.md"
-    readme.write_text("before\n<!-- remedies:start (written by `python -m matrix remedies RUN --write README.md`) -->\n"
-                      "old\n<!-- remedies:end -->\nafter\n")
+    readme = tmp_path / "remedies.md"
+    readme.write_text(f"before\n{remedy_table.START}\nold\n{remedy_table.END}\nafter\n")
     assert run_module("matrix", "remedies", run, "--write", readme).returncode == 0
     assert "old" not in readme.read_text() and table.stdout.strip() in readme.read_text()
     report = tmp_path / "report"
@@ -279,8 +280,8 @@ def test_the_seeds_fp16_into_fp32_fix_is_found_where_dynamo_fails(torch_2_11_run
     assert fp16["remedy"]["fixed_by"]["snippet"].startswith("args = tuple(a.float()")
 
 
-def test_readme_lists_the_remedies_as_the_code_has_them():
+def test_the_remedies_page_lists_the_remedies_as_the_code_has_them():
     from helpers import ROOT
     from matrix import remedy_table
 
-    assert remedy_table.registry() in (ROOT / "README.md").read_text()
+    assert remedy_table.registry() in (ROOT / "docs" / "remedies.md").read_text()

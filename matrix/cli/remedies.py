@@ -1,9 +1,10 @@
 """`python -m matrix remedies`: a run's remedy search as Markdown, printed or written into a page
-between its markers (the README's "Remedies")."""
+between its markers (docs/remedies.md)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -12,12 +13,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="How many failing results of a run have a verified remedy, by remedy.")
     p.add_argument("run", nargs="?", default="results", metavar="RUN",
                    help="a run folder (or a results root: its latest run); default results/")
-    p.add_argument("--write", metavar="FILE", help="replace the text between FILE's remedies markers")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--write", metavar="FILE", help="replace the text between FILE's remedies markers")
+    action.add_argument("--check", metavar="FILE", help="exit 1 when FILE's text no longer fits the code (CI: "
+                                                        "the run behind it cannot be repeated there)")
     p.set_defaults(main=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from matrix import markers, remedy_table, runfolder
+
+    if args.check:
+        problem = remedy_table.stale(markers.read(args.check), args.check)
+        if problem:
+            print(f"matrix remedies: {problem}", file=sys.stderr)
+            return 1
+        print(f"{args.check}: the remedy registry is the code's")
+        return 0
     from matrix.report.aggregate import prepare
     from matrix.report.load import load_run
 

@@ -80,7 +80,7 @@ EXPORT_SIDE = ("reference", "export", "check")  # a failure there: the model did
 def families(frame: pd.DataFrame) -> List[Dict[str, Any]]:
     """Per library version × torch × exporter (newest torch first): how many of its model cases
     export, and how many pass every stage on the newest onnxruntime that ran them, with the
-    sentence the report and the README show."""
+    sentence the report and docs/families.md show."""
     models = frame[frame["library"].notna() & (frame["status"] != "skipped")]
     summary = []
     for (library, torch, exporter), part in models.groupby(["library", "torch", "exporter"]):

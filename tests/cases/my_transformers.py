@@ -1,4 +1,4 @@
-"""A user's own transformers model, as the README's "Your own models" shows it: a BERT sentiment
+"""A user's own transformers model, as docs/families.md shows it: a BERT sentiment
 classifier built from its configuration (no download), exported as Hugging Face's exporter calls
 it: named inputs, the logits as a named output, batch and sequence dynamic."""
 
