@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from matrix import advice, extras, formats, image, remedy, runfolder
+from matrix import advice, extras, formats, image, remedy, reuse, runfolder
 from matrix.errors import UserError
 from matrix.frontier import FRONTIER
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
@@ -107,11 +107,13 @@ class MatrixRun:
         self.run_id = options.run_id or (self.continued or {}).get("run_id") or runfolder.new_run_id()
         self.dir = results_root / self.run_id
         self.previous_exports: Dict[str, Dict[str, Any]] = {}
+        self.previous_id: Optional[str] = None
         self.previous = self._previous_run()
         self.cells: Dict[str, Dict[str, Any]] = {}
         self.exports: Dict[str, Dict[str, Any]] = {}
         self.bad_input: Optional[str] = None
         self.environments: Dict[str, Any] = {}  # side or cell id → its prepared environment, for verify()
+        self.locks: Dict[str, Lock] = {}  # side or cell id → its lock, to prepare a reused side's environment later
         self.lock = threading.Lock()
         self.unpaired: Dict[str, Dict[str, str]] = {}  # per environment: the libraries its lock left out, and why
         self.jobs = 1
@@ -126,6 +128,7 @@ class MatrixRun:
             self.not_reused = str(exc)
             return {}
         folder = self.root / previous["run_id"]
+        self.previous_id = previous["run_id"]
         self.previous_exports = {e["id"]: dict(e, folder=str(folder / BUNDLES / e["id"]))
                                  for e in previous.get("exports", [])}
         return {c["id"]: dict(c, file=str(folder / f"{c['id']}.jsonl")) for c in previous.get("cells", [])}
@@ -173,7 +176,15 @@ class MatrixRun:
             else compile_lock(cell, self.plan.spec.indexes)
         (self.dir / "lock" / f"{cell.id}.txt").write_text(lock.text)
         self.unpaired[cell.id] = lock.unpaired()
+        self.locks[cell.id] = lock
         return lock
+
+    def _environment(self, side: Cell, shown: str) -> Any:
+        """The side's environment, prepared now where the run reused its results without it."""
+        if side.id not in self.environments:
+            lock = self.locks.get(side.id) or self._lock(side)
+            self.environments[side.id] = self.runner.prepare(side, lock, lambda line: self.progress.note(shown, line))
+        return self.environments[side.id]
 
     def _wall_clock(self) -> float:
         # The probe times each result itself; the wall clock only stops a cell that hangs outside any.
@@ -200,15 +211,21 @@ class MatrixRun:
         self.progress.cell_started(side.id)
         try:
             lock = self._lock(side)
-            record.update(lock_hash=lock.hash, pinned=lock.pinned())
-            environment = self.runner.prepare(side, lock, lambda line: self.progress.note(side.id, line))
-            self.environments[side.id] = environment
-            record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
             bundles = self.dir / BUNDLES / side.id
-            self._seed(side, lock, bundles)
             args = self._export_args(side, bundles)
-            self._probe(side, environment, args, side.id)
-            record["status"] = "ok"
+            record.update(lock_hash=lock.hash, pinned=lock.pinned(),
+                          inputs=reuse.inputs(args, self.options.cases_from))
+            seeded = self._seed(side, lock, bundles)
+            earlier = self.previous_exports.get(side.id)
+            if seeded and self.previous_id and reuse.holds(earlier, lock.hash, record["inputs"]):
+                self._copy_frontier(side.id)
+                record = reuse.taken(earlier, self.previous_id, time.time() - started)
+            else:
+                environment = self.runner.prepare(side, lock, lambda line: self.progress.note(side.id, line))
+                self.environments[side.id] = environment
+                record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
+                self._probe(side, environment, args, side.id)
+                record["status"] = "ok"
         except BadInput:
             record["status"] = "bad_input"
         except EnvError as exc:
@@ -239,14 +256,22 @@ class MatrixRun:
                 _link(folder / BUNDLES / side.id, self.dir / BUNDLES / side.id)
             self.exports[side.id] = dict(record, adopted_from=str(folder))
 
-    def _seed(self, side: Cell, lock: Lock, bundles: Path) -> None:
+    def _seed(self, side: Cell, lock: Lock, bundles: Path) -> bool:
         """The previous run's bundles of this export side, when it had the same lock, linked (not
-        copied) into this run: the probe keeps each whose case and probe are unchanged."""
+        copied) into this run: the probe keeps each whose case and probe are unchanged. Whether
+        they were."""
         earlier = self.previous_exports.get(side.id)
         if bundles.exists() or not earlier or earlier.get("lock_hash") != lock.hash \
                 or not Path(earlier["folder"]).is_dir():
-            return
+            return False
         _link(Path(earlier["folder"]), bundles)
+        return True
+
+    def _copy_frontier(self, side_id: str) -> None:
+        """A reused side's version frontier measurement, from the previous run."""
+        measured = self.root / str(self.previous_id) / FRONTIER / f"{side_id}.json"
+        if measured.is_file() and not (self.dir / FRONTIER / measured.name).exists():
+            shutil.copyfile(measured, self.dir / FRONTIER / measured.name)
 
     def _cell(self, cell: Cell) -> None:
         if self.bad_input:
@@ -270,11 +295,24 @@ class MatrixRun:
             else:
                 side, lock = cell, self._lock(cell)
                 record.update(lock_hash=lock.hash, pinned=lock.pinned())
-            environment = self.runner.prepare(side, lock, lambda line: self.progress.note(cell.id, line))
-            self.environments[side.id] = environment
-            record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
-            self._probe(side, environment, self._probe_args(cell, record["lock_hash"], out), cell.id)
-            record["status"] = "ok"
+            fresh = not out.exists()  # a killed run's cell goes on where it stopped
+            args = self._probe_args(cell, record["lock_hash"], out)
+            record["inputs"] = reuse.inputs(args, self.options.cases_from)
+            earlier = self.previous.get(cell.id)
+            exported = self.exports.get(cell.export_side().id, {}) if self.options.split else {}
+            if fresh and self.previous_id and reuse.holds(earlier, record["lock_hash"], record["inputs"]) \
+                    and (not self.options.split or exported.get("reused_from")):
+                previous = Path(earlier["file"]).parent
+                reuse.copy_results(Path(earlier["file"]), out, self.run_id, previous / "models", self.dir / "models")
+                self._copy_frontier(side.id)
+                record = dict(reuse.taken(earlier, self.previous_id, time.time() - started), **{
+                    k: record[k] for k in ("export", "runtime") if k in record})
+            else:
+                environment = self.runner.prepare(side, lock, lambda line: self.progress.note(cell.id, line))
+                self.environments[side.id] = environment
+                record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
+                self._probe(side, environment, args, cell.id)
+                record["status"] = "ok"
         except BadInput:
             record["status"] = "bad_input"
         except EnvError as exc:
@@ -380,14 +418,14 @@ class MatrixRun:
             if measured.exists():  # measured once: the probe keeps it (same versions and probe)
                 shutil.copyfile(measured, bundles / frontier.FILE)
             args = narrowed(self._export_args(side, bundles), job["keys"])
-            self._shown(side, self.environments[side.id], args, f"{side.id} (advice)")
+            self._shown(side, self._environment(side, f"{side.id} (advice)"), args, f"{side.id} (advice)")
 
         def check(cell: Cell) -> None:
             args = narrowed(self._probe_args(cell, "", root / f"{cell.id}.jsonl"), wanted[cell.id])
             side = cell.runtime_side() if self.options.split else cell  # a whole cell exports and checks
             if self.options.split:
                 args.bundles = str(root / BUNDLES / cell.export_side().id)
-            self._shown(side, self.environments[side.id], args, f"{cell.id} (advice)")
+            self._shown(side, self._environment(side, f"{cell.id} (advice)"), args, f"{cell.id} (advice)")
 
         if not wanted:
             return

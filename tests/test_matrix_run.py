@@ -2,11 +2,14 @@
 each. (Needs the package index, as the product does; the first run downloads torch.)"""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from helpers import CASES, MATRIX, MATRIX_CELL, cell_id, read_results, run_module, shown_results, spec
+from helpers import CASES, MATRIX, MATRIX_CELL, ROOT, cell_id, read_results, run_module, shown_results, spec
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -16,12 +19,27 @@ GOOD = MATRIX_CELL
 BAD = cell_id("3.11", MATRIX["torch"], MATRIX["onnx"], "1.9.0", "cpu")
 
 
-def matrix(tmp_path, *extra):
-    done = run_module("matrix", "run", "--spec", tmp_path / "spec.toml", "--results", tmp_path / "results",
-                      "--cases-from", tmp_path / "staged.py", "-j", "2", "--runner", "venv", *extra)
+def matrix(tmp_path, *extra, traced=None):
+    """The matrix run; with traced, under `strace -f` writing every program it starts there."""
+    argv = ["matrix", "run", "--spec", tmp_path / "spec.toml", "--results", tmp_path / "results",
+            "--cases-from", tmp_path / "staged.py", "-j", "2", "--runner", "venv", *extra]
+    if traced:
+        strace = ["strace", "-f", "-qq", "-s", "300", "-e", "trace=execve", "-e", "signal=none", "-o", str(traced)]
+        done = subprocess.run([*strace, sys.executable, "-m", *map(str, argv)], cwd=ROOT, capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    else:
+        done = run_module(*argv)
     assert done.returncode == 0, done.stderr + done.stdout
     latest = tmp_path / "results" / "latest"
     return done, json.loads((latest / "run.json").read_text()), latest
+
+
+def probes_started(trace):
+    """The cell processes a traced run started: every successful exec of the probe, in any side's
+    environment (the venv runner starts `python -m matrix.probe …` with an interpreter under the
+    cache's envs/; a self-check is one too)."""
+    return [line for line in trace.read_text().splitlines() if "execve(" in line and line.rstrip().endswith("= 0")
+            and ("matrix.probe" in line or "/envs/" in line)]
 
 
 def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_reused(tmp_path):
@@ -48,18 +66,28 @@ def test_unresolvable_cell_is_env_error_the_rest_run_and_unchanged_results_are_r
     assert kept.name.startswith("staged__parity--torchscript")
     assert {r["case"] for r in shown_results(site) if r["model_link"] == f"../models/{kept.name}"} == {"staged/parity"}
 
-    # Nothing changed: every result comes from the previous run, and so does every bundle (linked, not copied).
+    # Nothing changed: every result comes from the previous run, and so does every bundle (linked,
+    # not copied) and the failing result's zip; no cell process starts (counted from the kernel's
+    # side, by strace: the first run, traced the same way, starts some).
     first = sorted((latest.resolve() / "bundles" / cells[GOOD]["export"]).glob("*/model.onnx"))  # this run's
     assert len(first) == 2  # staged/pass and staged/parity, torchscript
-    _, _, latest = matrix(tmp_path)
+    assert shutil.which("strace"), "strace counts the processes a run starts (.ci/run installs it)"
+    trace = tmp_path / "second.trace"
+    _, again_run, latest = matrix(tmp_path, traced=trace)
+    assert probes_started(trace) == [], probes_started(trace)[:3]
     again = read_results(latest / f"{GOOD}.jsonl")
-    assert all(r["reused_from"] == good[r["case"]]["run_id"] for r in again)
+    assert len(again) == len(good) and all(r["reused_from"] == good[r["case"]]["run_id"] for r in again)
+    assert {c["id"]: c.get("reused_from") for c in again_run["cells"]}[GOOD] == run["run_id"]
     linked = sorted((latest / "bundles" / cells[GOOD]["export"]).glob("*/model.onnx"))
     assert [p.stat().st_ino for p in linked] == [p.stat().st_ino for p in first]
+    assert [p.name for p in (latest / "models").glob("*.zip")] == [kept.name]
+    assert (latest / "frontier" / f"{cells[GOOD]['runtime']}.json").is_file()
 
-    # The case file changed: its cases run again.
+    # The case file changed: its cases run again, in processes of their own.
     (tmp_path / "staged.py").write_text((tmp_path / "staged.py").read_text() + "\n# edited\n")
-    _, _, latest = matrix(tmp_path)
+    trace = tmp_path / "edited.trace"
+    _, _, latest = matrix(tmp_path, traced=trace)
+    assert len(probes_started(trace)) >= 2  # the export side and the runtime side at least
     assert not any(r.get("reused_from") for r in read_results(latest / f"{GOOD}.jsonl"))
 
     # --fresh reruns everything; --locked installs exactly what an earlier run's locks say.
