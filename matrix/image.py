@@ -90,7 +90,7 @@ def layers(cell: Cell, lock: Lock, indexes: Dict[str, Dict]) -> Dict[str, str]:
 def _compile(requirements: List[str], constraints: str, cell: Cell, indexes: Dict[str, Dict]) -> str:
     done = subprocess.run([uv_bin(), "pip", "compile", "-", "-c", constraints, "--python-version", cell.python,
                            "--python-platform", PLATFORM, "--generate-hashes", "--no-header", "--quiet",
-                           "--no-annotate", *index_options(indexes, list(indexes))],
+                           "--no-annotate", *index_options(indexes, cell)],
                           input="\n".join(requirements) + "\n", capture_output=True, text=True)
     if done.returncode != 0:
         raise EnvError(f"cannot split the lock into layers:\n{tail(done.stderr)}")

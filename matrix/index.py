@@ -59,8 +59,10 @@ class Index:
 
     @classmethod
     def for_spec(cls, indexes: Dict[str, Dict], **kwargs: object) -> Index:
-        """The index a spec's [index.*] tables describe (extra URLs and local wheel folders)."""
-        return cls(urls={p: o["url"] for p, o in indexes.items() if o.get("url")},
+        """The index a spec's [index.*] tables describe (extra URLs and local wheel folders). A
+        table for some devices only names where their builds come from, not which releases exist:
+        PyTorch's CPU index lists `2.15.0+cpu` for the release PyPI lists as `2.15.0`."""
+        return cls(urls={p: o["url"] for p, o in indexes.items() if o.get("url") and "devices" not in o},
                    find_links={p: o.get("find-links", []) for p, o in indexes.items()}, **kwargs)
 
     def releases(self, package: str) -> List[Release]:
@@ -189,3 +191,33 @@ def fits(wheel: str, python: str, machine: str = "x86_64") -> bool:
         if tag.abi == "abi3" and tag.interpreter.startswith("cp3") and int(tag.interpreter[3:] or 0) <= minor:
             return True
     return False
+
+
+def answering(indexes: Dict[str, Dict], timeout: float = 5.0) -> tuple:
+    """(the spec's [index.*] tables, with the URL of each `fallback = true` table that does not
+    answer taken out, so that its packages come from the default index; a line per such URL
+    saying so). Asked once per run, before anything is resolved."""
+    kept, down = dict(indexes), {}
+    for package, options in sorted(indexes.items()):
+        url = options.get("url")
+        if not (url and options.get("fallback")):
+            continue
+        if url not in down:
+            down[url] = _unanswered(f"{url.rstrip('/')}/{package}/", timeout)
+        if down[url]:
+            kept[package] = {k: v for k, v in options.items() if k not in ("url", "fallback")}
+    served = {url: ", ".join(p for p, o in sorted(indexes.items()) if o.get("url") == url) for url in down}
+    notes = [f"{url} does not answer ({why}): {served[url]} from the default index instead"
+             for url, why in down.items() if why]
+    return kept, notes
+
+
+def _unanswered(url: str, timeout: float) -> Optional[str]:
+    """Why the index page at url cannot be read, or None when it answers."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "text/html"}), timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return str(getattr(exc, "reason", exc))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Tuple
 
 import uv
+from packaging.requirements import InvalidRequirement, Requirement
 
 from matrix import constraints
 from matrix.plan import Cell
@@ -61,16 +62,37 @@ def uv_bin() -> str:
     return uv.find_uv_bin()
 
 
-def index_options(indexes: Dict[str, Dict], package_names: List[str]) -> List[str]:
-    """uv options for per-package indexes and find-links from the spec's [index.*] tables."""
+def index_options(indexes: Dict[str, Dict], cell: Optional[Cell] = None) -> List[str]:
+    """uv options for the spec's [index.*] tables that apply to this cell: the packages it installs,
+    on its device (a table with `devices` serves those cells only: PyTorch's CPU index is for cpu
+    cells, a cuda cell keeps the default index's CUDA build). Without a cell, every table."""
+    wanted = _names(cell) if cell is not None else set(indexes)
     options: List[str] = []
-    for package in package_names:
-        settings = indexes.get(package, {})
-        if settings.get("url"):
-            options += ["--extra-index-url", settings["url"], "--index-strategy", "unsafe-best-match"]
+    for package in sorted(wanted & set(indexes)):
+        settings = indexes[package]
+        if cell is not None and cell.device not in settings.get("devices", [cell.device]):
+            continue
+        if settings.get("url") and settings["url"] not in options:
+            options += ["--extra-index-url", settings["url"]]
         for link in settings.get("find-links", []):
             options += ["--find-links", link]
+    if "--extra-index-url" in options:
+        # the best version of each package across the indexes: `torch==2.15.0` is then PyTorch's
+        # 2.15.0+cpu (a local version sorts above the bare one), and a package the extra index
+        # mirrors is still the default index's newer release
+        options += ["--index-strategy", "unsafe-best-match", "--emit-index-url"]
     return options
+
+
+def _names(cell: Cell) -> set:
+    """The package names a cell installs (a requirement that is a path names none)."""
+    names = set()
+    for text in cell.requirements():
+        try:
+            names.add(Requirement(text).name.lower())
+        except InvalidRequirement:
+            continue
+    return names
 
 
 def tail(text: str, lines: int = 15) -> str:
@@ -80,7 +102,7 @@ def tail(text: str, lines: int = 15) -> str:
 def _resolve(cell: Cell, indexes: Dict[str, Dict]) -> Tuple[Optional[str], str]:
     """(the pinned lock text, or None and uv's error)."""
     command = [uv_bin(), "pip", "compile", "-", "--python-version", cell.python, "--python-platform",
-               PLATFORM, "--generate-hashes", "--no-header", "--quiet", *index_options(indexes, list(indexes))]
+               PLATFORM, "--generate-hashes", "--no-header", "--quiet", *index_options(indexes, cell)]
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as overrides:
         if cell.overrides():
             overrides.write("\n".join(cell.overrides()) + "\n")

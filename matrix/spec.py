@@ -152,10 +152,15 @@ def load(name_or_path: str) -> Spec:
         if package not in (*PACKAGES, *LIBRARIES, "numpy", "onnxruntime-gpu"):
             raise SpecError(f"{path}: [index.{package}]: unknown package; expected one of "
                             f"{', '.join(PACKAGES + LIBRARIES)}")
-        if not isinstance(options, dict) or set(options) - {"url", "find-links"}:
-            raise SpecError(f"{path}: [index.{package}]: expected keys url and find-links")
+        if not isinstance(options, dict) or set(options) - {"url", "find-links", "devices", "fallback"}:
+            raise SpecError(f"{path}: [index.{package}]: expected keys url, find-links, devices and fallback")
         if not isinstance(options.get("url", ""), str):
             raise SpecError(f"{path}: [index.{package}] url: expected a string")
+        devices = options.get("devices", ["cpu"])
+        if not isinstance(devices, list) or not devices or set(devices) - {"cpu", "cuda"}:
+            raise SpecError(f"{path}: [index.{package}] devices: expected a list of \"cpu\" and \"cuda\"")
+        if not isinstance(options.get("fallback", False), bool) or (options.get("fallback") and not options.get("url")):
+            raise SpecError(f"{path}: [index.{package}] fallback: expected true or false, with a url")
         links = options.get("find-links", [])
         if not isinstance(links, list) or not all(isinstance(link, str) for link in links):
             raise SpecError(f"{path}: [index.{package}] find-links: expected a list of folders")

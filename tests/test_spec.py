@@ -158,12 +158,20 @@ def test_plan_json_lists_cells(tmp_path):
     assert f'"id": "{MATRIX_CELL}"' in done.stdout
 
 
-def test_per_package_indexes_become_uv_options():
+def test_per_package_indexes_become_uv_options_for_the_cells_they_serve(tmp_path):
+    from dataclasses import replace
+
     from matrix.lock import index_options
 
-    options = index_options({"torch": {"url": "https://example.invalid/whl/cpu", "find-links": ["/wheels"]}}, ["torch"])
-    assert options == ["--extra-index-url", "https://example.invalid/whl/cpu", "--index-strategy", "unsafe-best-match",
-                       "--find-links", "/wheels"]
+    (cell,) = plan_of(tmp_path, '[matrix]\ntorch = ["2.15.0"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.32.0"]\n'
+                                'python = ["3.11"]\n').cells
+    indexes = {"torch": {"url": "https://example.invalid/whl/cpu", "find-links": ["/wheels"], "devices": ["cpu"]}}
+    assert index_options(indexes, cell.export_side()) == [
+        "--extra-index-url", "https://example.invalid/whl/cpu", "--find-links", "/wheels",
+        "--index-strategy", "unsafe-best-match", "--emit-index-url"]
+    assert index_options(indexes, replace(cell.export_side(), device="cuda")) == []  # a cuda cell: PyPI's build
+    assert index_options(indexes, cell.runtime_side()) == []  # no torch to take from it
+    assert index_options({"torch": {"find-links": ["/wheels"]}}, cell) == ["--find-links", "/wheels"]
 
 
 def test_weekly_selects_onnx_weekly_and_keeps_plain_onnx_out(tmp_path):
@@ -192,7 +200,7 @@ def test_torch_nightlies_from_an_html_index(tmp_path):
     (cell,) = plan.cells
     assert cell.torch == "2.16.0.dev20261125+cpu"  # newest; the win_amd64-only build does not fit Linux
     assert "torch==2.16.0.dev20261125+cpu" in cell.requirements()
-    assert index_options(plan.spec.indexes, ["torch"])[:2] == ["--extra-index-url",
+    assert index_options(plan.spec.indexes, cell.export_side())[:2] == ["--extra-index-url",
                                                                 "https://download.pytorch.org/whl/nightly/cpu"]
 
 

@@ -36,7 +36,7 @@ def envs(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
         for rep in range(args.repeat + 1):  # the first round warms both caches and is not counted
             shutil.rmtree(venv_runner.env_dir(lock), ignore_errors=True)
             start = time.perf_counter()
-            venv_runner.ensure(lock, cell.python, plan.spec.indexes)
+            venv_runner.ensure(lock, cell, plan.spec.indexes)
             ours.append(time.perf_counter() - start)
             target = os.path.join(tmp, "naive")
             shutil.rmtree(target, ignore_errors=True)

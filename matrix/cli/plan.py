@@ -32,11 +32,14 @@ def resolve_spec(name: str, cases_from: Sequence[str] = ()) -> Any:
     """The spec's plan, resolved against the indexes it names; the extra requirements of the
     user's cases checked there and local packages built (matrix/extras.py)."""
     from matrix import extras
-    from matrix.index import Index
+    from matrix.index import Index, answering
     from matrix.plan import resolve
     from matrix.spec import load
 
     spec = load(name)
+    spec.indexes, notes = answering(spec.indexes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     index = Index.for_spec(spec.indexes)
     extras.prepare(spec, list(cases_from) or spec.run.get("cases_from", []), index)
     plan = resolve(spec, index)

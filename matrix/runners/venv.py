@@ -26,7 +26,7 @@ def env_dir(lock: Lock) -> Path:
     return cache_dir() / "envs" / lock.hash
 
 
-def ensure(lock: Lock, python: str, indexes: dict, side: str = "both") -> Path:
+def ensure(lock: Lock, cell: Any, indexes: dict) -> Path:
     """The environment's interpreter, building the environment if needed."""
     final = env_dir(lock)
     if (final / READY).exists():
@@ -34,12 +34,13 @@ def ensure(lock: Lock, python: str, indexes: dict, side: str = "both") -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".build-{lock.hash}-", dir=final.parent))
     try:
-        _run([uv_bin(), "venv", "--quiet", "--relocatable", "--python", python, str(tmp / "env")], "create a venv")
+        _run([uv_bin(), "venv", "--quiet", "--relocatable", "--python", cell.python, str(tmp / "env")],
+             "create a venv")
         lock_file = tmp / "lock.txt"
         lock_file.write_text(lock.text)
         _run([uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "env" / "bin" / "python"), str(lock_file),
-              *index_options(indexes, list(indexes))], "install the lock")
-        _self_check(tmp / "env" / "bin" / "python", side)
+              *index_options(indexes, cell)], "install the lock")
+        _self_check(tmp / "env" / "bin" / "python", cell.side)
         (tmp / "env" / READY).write_text(lock.text)
         try:
             os.rename(tmp / "env", final)
@@ -84,4 +85,4 @@ class VenvRunner(HostRunner):
         self.indexes = indexes
 
     def prepare(self, cell: Any, lock: Lock, on_line: Callable[[str], None]) -> Path:
-        return ensure(lock, cell.python, self.indexes, cell.side)
+        return ensure(lock, cell, self.indexes)
