@@ -12,6 +12,7 @@ bundle; a run killed part-way is continued by the same command."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import platform
@@ -21,7 +22,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from matrix import advice, extras, formats, image, remedy, reuse, runfolder
 from matrix.errors import UserError
@@ -117,6 +118,15 @@ class MatrixRun:
         self.lock = threading.Lock()
         self.unpaired: Dict[str, Dict[str, str]] = {}  # per environment: the libraries its lock left out, and why
         self.jobs = 1
+        self.phases: Dict[str, float] = {}  # wall seconds of each phase of execute(), for run.json
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        started = time.time()
+        try:
+            yield
+        finally:
+            self.phases[name] = round(time.time() - started, 2)
 
     def _previous_run(self) -> Dict[str, Any]:
         latest = self.root / runfolder.LATEST / runfolder.RUN_JSON
@@ -145,18 +155,23 @@ class MatrixRun:
         self._write_run_json(started, None)
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             sides = list(dict.fromkeys(cell.export_side() for cell in self.plan.cells))
-            if self.options.bundles_from:
-                self._adopt(sides)
-            elif self.options.split:  # every export side first: the runtime sides read their bundles
-                for future in [pool.submit(self._export, side) for side in sides]:
+            with self._phase("exports"):
+                if self.options.bundles_from:
+                    self._adopt(sides)
+                elif self.options.split:  # every export side first: the runtime sides read their bundles
+                    for future in [pool.submit(self._export, side) for side in sides]:
+                        future.result()
+            with self._phase("cells"):
+                for future in [] if self.options.exports_only else [pool.submit(self._cell, c)
+                                                                    for c in self.plan.cells]:
                     future.result()
-            for future in [] if self.options.exports_only else [pool.submit(self._cell, c) for c in self.plan.cells]:
-                future.result()
             if not (self.options.exports_only or self.options.frontier_only or self.bad_input):
                 if not self.options.bundles_from:  # the export sides' environments are elsewhere
-                    self.verify(pool)
+                    with self._phase("advice"):
+                        self.verify(pool)
                 if self.options.remedies and self.options.split:  # a fan-out's runtime job too
-                    self.search_remedies(pool)
+                    with self._phase("remedies"):
+                        self.search_remedies(pool)
         for record in self.exports.values():  # adopted bundles stay in their export job's run folder
             if record.get("adopted_from"):
                 shutil.rmtree(self.dir / BUNDLES / record["id"], ignore_errors=True)
@@ -491,6 +506,7 @@ class MatrixRun:
             "host": {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu_name(),
                      "cores": os.cpu_count()},
             "git_revision": git_revision(), "probe_version": PROBE_VERSION, "runner": self.runner.name,
+            "phases": dict(self.phases),
         })
 
 

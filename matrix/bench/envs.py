@@ -19,13 +19,11 @@ from matrix.bench.common import spread
 
 
 def envs(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
-    from matrix.index import Index
+    from matrix.cli.plan import resolve_spec
     from matrix.lock import compile_lock
-    from matrix.plan import resolve
     from matrix.runners import venv as venv_runner
-    from matrix.spec import load
 
-    plan = resolve(load(args.spec), Index())
+    plan = resolve_spec(args.spec)
     cell = next(c for c in plan.cells if c.id == args.cell) if args.cell else plan.cells[-1]
     lock = compile_lock(cell, plan.spec.indexes)
     ours: List[float] = []

@@ -17,17 +17,15 @@ from rich.console import Console
 
 def image_disk(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
     from matrix import image as images
-    from matrix.index import Index
+    from matrix.cli.plan import resolve_spec
     from matrix.lock import compile_lock
-    from matrix.plan import resolve
     from matrix.runners import docker as docker_runner
-    from matrix.spec import load
 
     client = docker_runner.client()
     if client is None:
         raise SystemExit("matrix bench disk: no Docker daemon answers (is dockerd running?)")
-    spec = load(args.spec)
-    plan = resolve(spec, Index.for_spec(spec.indexes))
+    plan = resolve_spec(args.spec)
+    spec = plan.spec
     base = images.LOCAL_BASE if images.local_base_exists(client) else None
     ca = images.HOST_CA_BUNDLE if os.path.exists(images.HOST_CA_BUNDLE) else None  # as `run` does
     wheelhouse = [d for o in spec.indexes.values() for d in o.get("find-links", [])]

@@ -4,6 +4,7 @@ nothing changed; and how the wall time scales with concurrent cells (-j) and wit
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import statistics
@@ -39,11 +40,16 @@ def _latest(root: str) -> List[Dict[str, Any]]:
 
 
 def whole_matrix(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
-    """The spec's matrix both ways, each from empty caches (cold), again with nothing changed
-    (warm) and rerun with --fresh (environments built, nothing reused: each job's own time).
+    """The spec's matrix from empty caches (cold), again with nothing changed (warm), and rerun
+    with --fresh (environments built, nothing reused: each job's own time); the cold run broken
+    down by where its time went. With --matrix-baseline, the same with one environment per cell.
     The venv runner: its cold start is an empty uv cache, which a benchmark can make."""
-    figures: Dict[str, Any] = {"spec": args.spec, "runner": "venv"}
-    for way, extra in (("split", ["--runner", "venv"]), ("one_environment", ["--runner", "venv", "--no-split"])):
+    figures: Dict[str, Any] = {"spec": args.spec, "runner": "venv", "jobs": args.matrix_jobs}
+    ways = [("split", ["--runner", "venv"])]
+    if args.matrix_baseline:
+        ways.append(("one_environment", ["--runner", "venv", "--no-split"]))
+    for way, extra in ways:
+        extra = [*extra, "-j", str(args.matrix_jobs)]
         with tempfile.TemporaryDirectory(prefix="matrix-bench-cold-") as tmp:
             env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"), UV_CACHE_DIR=os.path.join(tmp, "uv"))
             root, site = os.path.join(tmp, "results"), os.path.join(tmp, "report")
@@ -54,6 +60,8 @@ def whole_matrix(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
                 found = _latest(root)
                 figures[way][label] = {"run_s": run_s, "report_s": report_s, "total_s": round(run_s + report_s, 1),
                                        "results": len(found), "reused": sum(1 for r in found if r.get("reused_from"))}
+                if label == "cold":
+                    figures[way]["breakdown"] = breakdown(os.path.join(root, "latest"), args.matrix_jobs, report_s)
                 console.print(f"matrix, {way.replace('_', ' ')}, {label}: run {run_s} s + report {report_s} s, "
                               f"{len(found)} results, {figures[way][label]['reused']} reused")
             figures[way]["fresh_s"] = _matrix(args.spec, root, env, "--fresh", *extra)
@@ -61,9 +69,34 @@ def whole_matrix(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
             figures[way]["jobs"] = {"export_s": sorted(e["seconds"] for e in run.get("exports", [])),
                                     "cell_s": sorted(c["seconds"] for c in run["cells"])}
             figures["cells"] = len(run["cells"])
-    figures["cold_speedup"] = round(figures["one_environment"]["cold"]["run_s"] / figures["split"]["cold"]["run_s"], 2)
-    figures["nightly"] = _nightly_machine_time(figures)
+    if "one_environment" in figures:
+        figures["cold_speedup"] = round(figures["one_environment"]["cold"]["run_s"]
+                                        / figures["split"]["cold"]["run_s"], 2)
+        figures["nightly"] = _nightly_machine_time(figures)
     return figures
+
+
+def breakdown(run_folder: str, jobs: int, report_s: float) -> Dict[str, Any]:
+    """Where a run's time went, from what the run recorded: each phase's wall time, the
+    environments, the exports' own seconds per exporter (each bundle's), the version frontier's
+    measurements, the runtime sides' checks; and the floor no scheduling beats, the exports'
+    seconds divided by the concurrent jobs."""
+    run = json.loads(open(os.path.join(run_folder, "run.json")).read())
+    exports: Dict[str, float] = {}
+    for meta_file in glob.glob(os.path.join(run_folder, "bundles", "*", "*", "bundle.json")):
+        meta = json.loads(open(meta_file).read())
+        exports[meta["exporter"]] = exports.get(meta["exporter"], 0.0) + float(meta["outcome"].get("seconds") or 0)
+    frontier = 0.0
+    for path in glob.glob(os.path.join(run_folder, "frontier", "*.json")):
+        measured = json.loads(open(path).read())
+        frontier += float(measured.get("seconds") or (measured.get("runtime") or {}).get("seconds") or 0)
+    checks = sum(float(r.get("seconds") or 0) for r in _latest(run_folder) if r["status"] != "skipped")
+    total = sum(exports.values())
+    return {"phases_s": run.get("phases", {}),
+            "export_env_s": sorted(e.get("env_s", 0) for e in run.get("exports", [])),
+            "runtime_env_s": sorted(c.get("env_s", 0) for c in run["cells"]),
+            "exports_s": {k: round(v, 1) for k, v in sorted(exports.items())}, "frontier_s": round(frontier, 1),
+            "checks_s": round(checks, 1), "report_s": report_s, "floor_s": round(total / max(jobs, 1), 1)}
 
 
 def _nightly_machine_time(figures: Dict[str, Any]) -> Dict[str, Any]:

@@ -27,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic-cells", type=int, default=631, help="report: synthetic cells (the nightly's 631)")
     p.add_argument("--synthetic-cases", type=int, default=170, help="report: synthetic cases per cell")
     p.add_argument("--jobs", default="1,2,4", help="scaling: the -j values")
+    p.add_argument("--matrix-jobs", type=int, default=2, help="matrix: concurrent cells (-j), as on a 2-core machine")
+    p.add_argument("--matrix-baseline", action="store_true",
+                   help="matrix: also one environment per cell, cold, warm and fresh (twice the time)")
     p.add_argument("--scaling-cases", default="blocks/*,dynamic/*", help="scaling: the cases each cell reruns")
     p.add_argument("--case-counts", type=lambda t: [int(n) for n in t.split(",")], default=[15, 30, 60],
                    help="scaling: numbers of cases run in one cell")

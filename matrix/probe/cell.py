@@ -251,12 +251,14 @@ def _export_outcome(outcome: Dict[str, Any]) -> Dict[str, Any]:
 
 def _measured(measure: Any, isolate: bool) -> Dict[str, Any]:
     """A frontier measurement, in a child of its own where results are (a crash ends only it)."""
+    started = time.time()
     with tempfile.TemporaryDirectory(prefix="matrix-frontier-") as workdir:
         def work(enter: Any) -> Dict[str, Any]:
             return {"measured": measure()}
 
         outcome = isolation.forked(work, workdir, FRONTIER_TIMEOUT) if isolate else isolation.in_process(work, workdir)
-    return outcome.get("measured") or {"error": (outcome.get("error") or {}).get("message")}
+    found = outcome.get("measured") or {"error": (outcome.get("error") or {}).get("message")}
+    return dict(found, seconds=round(time.time() - started, 2))  # what the measurement cost the run
 
 
 def _frontier_out(args: Any, side: str, versions: Dict[str, Optional[str]], parts: Dict[str, Any]) -> Dict[str, Any]:
@@ -287,7 +289,7 @@ def _export_frontier(args: Any, versions: Dict[str, Optional[str]], isolate: boo
             lambda: frontier.measure_exporters(versions["torch"], args.exporters), isolate))
     if args.frontier:
         frontier.write(args.frontier, "export", versions, **{k: v for k, v in measured.items()
-                                                               if k in ("onnx", "exporters", "error")})
+                                                               if k in ("onnx", "exporters", "error", "seconds")})
     return measured
 
 
