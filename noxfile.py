@@ -70,9 +70,11 @@ def cell(session: nox.Session, cell: str) -> None:
 
 @nox.session(default=False)
 def tests(session: nox.Session) -> None:
-    """The test suite, with the real torch, onnx and onnxruntime."""
+    """The test suite, with the real torch, onnx and onnxruntime; a test file per worker (its
+    module fixtures built once), one worker per core up to four (-n 0 in posargs: none)."""
     session.install("-e", ".[test]", *TEST_CELL, *TEST_LIBRARIES)
-    session.run("pytest", *session.posargs)
+    workers = str(min(os.cpu_count() or 1, 4))
+    session.run("pytest", "-n", workers, "--dist", "loadfile", *session.posargs)
 
 
 @nox.session(name="run-here", default=False)

@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -14,6 +15,10 @@ def pytest_collection_modifyitems(config, items):
         for fixture, marker in MARKED_BY_FIXTURE.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(marker)
+    # The files that use the Docker engine first (stable, so each file stays whole): they are the
+    # longest, and with a file per worker (pytest-xdist's loadfile) the others fill the other workers.
+    engine_files = {item.path for item in items if item.get_closest_marker("docker")}
+    items.sort(key=lambda item: item.path not in engine_files)
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +64,17 @@ _OUTCOMES = {}
 def pytest_runtest_logreport(report):
     if report.when == "call" or report.outcome != "passed":
         _OUTCOMES[report.nodeid] = _OUTCOMES.get(report.nodeid, "passed") if report.passed else report.outcome
+
+
+def pytest_sessionfinish(session):
+    """A pytest-xdist worker hands its ledger to the controller, which prints the one line."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["faults"] = json.dumps(_FAULTS)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent when run without it
+def pytest_testnodedown(node, error):
+    _FAULTS.extend(json.loads(getattr(node, "workeroutput", {}).get("faults", "[]")))
 
 
 def pytest_terminal_summary(terminalreporter):

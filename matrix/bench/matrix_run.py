@@ -34,9 +34,12 @@ def _report(results_root: str, out: str, env: Dict[str, str]) -> float:
 
 
 def _latest(root: str) -> List[Dict[str, Any]]:
-    latest = os.path.join(root, "latest")
-    return [r for name in sorted(os.listdir(latest)) if name.endswith(".jsonl")
-            for r in results.read(os.path.join(latest, name))]
+    return _results(os.path.join(root, "latest"))
+
+
+def _results(folder: str) -> List[Dict[str, Any]]:
+    return [r for name in sorted(os.listdir(folder)) if name.endswith(".jsonl")
+            for r in results.read(os.path.join(folder, name))]
 
 
 def whole_matrix(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
@@ -90,7 +93,7 @@ def breakdown(run_folder: str, jobs: int, report_s: float) -> Dict[str, Any]:
     for path in glob.glob(os.path.join(run_folder, "frontier", "*.json")):
         measured = json.loads(open(path).read())
         frontier += float(measured.get("seconds") or (measured.get("runtime") or {}).get("seconds") or 0)
-    checks = sum(float(r.get("seconds") or 0) for r in _latest(run_folder) if r["status"] != "skipped")
+    checks = sum(float(r.get("seconds") or 0) for r in _results(run_folder) if r["status"] != "skipped")
     total = sum(exports.values())
     return {"phases_s": run.get("phases", {}),
             "export_env_s": sorted(e.get("env_s", 0) for e in run.get("exports", [])),
