@@ -4,7 +4,7 @@ The cell side measured both halves and named the opset to export with (the error
 detail.export_opset). Here that advice is verified, and joined with the rest of the run:
 - verified: the same case, exported at that opset, checked on that runtime. The result is
   looked up in the cell (a spec with that opset on its axis has it) or run for the purpose
-  (MatrixRun.verify: export side and runtime side again, for those cases and that opset only,
+  (matrix/phases/advice_check.py: export side and runtime side again, for those cases and that opset only,
   into advice/), and named in the hint with its status;
 - the oldest onnxruntime of the run that loads the same export (results of the other cells of
   the same export side).

@@ -45,3 +45,8 @@ class CatalogueError(UserError):
 
 class ReportError(UserError):
     """Results the report cannot be written from."""
+
+
+class ProbeRefused(Exception):
+    """A cell's probe refused its input (exit 2): the run stops with the probe's one line (not a
+    UserError of its own: the line is the probe's, said by the run)."""

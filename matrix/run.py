@@ -6,8 +6,10 @@ each cell's runtime side (onnx, onnxruntime: no torch) over its export side's bu
 that share a torch share its export; an onnxruntime costs a small environment. With
 split=False each cell exports and checks in one environment of its own (the way before).
 
-A result is reused from the previous run when nothing that determines it changed, and so is a
-bundle; a run killed part-way is continued by the same command."""
+A side whose lock, probe, case files and arguments are the previous run's is not started at all
+(matrix/reuse.py); otherwise its probe reuses each result and bundle that still holds. A run
+killed part-way is continued by the same command. The phases around the cells (a fan-out's
+adopted bundles, the advice's check, the remedies pass) are in matrix/phases/."""
 
 from __future__ import annotations
 
@@ -25,18 +27,19 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from matrix import advice, extras, formats, image, remedy, reuse, runfolder
-from matrix.errors import UserError
+from matrix.errors import ProbeRefused, UserError
 from matrix.frontier import FRONTIER
 from matrix.lock import EnvError, Lock, compile_lock, uv_bin
+from matrix.phases import adopt, advice_check, remedy_search
 from matrix.plan import Cell, Plan
-from matrix.probe import PROBE_VERSION, SCHEMA, frontier, records, results
+from matrix.probe import PROBE_VERSION, SCHEMA, records, results
 from matrix.probe.arguments import ProbeArgs
 from matrix.probe.environment import cpu_name
+from matrix.runfolder import BUNDLES
 from matrix.runners import Runner, machine_memory_mib
 from matrix.runners import docker as docker_runner
 from matrix.runners.venv import ROOT, VenvRunner
 
-BUNDLES = "bundles"  # a run folder's bundles/<export side id>/<case--exporter--opset--device>/
 WALL_CLOCK_RESULTS = 200  # per exporter × opset: more cases than a cell is expected to hold
 
 
@@ -113,7 +116,7 @@ class MatrixRun:
         self.cells: Dict[str, Dict[str, Any]] = {}
         self.exports: Dict[str, Dict[str, Any]] = {}
         self.bad_input: Optional[str] = None
-        self.environments: Dict[str, Any] = {}  # side or cell id → its prepared environment, for verify()
+        self.environments: Dict[str, Any] = {}  # side or cell id → its prepared environment, for the phases after the cells
         self.locks: Dict[str, Lock] = {}  # side or cell id → its lock, to prepare a reused side's environment later
         self.lock = threading.Lock()
         self.unpaired: Dict[str, Dict[str, str]] = {}  # per environment: the libraries its lock left out, and why
@@ -157,7 +160,7 @@ class MatrixRun:
             sides = list(dict.fromkeys(cell.export_side() for cell in self.plan.cells))
             with self._phase("exports"):
                 if self.options.bundles_from:
-                    self._adopt(sides)
+                    adopt.adopt(self, sides)
                 elif self.options.split:  # every export side first: the runtime sides read their bundles
                     for future in [pool.submit(self._export, side) for side in sides]:
                         future.result()
@@ -168,10 +171,10 @@ class MatrixRun:
             if not (self.options.exports_only or self.options.frontier_only or self.bad_input):
                 if not self.options.bundles_from:  # the export sides' environments are elsewhere
                     with self._phase("advice"):
-                        self.verify(pool)
+                        advice_check.check(self, pool)
                 if self.options.remedies and self.options.split:  # a fan-out's runtime job too
                     with self._phase("remedies"):
-                        self.search_remedies(pool)
+                        remedy_search.search(self, pool)
         for record in self.exports.values():  # adopted bundles stay in their export job's run folder
             if record.get("adopted_from"):
                 shutil.rmtree(self.dir / BUNDLES / record["id"], ignore_errors=True)
@@ -184,7 +187,7 @@ class MatrixRun:
         runfolder.point_latest(self.root, self.run_id)
         return self.cells
 
-    def _lock(self, cell: Cell) -> Lock:
+    def lock_for(self, cell: Cell) -> Lock:
         """The cell's (or side's) lock: from --locked when given, else resolved; kept in the run."""
         locked = Path(self.options.locked or "") / f"{cell.id}.txt"
         lock = Lock(cell.id, locked.read_text()) if self.options.locked and locked.exists() \
@@ -194,10 +197,10 @@ class MatrixRun:
         self.locks[cell.id] = lock
         return lock
 
-    def _environment(self, side: Cell, shown: str) -> Any:
+    def environment(self, side: Cell, shown: str) -> Any:
         """The side's environment, prepared now where the run reused its results without it."""
         if side.id not in self.environments:
-            lock = self.locks.get(side.id) or self._lock(side)
+            lock = self.locks.get(side.id) or self.lock_for(side)
             self.environments[side.id] = self.runner.prepare(side, lock, lambda line: self.progress.note(shown, line))
         return self.environments[side.id]
 
@@ -205,7 +208,7 @@ class MatrixRun:
         # The probe times each result itself; the wall clock only stops a cell that hangs outside any.
         return self.options.timeout * WALL_CLOCK_RESULTS * len(self.plan.exporters) * len(self.plan.opsets)
 
-    def _probe(self, cell: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:
+    def probe(self, cell: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:
         """The probe in its environment; bad input stops the run, another failure is an EnvError."""
         log = self.dir / "logs" / f"{cell.id}.log"
         code = self.runner.run(environment, cell, args, lambda event: self.progress.event(shown, event), log,
@@ -213,7 +216,7 @@ class MatrixRun:
         if code == 2:
             with self.lock:
                 self.bad_input = self.bad_input or results_tail(log).strip().splitlines()[-1]
-            raise BadInput()
+            raise ProbeRefused()
         if code != 0:
             raise EnvError(f"the probe exited with code {code}:\n{results_tail(log)}")
 
@@ -225,9 +228,9 @@ class MatrixRun:
         record: Dict[str, Any] = {"id": side.id, "cell": asdict(side), "requirements": side.requirements()}
         self.progress.cell_started(side.id)
         try:
-            lock = self._lock(side)
+            lock = self.lock_for(side)
             bundles = self.dir / BUNDLES / side.id
-            args = self._export_args(side, bundles)
+            args = self.export_args(side, bundles)
             record.update(lock_hash=lock.hash, pinned=lock.pinned(),
                           inputs=reuse.inputs(args, self.options.cases_from))
             seeded = self._seed(side, lock, bundles)
@@ -239,9 +242,9 @@ class MatrixRun:
                 environment = self.runner.prepare(side, lock, lambda line: self.progress.note(side.id, line))
                 self.environments[side.id] = environment
                 record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
-                self._probe(side, environment, args, side.id)
+                self.probe(side, environment, args, side.id)
                 record["status"] = "ok"
-        except BadInput:
+        except ProbeRefused:
             record["status"] = "bad_input"
         except EnvError as exc:
             record.update(status="env_error", error=str(exc).splitlines()[0], message=str(exc))
@@ -249,27 +252,6 @@ class MatrixRun:
         with self.lock:
             self.exports[side.id] = record
         self.progress.cell_finished(side.id, record)
-
-    def _adopt(self, sides: List[Cell]) -> None:
-        """The export sides' records and bundles from export jobs' run folders (--bundles-from),
-        linked into this run; a side none of them holds is its cells' env_error."""
-        found: Dict[str, Tuple[Path, Dict[str, Any]]] = {}
-        for folder in map(Path, self.options.bundles_from):
-            run = runfolder.read(folder)
-            if run["run_id"] != self.run_id:
-                raise UserError(f"--bundles-from {folder}: bundles of run {run['run_id']}, not {self.run_id}")
-            for record in run.get("exports", []):
-                found.setdefault(record["id"], (folder, record))
-        for side in sides:
-            if side.id not in found:
-                self.exports[side.id] = {"id": side.id, "cell": asdict(side), "status": "env_error",
-                                         "error": f"export side {side.id}: not in --bundles-from (its job failed "
-                                                  "or did not run)"}
-                continue
-            folder, record = found[side.id]
-            if record["status"] == "ok":
-                _link(folder / BUNDLES / side.id, self.dir / BUNDLES / side.id)
-            self.exports[side.id] = dict(record, adopted_from=str(folder))
 
     def _seed(self, side: Cell, lock: Lock, bundles: Path) -> bool:
         """The previous run's bundles of this export side, when it had the same lock, linked (not
@@ -279,7 +261,7 @@ class MatrixRun:
         if bundles.exists() or not earlier or earlier.get("lock_hash") != lock.hash \
                 or not Path(earlier["folder"]).is_dir():
             return False
-        _link(Path(earlier["folder"]), bundles)
+        runfolder.link_bundles(Path(earlier["folder"]), bundles)
         return True
 
     def _copy_frontier(self, side_id: str) -> None:
@@ -303,15 +285,15 @@ class MatrixRun:
                     raise EnvError(exported.get("message") or exported.get("error")
                                    or f"export side {exported['id']}: {exported['status']}")
                 side = cell.runtime_side()
-                lock = self._lock(side)
+                lock = self.lock_for(side)
                 # what determines the cell's results: both sides' locks
                 record.update(runtime=side.id, lock_hash=_joined(exported["lock_hash"], lock.hash),
                               pinned={**exported["pinned"], **lock.pinned()})
             else:
-                side, lock = cell, self._lock(cell)
+                side, lock = cell, self.lock_for(cell)
                 record.update(lock_hash=lock.hash, pinned=lock.pinned())
             fresh = not out.exists()  # a killed run's cell goes on where it stopped
-            args = self._probe_args(cell, record["lock_hash"], out)
+            args = self.probe_args(cell, record["lock_hash"], out)
             record["inputs"] = reuse.inputs(args, self.options.cases_from)
             earlier = self.previous.get(cell.id)
             exported = self.exports.get(cell.export_side().id, {}) if self.options.split else {}
@@ -326,9 +308,9 @@ class MatrixRun:
                 environment = self.runner.prepare(side, lock, lambda line: self.progress.note(cell.id, line))
                 self.environments[side.id] = environment
                 record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
-                self._probe(side, environment, args, cell.id)
+                self.probe(side, environment, args, cell.id)
                 record["status"] = "ok"
-        except BadInput:
+        except ProbeRefused:
             record["status"] = "bad_input"
         except EnvError as exc:
             record.update(status="env_error", error=str(exc).splitlines()[0])
@@ -350,7 +332,7 @@ class MatrixRun:
     def _memory_limit(self) -> int:
         return self.runner.memory_mib(int(machine_memory_mib() * 0.75 / max(1, self.jobs)))
 
-    def _probe_args(self, cell: Cell, lock_hash: str, out: Path) -> ProbeArgs:
+    def probe_args(self, cell: Cell, lock_hash: str, out: Path) -> ProbeArgs:
         """What the cell's probe is asked: this machine's paths (the runner translates them)."""
         args = ProbeArgs(out=str(out), exporters=self.plan.exporters, opsets=self.plan.opsets, devices=[cell.device],
                          timeout=self.options.timeout, cases=self.options.cases,
@@ -386,7 +368,7 @@ class MatrixRun:
                 shutil.copyfile(measured, args.frontier)  # the probe keeps it: same versions, same probe
         return args
 
-    def _export_args(self, side: Cell, bundles: Path, cases: Optional[str] = None,
+    def export_args(self, side: Cell, bundles: Path, cases: Optional[str] = None,
                      opsets: Optional[List[Any]] = None) -> ProbeArgs:
         return ProbeArgs(side="export", bundles=str(bundles), exporters=self.plan.exporters,
                          opsets=opsets or self.plan.opsets, devices=[side.device], timeout=self.options.timeout,
@@ -396,102 +378,11 @@ class MatrixRun:
                          frontier=str(self.dir / FRONTIER / f"{side.id}.json"),
                          unpaired=self.unpaired.get(side.id, {}), requirements=extras.names(side.extras))
 
-    def verify(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
-        """Check the opset each too-new load error was advised to export with, where the cell has no
-        result at that opset: the export side again for those cases at that opset (into
-        advice/bundles/), then the runtime side (into advice/<cell>.jsonl); a whole cell
-        (--no-split) does both in its environment. A failure here costs the advice its check,
-        not the run."""
-        wanted = advice.pending(self.dir, [c.id for c in self.plan.cells])
-        root = self.dir / advice.ADVICE
-        for cell_id in list(wanted):  # the previous run checked the same, in the same environments
-            earlier = self.previous.get(cell_id)
-            source = Path(earlier["file"]).parent / advice.ADVICE / f"{cell_id}.jsonl" if earlier else None
-            if source and earlier.get("lock_hash") == self.cells[cell_id].get("lock_hash") \
-                    and advice.still_holds(source, self.dir / f"{cell_id}.jsonl", wanted[cell_id]):
-                root.mkdir(exist_ok=True)
-                shutil.copyfile(source, root / f"{cell_id}.jsonl")
-                del wanted[cell_id]
-        cells = {c.id: c for c in self.plan.cells if c.id in wanted}
-        by_side: Dict[str, Dict[str, Any]] = {}
-        for cell_id, cell in cells.items():
-            side = by_side.setdefault(cell.export_side().id, {"side": cell.export_side(), "keys": set()})
-            side["keys"].update(wanted[cell_id])
-
-        def narrowed(args: ProbeArgs, keys: Any) -> ProbeArgs:
-            args.cases = ",".join(sorted({case for case, _, _, _ in keys}))
-            args.exporters = sorted({exporter for _, exporter, _, _ in keys})
-            args.opsets = sorted({opset for _, _, opset, _ in keys})
-            args.frontier = args.reuse = args.keep_failed = None
-            return args
-
-        def export(job: Dict[str, Any]) -> None:
-            side, bundles = job["side"], root / BUNDLES / job["side"].id
-            bundles.mkdir(parents=True, exist_ok=True)
-            os.chmod(bundles, 0o777)
-            measured = self.dir / BUNDLES / side.id / frontier.FILE
-            if measured.exists():  # measured once: the probe keeps it (same versions and probe)
-                shutil.copyfile(measured, bundles / frontier.FILE)
-            args = narrowed(self._export_args(side, bundles), job["keys"])
-            self._shown(side, self._environment(side, f"{side.id} (advice)"), args, f"{side.id} (advice)")
-
-        def check(cell: Cell) -> None:
-            args = narrowed(self._probe_args(cell, "", root / f"{cell.id}.jsonl"), wanted[cell.id])
-            side = cell.runtime_side() if self.options.split else cell  # a whole cell exports and checks
-            if self.options.split:
-                args.bundles = str(root / BUNDLES / cell.export_side().id)
-            self._shown(side, self._environment(side, f"{cell.id} (advice)"), args, f"{cell.id} (advice)")
-
-        if not wanted:
-            return
-        root.mkdir(exist_ok=True)
-        os.chmod(root, 0o777)
-        exports = list(by_side.values()) if self.options.split else []
-        for stage, jobs in ((export, exports), (check, list(cells.values()))):
-            for future in [pool.submit(stage, job) for job in jobs]:
-                try:
-                    future.result()
-                except (EnvError, BadInput, KeyError):
-                    pass  # unverified advice says so in its hint
-        self.bad_input = None  # the run's own input was good: the check's failure is only the check's
-
-    def search_remedies(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
-        """Failing results the runtime sides' remedies left unfixed, searched again whole: each such
-        cell's own environment (torch and onnxruntime), those results only (matrix/remedy.py). A
-        failure here costs those results their whole search, not the run."""
-        wanted = remedy.wanted(self.dir, self.plan.cells)
-        root = self.dir / remedy.REMEDIES
-        if not wanted:
-            return
-        root.mkdir(exist_ok=True)
-        os.chmod(root, 0o777)  # a container's user writes there
-
-        def search(cell: Cell, keys: List[tuple]) -> None:
-            shown, started = f"{cell.id} (remedies)", time.time()
-            self.progress.cell_started(shown)  # before the build, whose steps it shows
-            record = {"status": "ok"}
-            try:
-                environment = self.runner.prepare(cell, self._lock(cell), lambda line: self.progress.note(shown, line))
-                args = remedy.narrowed(self._probe_args(cell, "", root / f"{cell.id}.jsonl"), keys, root, cell.id,
-                                       self.options.cases_from)
-                self._probe(cell, environment, args, shown)
-            except (EnvError, BadInput, OSError) as exc:  # those results keep the runtime side's partial search
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                record = {"status": "env_error", "error": f"the whole cell's search failed: {message}"}
-                with self.lock:
-                    self.cells[cell.id]["remedies_error"] = message
-            finally:
-                self.progress.cell_finished(shown, dict(record, seconds=round(time.time() - started, 2)))
-
-        for future in [pool.submit(search, cell, keys) for cell, keys in wanted.values()]:
-            future.result()
-        self.bad_input = None
-
-    def _shown(self, side: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:
+    def shown(self, side: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:
         started = time.time()
         self.progress.cell_started(shown)
         try:
-            self._probe(side, environment, args, shown)
+            self.probe(side, environment, args, shown)
         finally:
             self.progress.cell_finished(shown, {"status": "ok", "seconds": round(time.time() - started, 2)})
 
@@ -508,23 +399,6 @@ class MatrixRun:
             "git_revision": git_revision(), "probe_version": PROBE_VERSION, "runner": self.runner.name,
             "phases": dict(self.phases),
         })
-
-
-def _link(source: Path, target: Path) -> None:
-    """A folder of bundles, hard-linked (copied across filesystems), that a container's user may
-    add to and replace in."""
-    try:
-        shutil.copytree(source, target, copy_function=os.link)
-    except (OSError, shutil.Error):  # another filesystem: copy instead
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(source, target)
-    for folder, _dirs, _files in os.walk(target):
-        os.chmod(folder, 0o777)
-    os.chmod(target.parent, 0o777)
-
-
-class BadInput(Exception):
-    """The probe refused its input (exit 2): the run stops with the probe's one line."""
 
 
 def _joined(*hashes: str) -> str:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import IO, Any, Dict, Iterable, List, Optional
@@ -32,10 +33,11 @@ from matrix.probe import results
 from matrix.probe.records import new_run_id
 
 __all__ = ["new_run_id", "check_run_id", "spec_hash", "read", "write", "point_latest", "resolve", "claim",
-           "unfinished", "read_results", "cell_results", "rewrite_results", "withhold"]
+           "unfinished", "read_results", "cell_results", "rewrite_results", "withhold", "link_bundles"]
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")  # names a folder: nothing that could leave it
 LATEST = "latest"
+BUNDLES = "bundles"  # a run folder's bundles/<export side id>/<case--exporter--opset--device>/
 RUN_JSON = "run.json"
 # Failing results' zips travel between the nightly's jobs and are published with the report. A
 # few models' weights were nine tenths of them (resnet18's zip: 42 MB, next to ~20 KB for most);
@@ -149,3 +151,16 @@ def withhold(models: Path, limit: int = PUBLISHED_LIMIT) -> int:
             kept.unlink()
             withheld += size
     return withheld
+
+
+def link_bundles(source: Path, target: Path) -> None:
+    """A folder of bundles, hard-linked (copied across filesystems), that a container's user may
+    add to and replace in."""
+    try:
+        shutil.copytree(source, target, copy_function=os.link)
+    except (OSError, shutil.Error):  # another filesystem: copy instead
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+    for folder, _dirs, _files in os.walk(target):
+        os.chmod(folder, 0o777)
+    os.chmod(target.parent, 0o777)
