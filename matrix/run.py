@@ -116,7 +116,7 @@ class MatrixRun:
         self.cells: Dict[str, Dict[str, Any]] = {}
         self.exports: Dict[str, Dict[str, Any]] = {}
         self.bad_input: Optional[str] = None
-        self.environments: Dict[str, Any] = {}  # side or cell id → its prepared environment, for the phases after the cells
+        self.environments: Dict[str, Any] = {}  # side or cell id → its prepared environment, for the phases
         self.locks: Dict[str, Lock] = {}  # side or cell id → its lock, to prepare a reused side's environment later
         self.lock = threading.Lock()
         self.unpaired: Dict[str, Dict[str, str]] = {}  # per environment: the libraries its lock left out, and why
