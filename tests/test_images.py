@@ -169,7 +169,7 @@ def broken_numpy_lock(cell, indexes):
     it did before constraints.py had the rule): the environment the self-check must refuse."""
     wanted = [r for r in cell.requirements() if not r.startswith("numpy")] + ["numpy>=2"]
     command = [uv_bin(), "pip", "compile", "-", "--python-version", cell.python, "--python-platform", PLATFORM,
-               "--generate-hashes", "--no-header", "--quiet", *index_options(indexes, list(indexes))]
+               "--generate-hashes", "--no-header", "--quiet", *index_options(indexes, cell)]
     done = subprocess.run(command, input="\n".join(wanted) + "\n", capture_output=True, text=True, check=True)
     return done.stdout
 
