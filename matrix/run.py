@@ -239,11 +239,7 @@ class MatrixRun:
                 self._copy_frontier(side.id)
                 record = reuse.taken(earlier, self.previous_id, time.time() - started)
             else:
-                environment = self.runner.prepare(side, lock, lambda line: self.progress.note(side.id, line))
-                self.environments[side.id] = environment
-                record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
-                self.probe(side, environment, args, side.id)
-                record["status"] = "ok"
+                self._started(side, lock, args, side.id, record, started)
         except ProbeRefused:
             record["status"] = "bad_input"
         except EnvError as exc:
@@ -252,6 +248,16 @@ class MatrixRun:
         with self.lock:
             self.exports[side.id] = record
         self.progress.cell_finished(side.id, record)
+
+    def _started(self, side: Cell, lock: Lock, args: ProbeArgs, shown: str, record: Dict[str, Any],
+                 started: float) -> None:
+        """The side's environment, prepared (built or found), and its probe run: what a side the run
+        could not reuse costs. The record learns the environment and that the side finished."""
+        environment = self.runner.prepare(side, lock, lambda line: self.progress.note(shown, line))
+        self.environments[side.id] = environment
+        record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
+        self.probe(side, environment, args, shown)
+        record["status"] = "ok"
 
     def _seed(self, side: Cell, lock: Lock, bundles: Path) -> bool:
         """The previous run's bundles of this export side, when it had the same lock, linked (not
@@ -305,11 +311,7 @@ class MatrixRun:
                 record = dict(reuse.taken(earlier, self.previous_id, time.time() - started), **{
                     k: record[k] for k in ("export", "runtime") if k in record})
             else:
-                environment = self.runner.prepare(side, lock, lambda line: self.progress.note(cell.id, line))
-                self.environments[side.id] = environment
-                record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
-                self.probe(side, environment, args, cell.id)
-                record["status"] = "ok"
+                self._started(side, lock, args, cell.id, record, started)
         except ProbeRefused:
             record["status"] = "bad_input"
         except EnvError as exc:
