@@ -63,16 +63,19 @@ def uv_bin() -> str:
 
 
 def index_options(indexes: Dict[str, Dict], cell: Optional[Cell] = None) -> List[str]:
-    """uv options for the spec's [index.*] tables that apply to this cell: the packages it installs,
-    on its device (a table with `devices` serves those cells only: PyTorch's CPU index is for cpu
-    cells, a cuda cell keeps the default index's CUDA build). Without a cell, every table."""
+    """uv options for the spec's [index.*] tables that apply to this cell, on its device (a table
+    with `devices` serves those cells only: PyTorch's CPU index is for cpu cells, a cuda cell keeps
+    the default index's CUDA build). A table's URL counts only for a cell that installs its
+    package, so that a runtime side's lock never names PyTorch's index; its local wheel folders
+    count for every cell, as a package may come in as another's dependency. Without a cell, every
+    table."""
     wanted = _names(cell) if cell is not None else set(indexes)
     options: List[str] = []
-    for package in sorted(wanted & set(indexes)):
+    for package in sorted(indexes):
         settings = indexes[package]
         if cell is not None and cell.device not in settings.get("devices", [cell.device]):
             continue
-        if settings.get("url") and settings["url"] not in options:
+        if settings.get("url") and package in wanted and settings["url"] not in options:
             options += ["--extra-index-url", settings["url"]]
         for link in settings.get("find-links", []):
             options += ["--find-links", link]

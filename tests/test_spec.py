@@ -170,7 +170,7 @@ def test_per_package_indexes_become_uv_options_for_the_cells_they_serve(tmp_path
         "--extra-index-url", "https://example.invalid/whl/cpu", "--find-links", "/wheels",
         "--index-strategy", "unsafe-best-match", "--emit-index-url"]
     assert index_options(indexes, replace(cell.export_side(), device="cuda")) == []  # a cuda cell: PyPI's build
-    assert index_options(indexes, cell.runtime_side()) == []  # no torch to take from it
+    assert index_options(indexes, cell.runtime_side()) == ["--find-links", "/wheels"]  # no torch to take from the URL
     assert index_options({"torch": {"find-links": ["/wheels"]}}, cell) == ["--find-links", "/wheels"]
 
 
