@@ -93,3 +93,24 @@ def test_an_unanswering_cpu_index_falls_back_to_the_default_build_in_one_line(tm
     assert all(url not in lock for lock in locks.values())
     notes = [line for line in said.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and url in notes[0] and "torch from the default index instead" in notes[0], said
+
+
+def test_an_images_torch_layer_names_the_index_its_build_comes_from(cpu_index, tmp_path):
+    """The layer files pip installs in a cell image carry the lock's index lines, so the image's
+    `pip install --require-hashes -r 1-torch.txt` finds `2.15.0+cpu` where the lock found it.
+    (Building the image is not tried: a container cannot reach this loopback index.)"""
+    from matrix import image
+    from matrix.index import Index
+    from matrix.lock import compile_lock
+    from matrix.plan import resolve
+    from matrix.spec import load
+
+    url, digest = cpu_index
+    (tmp_path / "spec.toml").write_text(spec(exporter="torchscript", index=(
+        f'[index.torch]\nurl = "{url}"\ndevices = ["cpu"]\nfallback = true\n')))
+    loaded = load(str(tmp_path / "spec.toml"))
+    (cell,) = resolve(loaded, Index.for_spec(loaded.indexes)).cells
+    side = cell.export_side()
+    layers = image.layers(side, compile_lock(side, loaded.indexes), loaded.indexes)
+    torch_layer = layers["1-torch.txt"]
+    assert f"--extra-index-url {url}" in torch_layer and f"torch=={VERSION}" in torch_layer and digest in torch_layer
