@@ -29,7 +29,7 @@ from matrix.runfolder import WITHHELD
 
 PROBE = Path(__file__).resolve().parent / "probe"
 # What of a probe's arguments decides its results; paths, run ids and memory shares do not.
-DECIDING = ("side", "exporters", "opsets", "devices", "timeout", "cases", "frontier_only", "unpaired",
+DECIDING = ("side", "exporters", "opsets", "devices", "timeout", "cases", "suites", "frontier_only", "unpaired",
             "remedies", "remedy_budget", "requirements", "isolation")
 
 

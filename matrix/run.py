@@ -49,6 +49,7 @@ class RunOptions:
 
     timeout: float = 120.0
     cases: str = ""
+    suites: List[str] = field(default_factory=lambda: ["cases"])  # matrix/probe/suites
     cases_from: List[str] = field(default_factory=list)
     fresh: bool = False
     locked: Optional[str] = None
@@ -337,7 +338,7 @@ class MatrixRun:
     def probe_args(self, cell: Cell, lock_hash: str, out: Path) -> ProbeArgs:
         """What the cell's probe is asked: this machine's paths (the runner translates them)."""
         args = ProbeArgs(out=str(out), exporters=self.plan.exporters, opsets=self.plan.opsets, devices=[cell.device],
-                         timeout=self.options.timeout, cases=self.options.cases,
+                         timeout=self.options.timeout, cases=self.options.cases, suites=self.options.suites,
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
                          cell=cell.id, run_id=self.run_id, keep_failed=str(self.dir / "models"),
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
@@ -375,6 +376,7 @@ class MatrixRun:
         return ProbeArgs(side="export", bundles=str(bundles), exporters=self.plan.exporters,
                          opsets=opsets or self.plan.opsets, devices=[side.device], timeout=self.options.timeout,
                          cases=self.options.cases if cases is None else cases, run_id=self.run_id,
+                         suites=self.options.suites,
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
                          frontier=str(self.dir / FRONTIER / f"{side.id}.json"),

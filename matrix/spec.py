@@ -17,7 +17,12 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from matrix.errors import SpecError
+from matrix.probe import suites
 from matrix.probe.search import parse_budget
+
+# What a suite needs in the export sides beyond the cell's packages: torch's operator database
+# imports expecttest (torch does not depend on it).
+SUITE_REQUIREMENTS = {"aten": "expecttest"}
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,7 +38,7 @@ CHOICES = {"device": ("cpu", "cuda"), "exporter": ("torchscript", "dynamo")}
 DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript", "dynamo"], "opset": ["default"]}
 TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run"}
 RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list, "remedies": bool, "remedy_budget": str,
-            "requirements": list, "requirements_file": str}
+            "requirements": list, "requirements_file": str, "suites": list}
 SELECTOR = re.compile(r"^(latest|pre|auto|weekly|every-minor|latest-minors:[1-9][0-9]*)$")
 
 
@@ -171,18 +176,29 @@ def load(name_or_path: str) -> Spec:
             raise SpecError(f"{path}: [run] {key}: unknown key or wrong type; expected timeout (seconds), "
                             "cases (patterns), cases_from (list of paths), remedies (true/false), "
                             "remedy_budget (\"COUNT,SECONDS\"), requirements (list of PEP 508 strings), "
-                            "requirements_file (a path)")
+                            "requirements_file (a path), suites (list of cases, aten, onnx-node)")
     if "timeout" in run and not run["timeout"] > 0:
         raise SpecError(f"{path}: [run] timeout: must be positive (seconds per result)")
+    bad = suites.unknown(run.get("suites", ["cases"])) or ([] if run.get("suites", ["cases"]) else [""])
+    if bad:
+        raise SpecError(f"{path}: [run] suites: {bad[0]!r} is not a suite; expected some of {', '.join(suites.SUITES)}")
     if not all(isinstance(p, str) for p in run.get("cases_from", [])):
         raise SpecError(f"{path}: [run] cases_from: expected a list of paths")
     try:
         parse_budget(run.get("remedy_budget"))
     except ValueError as exc:
         raise SpecError(f"{path}: [run] remedy_budget {exc}") from None
+    requirements = with_suites(extra_requirements(path, run), run.get("suites", ["cases"]))
     return Spec(path=path, axes=axes, include=_entries(path, data, "include"), exclude=_entries(path, data, "exclude"),
                 indexes=indexes, run=run, description=str(data.get("description", "")),
-                requirements=extra_requirements(path, run))
+                requirements=requirements)
+
+
+def with_suites(requirements: List[str], chosen: List[str]) -> List[str]:
+    """The extra requirements with what the chosen suites need in the export sides."""
+    needed = [SUITE_REQUIREMENTS[s] for s in chosen if s in SUITE_REQUIREMENTS]
+    named = {Requirement(r).name for r in requirements if "@" not in r and not r.startswith(("/", "."))}
+    return requirements + [r for r in needed if Requirement(r).name not in named]
 
 
 def extra_requirements(path: str, run: Dict[str, Any]) -> List[str]:

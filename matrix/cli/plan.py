@@ -28,15 +28,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(main=main)
 
 
-def resolve_spec(name: str, cases_from: Sequence[str] = ()) -> Any:
+def resolve_spec(name: str, cases_from: Sequence[str] = (), suites: Sequence[str] = ()) -> Any:
     """The spec's plan, resolved against the indexes it names; the extra requirements of the
     user's cases checked there and local packages built (matrix/extras.py)."""
     from matrix import extras
     from matrix.index import Index, answering
     from matrix.plan import resolve
-    from matrix.spec import load
+    from matrix.spec import load, with_suites
 
     spec = load(name)
+    if suites:  # the command line's choice, over the spec's
+        spec.run["suites"] = list(suites)
+        spec.requirements = with_suites(spec.requirements, list(suites))
     spec.indexes, notes = answering(spec.indexes)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)

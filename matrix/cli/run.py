@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 HERE_RESULTS = os.path.join("results", "here")
 
@@ -50,6 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="install each cell from DIR/<cell>.txt (a run's lock folder) instead of resolving anew")
     p.add_argument("--results", default="results", help="results root (default: results/)")
     p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids, e.g. 'dynamic/*'")
+    p.add_argument("--suite", default=None, metavar="SUITE,…",
+                   help="what to run: cases (the case corpus and --cases-from), aten (every operator of torch's "
+                        "operator database), onnx-node (ONNX's node tests); default: the spec's [run] suites, "
+                        "else cases")
     p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="also load your own cases from a .py file, a folder or a module (repeatable)")
     p.add_argument("--exporter", default="torchscript,dynamo", help="comma-separated: torchscript,dynamo")
@@ -85,7 +90,7 @@ def matrix(args: argparse.Namespace) -> int:
     from matrix.run import MatrixRun, RunOptions, choose_runner, default_jobs
 
     console = make_console()
-    plan = resolve_spec(args.spec, args.cases_from)
+    plan = resolve_spec(args.spec, args.cases_from, chosen_suites(args.suite))
     if args.resume or args.out:
         raise UserError("--out and --resume are for --here; a matrix run reuses unchanged results itself")
     if args.run_id:
@@ -120,6 +125,7 @@ def matrix(args: argparse.Namespace) -> int:
     except ValueError:
         raise UserError(f"--timeout {args.timeout}: expected a number of seconds") from None
     options = RunOptions(timeout=timeout, cases=args.cases or plan.spec.run.get("cases", ""),
+                         suites=plan.spec.run.get("suites", ["cases"]),
                          cases_from=args.cases_from or plan.spec.run.get("cases_from", []), fresh=args.fresh,
                          locked=args.locked, run_id=args.run_id, split=args.split, exports_only=bool(args.export),
                          bundles_from=args.bundles_from, frontier_only=args.frontier_only,
@@ -169,6 +175,18 @@ def _check_budget(text: str) -> None:
         raise UserError(f"--remedy-budget {exc}") from None
 
 
+def chosen_suites(text: Optional[str]) -> List[str]:
+    """--suite, checked before anything runs; [] where not given (the spec's choice stands)."""
+    from matrix.errors import UserError
+    from matrix.probe import suites
+
+    chosen = split(text or "")
+    bad = suites.unknown(chosen) or ([] if chosen or text is None else [text])
+    if bad:
+        raise UserError(f"--suite {bad[0]!r}: no such suite; choose from {', '.join(suites.SUITES)}")
+    return chosen
+
+
 def split(text: str) -> list:
     """A comma-separated option as the probe reads it (the probe checks each part)."""
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -197,6 +215,7 @@ def here(args: argparse.Namespace) -> int:
     probe = ProbeArgs(out=out, exporters=split(args.exporter), opsets=split(args.opset),
                       devices=split(args.device or "cpu"),
                       timeout=args.timeout or 120, cases=args.cases, cases_from=args.cases_from, resume=args.resume,
+                      suites=chosen_suites(args.suite) or ["cases"],
                       isolation=args.isolation, run_id=run_id, keep_failed=args.keep_failed,
                       remedies=bool(args.remedies), remedy_budget=args.remedy_budget)
     try:

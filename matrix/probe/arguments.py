@@ -23,6 +23,7 @@ class ProbeArgs:
     devices: List[str] = field(default_factory=lambda: ["cpu"])
     timeout: float = 120.0
     cases: str = ""
+    suites: List[str] = field(default_factory=lambda: ["cases"])  # matrix/probe/suites
     cases_from: List[str] = field(default_factory=list)
     memory_limit: Optional[float] = None
     resume: bool = False
@@ -50,6 +51,8 @@ class ProbeArgs:
             args += ["--out", where(self.out)]
         if self.cases:
             args += ["--cases", self.cases]
+        if self.suites != ["cases"]:
+            args += ["--suite", ",".join(self.suites)]
         for source in self.cases_from:
             args += ["--cases-from", where(source)]
         if self.memory_limit is not None:
@@ -81,6 +84,9 @@ class ProbeArgs:
 def parse(argv: List[str], description: str = "") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m matrix.probe", description=description)
     p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids (e.g. 'dynamic/*')")
+    p.add_argument("--suite", default="cases",
+                   help="comma-separated suites: cases (the corpus and --cases-from), aten (torch's operator "
+                        "database), onnx-node (ONNX's node tests)")
     p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="also load cases from a .py file, a folder of them, or a module (repeatable)")
     p.add_argument("--exporter", default=",".join(EXPORTERS), help="comma-separated: dynamo,torchscript")

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# The name may start with "_": torch's operators __radd__, _softmax … are cases of the aten suite.
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]*/[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 DEVICES = ("cpu", "cuda")
 
 
@@ -32,6 +33,10 @@ class Case:
     inputs       -- optional (sizes: {dim_name: int}) -> args (or a dict: kwargs) for the
                     dynamic stage, for inputs random data cannot stand for (token ids, masks).
     output_names -- the ONNX output names the exporter is given (default: its own).
+    suite        -- the suite the case belongs to: "cases" (the corpus and users' cases), "aten"
+                    (torch's operator database), "onnx-node" (ONNX's node tests).
+    operator     -- for an operator's case (the aten suite), the aten operator it calls
+                    ("fft_rfft"): an export failure says whether the exporter has an entry for it.
     library      -- the library the model comes from ("transformers", "torchvision",
                     "timm"); the report groups such cases as model families.
     rtol, atol   -- override the per-dtype tolerances; say why in the case.
@@ -55,6 +60,8 @@ class Case:
     seed: int = 0
     output_names: Optional[Tuple[str, ...]] = None
     library: Optional[str] = None
+    suite: str = "cases"
+    operator: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not ID_PATTERN.match(self.id):
@@ -100,6 +107,11 @@ class Case:
                 if name not in names:
                     names.append(name)
         return tuple(names)
+
+
+class NotAModel(Exception):
+    """Raised by a case's build when what it stands for cannot be a model (an operator sample with
+    no tensor input, a random operator): the result is `skipped` with this reason."""
 
 
 def case(id: str, **fields: Any) -> Callable[[Callable], Case]:

@@ -10,6 +10,7 @@ import os
 import sys
 from typing import Iterable, List, Sequence
 
+from matrix.probe import suites
 from matrix.probe.case import Case
 from matrix.probe.cases import MODULES as BUILTIN_MODULES
 
@@ -77,10 +78,20 @@ def load_from(source: str) -> List[Case]:
     return cases
 
 
-def collect(sources: Sequence[str], patterns: Iterable[str]) -> List[Case]:
-    cases = builtin()
+def collect(sources: Sequence[str], patterns: Iterable[str], chosen: Sequence[str] = suites.DEFAULT) -> List[Case]:
+    """The cases of the chosen suites ("cases": the corpus and the users' sources), filtered."""
+    bad = suites.unknown(chosen)
+    if bad:
+        raise BadInput(f"--suite {bad[0]}: no such suite (choose from {', '.join(suites.SUITES)})")
+    cases = builtin() if "cases" in chosen else []
     for source in sources:
         cases.extend(load_from(source))
+    for suite in chosen:
+        if suite != "cases":
+            try:
+                cases.extend(suites.cases(suite))
+            except ImportError as exc:  # the suite's source is missing from this environment
+                raise BadInput(f"--suite {suite}: cannot load it here: {exc}") from None
     seen = set()
     for c in cases:
         if c.id in seen:

@@ -22,7 +22,8 @@ def meta_of(task: Task, versions: Dict[str, Optional[str]], data: Dict[str, Any]
     return dict(task.fields, requires=list(task.requires), exporter=task.exporter, opset=task.opset,
                 device=task.device, versions=dict(exported, onnxruntime=None), probe_version=PROBE_VERSION,
                 data=data, started_at=started,
-                outcome=dict(outcome, reason=task.reason, seconds=round(time.time() - started, 4)))
+                outcome=dict(outcome, reason=outcome.get("reason") or task.reason,
+                             seconds=round(time.time() - started, 4)))
 
 
 def publish(workdir: Optional[str], folder: str, meta: Dict[str, Any], case: Any = None) -> None:

@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional
 from matrix.probe import PROBE_VERSION, SCHEMA
 
 # The case fields of the stand-in for every case of a cell that has no results of its own.
-EVERY_CASE = {"case": "*", "category": "*", "description": "", "fixes": None, "origin": None, "case_hash": None}
+EVERY_CASE = {"case": "*", "category": "*", "description": "", "fixes": None, "origin": None, "case_hash": None,
+              "suite": None}
 
 
 def cell_id(python: str, torch: Optional[str], onnx: Optional[str], onnxruntime: Optional[str], device: str,
@@ -68,7 +69,8 @@ def origin(case: Any) -> str:
 
 def case_fields(case: Any) -> Dict[str, Any]:
     return {"case": case.id, "category": case.category, "description": case.description, "fixes": case.fixes,
-            "origin": origin(case), "case_hash": case_hash(case), "library": getattr(case, "library", None)}
+            "origin": origin(case), "case_hash": case_hash(case), "library": getattr(case, "library", None),
+            "suite": getattr(case, "suite", "cases")}
 
 
 def result(*, run_id: str, cell: str, case: Dict[str, Any], exporter: str, opset: Optional[int], device: str,
@@ -81,6 +83,7 @@ def result(*, run_id: str, cell: str, case: Dict[str, Any], exporter: str, opset
     """A result record; `case` holds the case fields (case_fields(case), or EVERY_CASE); a failing
     one may hold its remedy search and, for a mismatch or run_error, the blame's verdict."""
     described = {k: case.get(k) for k in ("category", "description", "fixes", "origin", "library")}
+    described["suite"] = case.get("suite") or "cases"
     return {"schema": SCHEMA, "run_id": run_id, "cell": cell, "case": case["case"], **described,
             "exporter": exporter, "opset": opset, "device": device, "status": status, "stage": stage,
             "reason": reason, "error": error, "metrics": metrics or {}, "artifacts": artifacts or {},

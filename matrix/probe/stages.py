@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional
 
 from matrix.probe import errors
+from matrix.probe.case import NotAModel
 from matrix.probe.export_side import export_stages
 from matrix.probe.runtime_side import RecordedFailure, runtime_stages
 from matrix.probe.status import FAILURE_STATUS, STAGES
@@ -36,11 +37,15 @@ class Stages:
         return {"status": "pass", "stage": self.stage, "error": None, "metrics": self.metrics}
 
     def failed(self, exc: BaseException) -> Dict[str, Any]:
+        if isinstance(exc, NotAModel):
+            return {"status": "skipped", "stage": None, "error": None, "reason": str(exc), "metrics": self.metrics}
         if isinstance(exc, RecordedFailure):
             error = exc.error
         else:
             error = errors.from_exception(exc, self.workdir)
             error["detail"].update(getattr(exc, "matrix_detail", {}))
+            if error["detail"].get("registry"):  # an operator's export: whose entry failed, said first
+                error["hint"] = error["detail"]["registry"] + (f"; {error['hint']}" if error["hint"] else "")
         return {"status": FAILURE_STATUS[self.stage], "stage": self.stage, "error": error, "metrics": self.metrics}
 
 

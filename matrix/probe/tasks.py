@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from matrix.probe import PROBE_VERSION, environment, frontier, isolation, records, results
 from matrix.probe.corpus import BadInput
-from matrix.probe.exporters import for_torch
+from matrix.probe.exporters import EXPORTERS, for_torch
 from matrix.probe.versions import name_of, unmet
 
 
@@ -46,6 +46,8 @@ def skip_reason(case: Any, exporter: str, opset: Optional[int], device: str, api
         return f"case does not apply to {device}"
     if device == "cuda" and not has_cuda:
         return "no CUDA device"
+    if exporter not in EXPORTERS:  # a suite's own (ONNX's node tests): torch does not write it
+        return requirements(case.requires, versions, side, unpaired)
     return requirements(case.requires, versions, side, unpaired) or api.unavailable(exporter, opset) \
         or frontier.unwritable(measured, exporter, opset)
 
@@ -103,8 +105,9 @@ def case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], 
     for device in sorted(args.devices, key=lambda d: d != "cuda"):
         for case in cases:
             fields = records.case_fields(case)
-            for exporter in args.exporters:
-                for opset in args.opsets:
+            exporters = getattr(case, "exporters", None)  # a suite's own, where torch exports nothing
+            for exporter in exporters or args.exporters:
+                for opset in [None] if exporters else args.opsets:
                     key = (case.id, exporter, opset, device)
                     if key in done or (getattr(args, "keys", None) is not None and key not in args.keys):
                         continue
