@@ -80,7 +80,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(name="run-here", default=False)
 def run_here(session: nox.Session) -> None:
     """The corpus against the pinned test cell: nox -s run-here -- --cases 'dynamic/*'."""
-    session.install("-e", ".", *TEST_CELL, *TEST_LIBRARIES)
+    session.install("-e", ".[operators]", *TEST_CELL, *TEST_LIBRARIES)
     session.run("python", "-m", "matrix", "run", "--here", *session.posargs)
 
 

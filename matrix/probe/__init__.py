@@ -6,5 +6,5 @@ Python from 3.9 and torch from 2.0 that a cell may hold. Heavy modules are
 imported lazily, inside the functions that need them.
 """
 
-PROBE_VERSION = "4"  # 4: blame on mismatches and run errors; bundles describe dtypes and dimensions for remedies
+PROBE_VERSION = "5"  # 5: suites (aten, onnx-node); a 0-d tensor stays 0-d in a bundle (4: blame, dtypes for remedies)
 SCHEMA = 1

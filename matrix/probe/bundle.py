@@ -54,10 +54,10 @@ def write_data_set(folder: str, index: int, inputs: Sequence[Tuple[str, np.ndarr
     for prefix, tensors in (("input", inputs), ("output", outputs)):
         for i, (name, array, bf16) in enumerate(tensors):
             if bf16:
-                proto = helper.make_tensor(name, BFLOAT16, array.shape, np.ascontiguousarray(array).tobytes(),
+                proto = helper.make_tensor(name, BFLOAT16, array.shape, np.asarray(array, order="C").tobytes(),
                                            raw=True)
             else:
-                proto = numpy_helper.from_array(np.ascontiguousarray(array), name)
+                proto = numpy_helper.from_array(np.asarray(array, order="C"), name)
             with open(os.path.join(target, f"{prefix}_{i}.pb"), "wb") as f:
                 f.write(proto.SerializeToString())
 

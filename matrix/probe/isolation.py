@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import functools
 import gc
 import importlib
 import json
@@ -134,6 +135,22 @@ def libraries(tasks: Any) -> List[str]:
     return sorted({t.case.library for t in tasks if t.reason is None and getattr(t.case, "library", None)})
 
 
+def memoize_torchlib_table() -> None:
+    """The dynamo exporter builds its registry anew on every export, first asking onnxscript for
+    torchlib's table of functions, which parses each function's source: about 0.9 s, most of a
+    small model's export (an operator of the aten suite). The table is the same on every call (a
+    function of the installed onnxscript and nothing else), so it is computed once here and every
+    forked child reads it; the registry, and so every exported model, are unchanged."""
+    try:
+        from torch.onnx._internal.exporter import _registration
+    except ImportError:  # a torch before the new exporter
+        return
+    apis = getattr(_registration, "onnxscript_apis", None)
+    table = getattr(apis, "get_torchlib_ops", None)
+    if table is not None and not hasattr(table, "cache_info"):
+        apis.get_torchlib_ops = functools.lru_cache(maxsize=1)(table)
+
+
 def warm_up(exporters: Any, fork: bool, side: str = "both", libraries: Any = ()) -> None:
     """Import once and run a small model through every stage this side runs, with each exporter,
     in this process, so that forked children find first-use set-up (lazy imports, registries,
@@ -165,6 +182,8 @@ def warm_up(exporters: Any, fork: bool, side: str = "both", libraries: Any = ())
     from matrix.probe.exporters import for_torch
     from matrix.probe.stages import export_only, run_stages
 
+    if "dynamo" in exporters:
+        memoize_torchlib_table()
     api = for_torch(torch.__version__)
     case = _warm_up_case()
     for exporter in exporters:

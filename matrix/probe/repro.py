@@ -100,7 +100,7 @@ def main():
     while os.path.isdir(os.path.join(HERE, f"test_data_set_{index}")):
         inputs, outputs = data_set(index)
         feed = {n: onnxruntime.OrtValue.ortvalue_from_numpy_with_onnx_type(a, 16) if bf16 else
-                onnxruntime.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(a))
+                onnxruntime.OrtValue.ortvalue_from_numpy(np.asarray(a, order="C"))
                 for n, a, bf16 in inputs if n in wanted}
         actual = [v.numpy() for v in session.run_with_ort_values(None, feed)]
         if len(actual) != len(outputs):
