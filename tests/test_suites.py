@@ -10,22 +10,28 @@ import numpy as np
 import pytest
 
 from helpers import read_results, run_module
+from matrix import operators
 
-ATEN = "aten/fft.rfft-float32,aten/tril-float32,aten/bernoulli-float32,aten/tril_indices-int64"
+ATEN = "aten/fft.rfft-float32,aten/tril-float32,aten/bernoulli-float32,aten/tril_indices-int64,aten/unique-bool"
 # Node tests whose outcomes differ: passing, refused by the older runtime only (Add-14 on uint8 has
 # no kernel in onnxruntime 1.16.3), a run error, value and shape checks, skipped kinds of value.
-NODE_TESTS = ("test_abs", "test_add_uint8", "test_det_2d", "test_reduce_max_empty_set_bool", "test_dft",
-              "test_bernoulli", "test_unique_sorted_with_axis", "test_sequence_insert_at_back",
-              "test_cast_FLOAT_to_FLOAT8E4M3FN", "test_acos")
+NODE_TESTS = ("test_abs", "test_add_uint8", "test_reduce_max_bool_inputs", "test_det_2d",
+              "test_reduce_max_empty_set_bool", "test_dft", "test_bernoulli", "test_unique_sorted_with_axis",
+              "test_sequence_insert_at_back", "test_cast_FLOAT_to_FLOAT8E4M3FN", "test_acos")
 
 
 @pytest.fixture(scope="module")
-def aten(tmp_path_factory):
-    out = tmp_path_factory.mktemp("aten") / "r.jsonl"
+def aten_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("aten") / "aten.jsonl"
     done = run_module("matrix", "run", "--here", "--suite", "aten", "--cases", ATEN, "--opset", "13,14,default",
                       "--out", out)
     assert done.returncode == 0, done.stdout + done.stderr
-    return {(r["case"], r["exporter"], r["opset"]): r for r in read_results(out)}
+    return out
+
+
+@pytest.fixture(scope="module")
+def aten(aten_file):
+    return {(r["case"], r["exporter"], r["opset"]): r for r in read_results(aten_file)}
 
 
 def test_an_operator_torchscript_has_no_entry_for_exports_with_dynamo(aten):
@@ -133,13 +139,13 @@ def node_tests(tmp_path_factory):
         assert done.returncode == 0, done.stderr
         direct = subprocess.run([str(python), str(tmp / "direct.py"), str(listed)], capture_output=True, text=True,
                                 check=True)
-        found[version] = ({r["case"].split("/", 1)[1]: r for r in read_results(out)}, json.loads(direct.stdout))
+        found[version] = ({r["case"].split("/", 1)[1]: r for r in read_results(out)}, json.loads(direct.stdout), out)
     return found
 
 
 @pytest.mark.network  # onnxruntime 1.16.3 from the package index (or uv's cache)
 def test_node_tests_answer_as_onnxruntime_does_directly(node_tests):
-    for version, (results, direct) in node_tests.items():
+    for version, (results, direct, _) in node_tests.items():
         assert set(results) == set(NODE_TESTS)
         assert {r["exporter"] for r in results.values()} == {"onnx"}
         assert len(direct) >= 6, direct  # every sample test numpy can hold
@@ -156,3 +162,78 @@ def test_an_operator_the_older_onnxruntime_refuses_runs_on_the_newer(node_tests)
     assert "Could not find an implementation for Add(14)" in old["error"]["message"]
     assert new["status"] == "pass"
     assert new["versions"]["onnx"] == old["versions"]["onnx"]  # the same bundle, two runtimes
+
+
+# --- the answers: `python -m matrix ops` and the report's Operators page ---------------------------
+
+@pytest.fixture(scope="module")
+def operators_run(tmp_path_factory, aten_file, node_tests):
+    """A results folder holding the aten results and the node tests' on both onnxruntimes, and
+    its report."""
+    folder = tmp_path_factory.mktemp("operators-run")
+    for path in (aten_file, *(found[2] for found in node_tests.values())):
+        (folder / path.name).write_bytes(path.read_bytes())
+    site = folder.parent / "operators-site"
+    done = run_module("matrix", "report", "--results", folder, "--out", site)
+    assert done.returncode == 0, done.stderr
+    return folder, site
+
+
+@pytest.mark.network
+def test_ops_answers_an_aten_and_an_onnx_operator_in_a_terminal(operators_run, tmp_path):
+    folder, _ = operators_run
+    done = run_module("matrix", "ops", "unique", folder)
+    assert done.returncode == 0, done.stderr
+    assert "aten unique — dynamo" in done.stdout and "aten unique — torchscript" in done.stdout
+    assert "onnxruntime 1.32.0: load_error 3" in done.stdout  # no Unique kernel for bool, at each opset
+    assert "Could not find an implementation for Unique(11)" in done.stdout
+    done = run_module("matrix", "ops", "ReduceMax", folder)
+    assert done.returncode == 0, done.stderr
+    assert "ONNX ReduceMax: 2 node tests" in done.stdout
+    assert "onnxruntime 1.16.3" in done.stdout and "onnxruntime 1.32.0" in done.stdout
+    page = tmp_path / "operators.md"
+    page.write_text(f"# Operators\n\n{operators.START}\n{operators.END}\n")
+    done = run_module("matrix", "ops", "--counts", folder, "--write", page)
+    assert done.returncode == 0, done.stderr
+    assert f"| 1.23.2 | 1.16.3 | {len(NODE_TESTS)} |" in page.read_text()
+    missing = run_module("matrix", "ops", "nosuchop", folder)
+    assert missing.returncode == 2 and "nosuchop: no aten operator or ONNX operator" in missing.stderr
+
+
+@pytest.mark.network  # axe-core from the npm registry, once (then cached)
+def test_the_operators_page_answers_a_search_from_the_keyboard(browser, operators_run):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    from helpers import open_page
+    from matrix.bench.axe import violations
+
+    _, site = operators_run
+    assert open_page(browser, site / "operators.html") == []  # from file://, no console error
+
+    def shown():
+        return {s.find_element("tag name", "h2").text: s for s in browser.find_elements("css selector", "section.op")
+                if s.is_displayed()}
+
+    assert shown() == {}  # nothing until asked
+    for _ in range(30):  # the search box is reached with Tab alone
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        if browser.switch_to.active_element.get_attribute("id") == "op-search":
+            break
+    assert browser.switch_to.active_element.get_attribute("id") == "op-search"
+    ActionChains(browser).send_keys("unique").perform()
+    assert set(shown()) == {"aten unique", "ONNX Unique"}  # torch's operator and ONNX's of that name
+    section = shown()["aten unique"]
+    assert "onnxruntime 1.32.0: load_error 3" in section.text
+    assert {c.text for c in section.find_elements("tag name", "caption")} >= {"dynamo", "torchscript"}
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+    assert violations(browser) == []
+    box = browser.find_element("id", "op-search")
+    box.clear()
+    box.send_keys("ReduceMax")
+    (heading,) = shown()
+    assert heading == "ONNX ReduceMax"
+    table = shown()[heading].find_element("tag name", "table")
+    assert "onnxruntime 1.16.3" in table.text and "onnxruntime 1.32.0" in table.text
+    assert "1 operators match" in browser.find_element("id", "op-count").text
+    assert violations(browser) == []

@@ -16,6 +16,7 @@ from matrix.cli import (
     history,
     images,
     merge,
+    ops,
     plan,
     rehearse,
     remedies,
@@ -27,7 +28,7 @@ from matrix.cli import (
 from matrix.errors import UserError
 
 COMMANDS = (run, plan, report, images, merge, history, bisect, cases, families, remedy, remedies, bench, versions,
-            rehearse)
+            rehearse, ops)
 START = """to start:
   pip install nox uv && nox -s matrix   plan, run and report the default spec (report/index.html)
   pip install nox uv && nox -s tests    the test suite

@@ -108,7 +108,8 @@ def export_stages(case: Any, exporter: str, opset: Optional[int], device: str, w
         stages("export")
         stages.meta.update(case.writes(workdir))
         stages("check")
-        stages.metrics.update(model_metrics(os.path.join(workdir, bundle.MODEL)))
+        stages.metrics.update(model_metrics(os.path.join(workdir, bundle.MODEL)),
+                              op_types=stages.meta.pop("op_types", []))
         return stages.meta
     params = dict((remedy or {}).get("params") or {}) if (remedy or {}).get("side") == "export" else {}
     exporter, opset = params.pop("exporter", exporter), params.pop("opset", opset)

@@ -16,7 +16,7 @@ from matrix.errors import HistoryError, ReportError
 from matrix.probe.errors import scrub
 
 VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python", "transformers", "torchvision", "timm")
-CASE_FIELDS = ("case", "category", "description", "fixes", "origin", "library")
+CASE_FIELDS = ("case", "category", "description", "fixes", "origin", "library", "suite")
 SCRUBBED = ("message", "signature", "traceback")  # texts that may name the folders of the machine that ran
 SHARED_TEXTS = ("error_traceback", "error_message", "error_signature", "error_hint", "fix_tried", "fix_snippet",
                 "fix", "export_call", "environment", "description", "blame_sentence", "reason")
@@ -53,6 +53,8 @@ def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
                                             "model_opset", "ir_version", "provider")})
     row.update({k: versions.get(k) for k in VERSION_KEYS})
     row["origin"] = result.get("origin") or "builtin"  # results from before the field was added
+    row["suite"] = result.get("suite") or "cases"  # likewise
+    row["op_types"] = ",".join(metrics.get("op_types") or []) or None  # a node test's ONNX operators
     artifacts = result.get("artifacts") or {}
     row["model_file"] = artifacts.get("bundle") or artifacts.get("model")  # a bundle (.zip), or a bare .onnx
     row["environment"] = json.dumps(result.get("environment") or {}, sort_keys=True)

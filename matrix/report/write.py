@@ -26,7 +26,7 @@ from pyarrow import parquet
 
 from matrix import runfolder
 from matrix.probe.status import EXPORT_STAGES, STAGES, STATUSES
-from matrix.report import aggregate, charts, frontier_page, shards, summary
+from matrix.report import aggregate, charts, frontier_page, operators_page, shards, summary
 from matrix.report.load import Run
 
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
@@ -190,6 +190,8 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
         (tmp / "advisor.html").write_text(env.get_template("advisor.html.j2").render(**common, root="", opens=opens))
         (tmp / "versions.html").write_text(env.get_template("versions.html.j2").render(
             **common, root="", versions=frontier_page.page(run.path)))
+        (tmp / "operators.html").write_text(env.get_template("operators.html.j2").render(
+            **common, root="", ops=operators_page.page(frame, page_of)))
         downloads(frame, tmp / "data", page_of)
         _swap(tmp, out)
     except BaseException:

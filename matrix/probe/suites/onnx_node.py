@@ -79,7 +79,9 @@ def write(name: str, workdir: str) -> Dict[str, Any]:
     bundle.write_data_set(workdir, 0, [(v.name, a, False) for v, a in zip(fed, inputs)],
                           [(v.name, a, False) for v, a in zip(graph.output, outputs)])
     return {"rtol": test.rtol, "atol": test.atol, "dynamic": None, "widened": False, "args": len(fed), "kwargs": [],
-            "call": None, "source": "files" if test.model_dir else "memory"}
+            "call": None, "source": "files" if test.model_dir else "memory",
+            "op_types": sorted({(f"{n.domain}:" if n.domain not in ("", "ai.onnx") else "") + n.op_type
+                                for n in graph.node})}
 
 
 def _unreadable(value: Any) -> Optional[str]:
