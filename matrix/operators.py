@@ -94,12 +94,15 @@ def _node_answer(nodes: pd.DataFrame, op_type: str) -> Dict[str, Any]:
         counts = part["status"].value_counts()
         table.setdefault(str(int(opset)), {})[runtime] = ", ".join(f"{s} {c}" for s, c in counts.items())
     return {"operator": op_type, "tests": sorted(nodes["case"].unique()), "by_opset": table,
+            "onnx": sorted(nodes["onnx"].dropna().unique(), key=parse_version),
             "failures": _failures(nodes)}
 
 
 def _failures(part: pd.DataFrame) -> List[Dict[str, Any]]:
     failing = part[~part["status"].isin(["pass", "skipped"])]
-    return [{"case": r["case"], "torch": r["torch"], "onnxruntime": r["onnxruntime"], "status": r["status"],
+    return [{"case": r["case"], "torch": r["torch"], "onnx": r["onnx"], "onnxruntime": r["onnxruntime"],
+             "made_by": f"onnx {r['onnx']}" if r["suite"] == "onnx-node" else f"torch {r['torch']}",
+             "status": r["status"],
              "kind": r.get("error_kind"), "message": r.get("error_message"), "bundle": r.get("model_file"),
              "link": r.get("model_link")}  # the bundle as the report's site links it
             for _, r in failing.head(20).iterrows()]

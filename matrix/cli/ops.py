@@ -69,7 +69,8 @@ def _show(console, answers, node) -> None:  # noqa: ANN001 -- rich's console and
             console.print(f"  onnxruntime {runtime}: {said}")
     if node["tests"]:
         runtimes = sorted({r for by in node["by_opset"].values() for r in by})
-        table = Table(title=f"ONNX {node['operator']}: {len(node['tests'])} node tests", title_justify="left")
+        table = Table(title=f"ONNX {node['operator']}: {len(node['tests'])} node tests of onnx "
+                            f"{', '.join(node['onnx'])}; results per opset × onnxruntime", title_justify="left")
         table.add_column("opset")
         for runtime in runtimes:
             table.add_column(f"onnxruntime {runtime}")
@@ -78,6 +79,6 @@ def _show(console, answers, node) -> None:  # noqa: ANN001 -- rich's console and
         console.print(table)
     failures = [f for a in answers for f in a["failures"]] + node["failures"]
     for failure in failures[:10]:
-        console.print(f"  {failure['case']} (torch {failure['torch']}, onnxruntime {failure['onnxruntime']}): "
+        console.print(f"  {failure['case']} ({failure['made_by']}, onnxruntime {failure['onnxruntime']}): "
                       f"{failure['status']} — {failure['message']}"
                       + (f" [bundle: {failure['bundle']}]" if failure.get("bundle") else ""))
