@@ -197,7 +197,9 @@ def load(name_or_path: str) -> Spec:
 def with_suites(requirements: List[str], chosen: List[str]) -> List[str]:
     """The extra requirements with what the chosen suites need in the export sides."""
     needed = [SUITE_REQUIREMENTS[s] for s in chosen if s in SUITE_REQUIREMENTS]
-    named = {Requirement(r).name for r in requirements if "@" not in r and not r.startswith(("/", "."))}
+    if not needed:
+        return requirements
+    named = {Requirement(r).name for r in requirements}  # each checked as PEP 508 by requirement()
     return requirements + [r for r in needed if Requirement(r).name not in named]
 
 
