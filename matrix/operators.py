@@ -133,5 +133,5 @@ def counts(rows: pd.DataFrame, run_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-_STATUSES = ("pass", "mismatch", "export_error", "invalid_model", "load_error", "run_error", "crash", "timeout",
-             "skipped")
+_STATUSES = ("pass", "mismatch", "reference_error", "export_error", "invalid_model", "load_error", "run_error",
+             "crash", "timeout", "skipped")
