@@ -71,6 +71,12 @@ class Plan:
     opsets: List[Optional[int]]
     notes: List[str] = field(default_factory=list)
     released: Dict[str, Dict[str, str]] = field(default_factory=dict)  # package: {version: upload day}
+    where: Dict[str, List[str]] = field(default_factory=dict)  # suite: the ids of the cells it runs in ([suites.X])
+
+    def suites_for(self, cell: Cell, chosen: List[str]) -> List[str]:
+        """The chosen suites this cell runs; an export side runs those of any of its cells."""
+        ids = {cell.id} if cell.side != "export" else {c.id for c in self.cells if c.export_side() == cell}
+        return [s for s in chosen if s not in self.where or ids & set(self.where[s])]
 
     def sides(self) -> List[Cell]:
         """The environments a split run builds: each distinct export side, then each runtime side."""
@@ -82,7 +88,8 @@ class Plan:
                     "runner_hints": {"gpu": c.device == "cuda"}}
 
         return {"spec": self.spec.path, "exporters": self.exporters, "opsets": self.opsets,
-                "cells": [dict(described(c), export=c.export_side().id, runtime=c.runtime_side().id)
+                "cells": [dict(described(c), export=c.export_side().id, runtime=c.runtime_side().id,
+                               suites=self.suites_for(c, self.spec.run.get("suites", ["cases"])))
                           for c in self.cells],
                 "sides": [described(s) for s in self.sides()], "released": self.released}
 
@@ -199,7 +206,8 @@ def resolve(spec: Spec, index: Index) -> Plan:
     if not cells:
         raise SpecError(f"{spec.path}: [[exclude]]: the include/exclude entries leave no cell to run")
     opsets = [None if o == "default" else int(o) for o in spec.axes["opset"]]
-    return Plan(spec, cells, list(spec.axes["exporter"]), opsets, released=_released(cells, index))
+    where = {suite: [c.id for c in cells if _matches(entry, c, versions)] for suite, entry in spec.where.items()}
+    return Plan(spec, cells, list(spec.axes["exporter"]), opsets, released=_released(cells, index), where=where)
 
 
 def _released(cells: List[Cell], index: Index) -> Dict[str, Dict[str, str]]:

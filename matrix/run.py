@@ -122,6 +122,7 @@ class MatrixRun:
         self.lock = threading.Lock()
         self.unpaired: Dict[str, Dict[str, str]] = {}  # per environment: the libraries its lock left out, and why
         self.jobs = 1
+        self.export_workers = 1  # set by execute: cores per export side
         self.phases: Dict[str, float] = {}  # wall seconds of each phase of execute(), for run.json
 
     @contextlib.contextmanager
@@ -159,6 +160,7 @@ class MatrixRun:
         self._write_run_json(started, None)
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             sides = list(dict.fromkeys(cell.export_side() for cell in self.plan.cells))
+            self.export_workers = max(1, jobs // max(1, len(sides)))  # one torch's side gets every core
             with self._phase("exports"):
                 if self.options.bundles_from:
                     adopt.adopt(self, sides)
@@ -338,7 +340,8 @@ class MatrixRun:
     def probe_args(self, cell: Cell, lock_hash: str, out: Path) -> ProbeArgs:
         """What the cell's probe is asked: this machine's paths (the runner translates them)."""
         args = ProbeArgs(out=str(out), exporters=self.plan.exporters, opsets=self.plan.opsets, devices=[cell.device],
-                         timeout=self.options.timeout, cases=self.options.cases, suites=self.options.suites,
+                         timeout=self.options.timeout, cases=self.options.cases,
+                         suites=self.plan.suites_for(cell, self.options.suites),
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
                          cell=cell.id, run_id=self.run_id, keep_failed=str(self.dir / "models"),
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
@@ -376,11 +379,12 @@ class MatrixRun:
         return ProbeArgs(side="export", bundles=str(bundles), exporters=self.plan.exporters,
                          opsets=opsets or self.plan.opsets, devices=[side.device], timeout=self.options.timeout,
                          cases=self.options.cases if cases is None else cases, run_id=self.run_id,
-                         suites=self.options.suites,
+                         suites=self.plan.suites_for(side, self.options.suites),
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
                          frontier=str(self.dir / FRONTIER / f"{side.id}.json"),
-                         unpaired=self.unpaired.get(side.id, {}), requirements=extras.names(side.extras))
+                         unpaired=self.unpaired.get(side.id, {}), requirements=extras.names(side.extras),
+                         workers=self.export_workers)
 
     def shown(self, side: Cell, environment: Any, args: ProbeArgs, shown: str) -> None:
         started = time.time()

@@ -36,7 +36,7 @@ AXES = ("python", *PACKAGES, *LIBRARIES, "device", "exporter", "opset")
 CELL_AXES = ("python", *PACKAGES, *LIBRARIES, "device")  # exporter and opset vary inside a cell
 CHOICES = {"device": ("cpu", "cuda"), "exporter": ("torchscript", "dynamo")}
 DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript", "dynamo"], "opset": ["default"]}
-TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run"}
+TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run", "suites"}
 RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list, "remedies": bool, "remedy_budget": str,
             "requirements": list, "requirements_file": str, "suites": list}
 SELECTOR = re.compile(r"^(latest|pre|auto|weekly|every-minor|latest-minors:[1-9][0-9]*)$")
@@ -54,6 +54,9 @@ class Spec:
     # what the user's cases need beyond torch and onnx ([run] requirements and requirements_file):
     # PEP 508 strings, a local path made absolute (installed on export sides and whole cells)
     requirements: List[str] = field(default_factory=list)
+    # [suites.NAME]: the cells a suite runs in (an entry as in [[include]]); a suite not named
+    # here runs in every cell. The nightly keeps the operator suites to bounded axes with it.
+    where: Dict[str, Dict[str, str]] = field(default_factory=dict)
 
 
 def find(name_or_path: str) -> Path:
@@ -103,15 +106,19 @@ def _entries(path: str, data: Dict[str, Any], key: str) -> List[Dict[str, Any]]:
     entries = data.get(key, [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise SpecError(f"{path}: [[{key}]]: expected an array of tables")
-    for n, entry in enumerate(entries, 1):
-        if not entry:
-            raise SpecError(f"{path}: [[{key}]] #{n}: empty entry")
-        for axis, value in entry.items():
-            if axis not in CELL_AXES:
-                raise SpecError(f"{path}: [[{key}]] #{n}: unknown axis {axis!r}; expected one of "
-                                f"{', '.join(CELL_AXES)} (exporter and opset apply to every cell)")
-            entry[axis] = check_selector(f"{path}: [[{key}]] #{n} {axis}", axis, value)
-    return entries
+    return [_entry(f"{path}: [[{key}]] #{n}", entry) for n, entry in enumerate(entries, 1)]
+
+
+def _entry(where: str, entry: Dict[str, Any]) -> Dict[str, Any]:
+    """Cell axes and one selector each: an [[include]], [[exclude]] or [suites.NAME] table."""
+    if not entry:
+        raise SpecError(f"{where}: empty entry")
+    for axis, value in entry.items():
+        if axis not in CELL_AXES:
+            raise SpecError(f"{where}: unknown axis {axis!r}; expected one of "
+                            f"{', '.join(CELL_AXES)} (exporter and opset apply to every cell)")
+        entry[axis] = check_selector(f"{where} {axis}", axis, value)
+    return entry
 
 
 def _table(path: str, data: Dict[str, Any], key: str) -> Dict[str, Any]:
@@ -191,7 +198,19 @@ def load(name_or_path: str) -> Spec:
     requirements = with_suites(extra_requirements(path, run), run.get("suites", ["cases"]))
     return Spec(path=path, axes=axes, include=_entries(path, data, "include"), exclude=_entries(path, data, "exclude"),
                 indexes=indexes, run=run, description=str(data.get("description", "")),
-                requirements=requirements)
+                requirements=requirements, where=_where(path, data))
+
+
+def _where(path: str, data: Dict[str, Any]) -> Dict[str, Dict[str, str]]:
+    """[suites.NAME] tables: each an entry of cell axes, as [[include]]'s."""
+    tables = _table(path, data, "suites")
+    for name, entry in tables.items():
+        if name not in suites.SUITES or name == "cases":
+            raise SpecError(f"{path}: [suites.{name}]: not an operator suite; expected "
+                            + " or ".join(s for s in suites.SUITES if s != "cases"))
+        if not isinstance(entry, dict):
+            raise SpecError(f"{path}: [suites.{name}]: expected a table of cell axes")
+    return {name: _entry(f"{path}: [suites.{name}]", entry) for name, entry in tables.items()}
 
 
 def with_suites(requirements: List[str], chosen: List[str]) -> List[str]:

@@ -254,3 +254,71 @@ def test_requirements_from_the_spec_and_its_file_with_local_paths_made_absolute(
     spec = load(spec_file(tmp_path, '[matrix]\ntorch = ["2.15.0"]\nonnx = ["1.23.2"]\nonnxruntime = ["1.32.0"]\n'
                                     '[run]\nrequirements = ["safetensors"]\nrequirements_file = "requirements.txt"\n'))
     assert spec.requirements == ["safetensors", "einops>=0.8", f"my-pkg @ {(tmp_path / 'pkg').as_uri()}"]
+
+
+def test_a_suite_table_keeps_the_suite_to_the_cells_it_names(tmp_path):
+    """[suites.aten] and [suites.onnx-node] name cells as [[include]] does: the nightly's bounded axes."""
+    plan = plan_of(tmp_path, '''
+[matrix]
+torch = ["latest", "~=2.11.0"]
+onnx = ["latest", "~=1.17.0"]
+onnxruntime = ["latest", "~=1.16.0"]
+python = ["3.11"]
+[run]
+suites = ["cases", "aten", "onnx-node"]
+[suites.aten]
+onnx = "latest"
+onnxruntime = "latest"
+[suites.onnx-node]
+torch = "latest"
+''')
+    chosen = ["cases", "aten", "onnx-node"]
+    ran = {c.id: plan.suites_for(c, chosen) for c in plan.cells}
+    assert ran["torch2.15.0-onnx1.23.2-ort1.32.0-py3.11-cpu"] == chosen
+    assert ran["torch2.11.0-onnx1.23.2-ort1.32.0-py3.11-cpu"] == ["cases", "aten"]
+    assert ran["torch2.11.0-onnx1.17.0-ort1.16.3-py3.11-cpu"] == ["cases"]
+    assert ran["torch2.15.0-onnx1.17.0-ort1.16.3-py3.11-cpu"] == ["cases", "onnx-node"]
+    assert sum("aten" in s for s in ran.values()) == 2 and sum("onnx-node" in s for s in ran.values()) == 4
+    side = next(c for c in plan.cells if c.id == "torch2.11.0-onnx1.23.2-ort1.16.3-py3.11-cpu").export_side()
+    assert plan.suites_for(side, chosen) == ["cases", "aten"]  # the side exports for any of its cells
+    assert plan.suites_for(side, ["onnx-node"]) == []
+    cells = {c["id"]: c["suites"] for c in plan.as_json()["cells"]}
+    assert cells == ran
+
+
+@pytest.mark.parametrize("text, said", [
+    ('[suites.cases]\ntorch = "latest"\n', "[suites.cases]: not an operator suite"),
+    ('[suites.aten]\nexporter = "dynamo"\n', "[suites.aten]: unknown axis 'exporter'"),
+    ('[suites.aten]\ntorch = "newest"\n', "[suites.aten] torch: expected a version"),
+    ('[suites]\naten = 1\n', "[suites.aten]: expected a table of cell axes"),
+])
+def test_bad_suite_tables_are_one_line(tmp_path, text, said):
+    path = spec_file(tmp_path, BASE + text)
+    with pytest.raises(SpecError) as raised:
+        load(path)
+    assert str(raised.value).startswith(path) and said in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_nightly_runs_the_operator_suites_on_bounded_axes():
+    plan = resolve(load("nightly"), INDEX)
+    chosen = plan.spec.run["suites"]
+    assert chosen == ["cases", "aten", "onnx-node"]
+    aten = [c for c in plan.cells if "aten" in plan.suites_for(c, chosen)]
+    node = [c for c in plan.cells if "onnx-node" in plan.suites_for(c, chosen)]
+    torches = sorted({c.torch for c in plan.cells})
+    assert sorted(c.torch for c in aten) == torches and {c.device for c in aten} == {"cpu"}  # one cell per torch
+    assert len({c.onnxruntime for c in aten}) == 1
+    onnxes = {c.onnx for c in plan.cells if c.device == "cpu"}
+    runtimes = {c.onnxruntime for c in plan.cells if c.device == "cpu"}
+    assert len(node) == len(onnxes) * len(runtimes) - (len(runtimes) - 1)  # the weekly onnx: its one cell
+    assert all(c.torch == torches[-1] and c.device == "cpu" for c in node)
+    assert all(plan.suites_for(c, chosen)[0] == "cases" for c in plan.cells)  # the corpus everywhere
+
+
+def test_a_suite_no_cell_runs_is_one_line(tmp_path):
+    path = spec_file(tmp_path, BASE + "[suites.onnx-node]\nonnxruntime = \"1.16.3\"\n")
+    done = run_module("matrix", "run", "--spec", path, "--suite", "onnx-node", "--results", tmp_path / "results",
+                      env_extra={"MATRIX_INDEX_SNAPSHOT": INDEX.snapshot})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith("[suites] tables leave no cell to run it in")
+    assert not (tmp_path / "results").exists()

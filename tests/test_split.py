@@ -75,6 +75,45 @@ def test_split_gives_the_same_results(split):
                         "mismatch", "dynamic_error", "crash", "timeout", "skipped"}
 
 
+def test_export_side_workers_give_the_same_bundles(split, tmp_path):
+    """--workers 2: two exports at once, each in its own child; every bundle's outcome is the one
+    exported alone, crashes and the timeout included, and the exports did overlap in time."""
+    import json
+
+    bundles = tmp_path / "bundles"
+    done = run_module("matrix.probe", "--cases-from", CASES / "staged.py", "--cases", "staged/*", "--timeout", "20",
+                      "--side", "export", "--bundles", bundles, "--workers", "2", timeout=900)
+    assert done.returncode == 0, done.stderr
+
+    def outcomes(folder):
+        found = {}
+        for meta_file in folder.glob("staged__*/bundle.json"):
+            meta = json.loads(meta_file.read_text())
+            error = meta["outcome"]["error"] or {}
+            found[meta_file.parent.name] = (meta["outcome"]["status"], meta["outcome"]["stage"], error.get("kind"))
+        return found
+
+    together, alone = outcomes(bundles), outcomes(split["bundles"])
+    assert len(together) >= 2 * 13 and together == {k: v for k, v in alone.items() if k in together}
+    assert together["staged__sleep--torchscript--default--cpu"][0] == "timeout"
+    spans = sorted((m["started_at"], m["started_at"] + m["outcome"]["seconds"])
+                   for m in (json.loads(f.read_text()) for f in bundles.glob("*/bundle.json")))
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two exports overlapped"
+
+
+def test_a_runtime_side_checks_the_suites_it_is_given(split, tmp_path):
+    """A cell runs only its own suites ([suites.X] in a spec) over its export side's bundles, which
+    hold those of every cell of the side; unasked, a runtime side checks every bundle."""
+    counts = {}
+    for suite in ("cases", "aten"):
+        out = tmp_path / f"{suite}.jsonl"
+        done = run_module("matrix.probe", "--side", "runtime", "--bundles", split["bundles"], "--out", out,
+                          "--suite", suite, "--timeout", "5", executable=split["runtime"])
+        assert done.returncode == 0, done.stderr
+        counts[suite] = len(read_results(out)) if out.exists() else 0
+    assert counts == {"cases": len(split["split"]), "aten": 0}
+
+
 def test_runtime_side_has_no_torch(split):
     for module in ("torch", "onnx"):
         done = subprocess.run([split["runtime"], "-c", f"import {module}"], capture_output=True, text=True)

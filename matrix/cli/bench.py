@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Measure every performance figure (or those named) beside the way people do "
                                    "it by hand; write bench.json and bench.md.")
     p.add_argument("what", nargs="*", metavar="FIGURE",
-                   help="isolation, envs, image, disk, matrix, report, scaling, remedies (default: all)")
+                   help="isolation, envs, image, disk, matrix, report, history, year, scaling, remedies, aten "
+                            "(default: all)")
     p.add_argument("--spec", default=os.environ.get("MATRIX_SPEC", "default"))
     p.add_argument("--cell", default=None, help="envs: the cell whose environment is built (default: the last)")
     p.add_argument("--cases", default="", help="isolation: case patterns (default: the whole corpus)")

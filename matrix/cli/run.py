@@ -110,6 +110,10 @@ def matrix(args: argparse.Namespace) -> int:
         plan.cells = [c for c in plan.cells if c.device in devices]
         if not plan.cells:
             raise UserError(f"--device {args.device}: no cell of {plan.spec.path} is on it")
+    chosen = plan.spec.run.get("suites", ["cases"])
+    plan.cells = [c for c in plan.cells if plan.suites_for(c, chosen)]  # [suites.X] keeps a suite to some cells
+    if not plan.cells:
+        raise UserError(f"--suite {','.join(chosen)}: {plan.spec.path}'s [suites] tables leave no cell to run it in")
     if (args.side or args.export or args.runtime or args.bundles_from) and not args.split:
         raise UserError("--side, --export, --runtime and --bundles-from are parts of a split run: drop --no-split")
     if args.side and (args.export or args.runtime or args.bundles_from):

@@ -81,7 +81,8 @@ def main(argv: list = None) -> int:
         from matrix.probe import corpus
 
         # The runtime side builds no case: what it checks is in the bundles.
-        cases = corpus.collect(args.cases_from, _csv(args.cases), _csv(args.suite)) if args.side != "runtime" else []
+        cases = [] if args.side == "runtime" else corpus.collect(args.cases_from, _csv(args.cases),
+                                                                  _csv(args.suite or "cases"))
     except BadInput as exc:
         print(f"matrix.probe: error: {exc}", file=sys.stderr)
         return 2

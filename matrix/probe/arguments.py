@@ -41,6 +41,7 @@ class ProbeArgs:
     remedy_budget: Optional[str] = None  # "COUNT,SECONDS" per failing result
     keys: Optional[str] = None  # a JSON file of [case, exporter, opset, device]: run only these
     requirements: List[str] = field(default_factory=list)  # the spec's extra packages: their versions are recorded
+    workers: int = 1  # an export side's exports at once (cores the orchestrator can give it)
 
     def argv(self, where: Callable[[str], str] = str) -> List[str]:
         args = ["--exporter", ",".join(self.exporters),
@@ -51,7 +52,7 @@ class ProbeArgs:
             args += ["--out", where(self.out)]
         if self.cases:
             args += ["--cases", self.cases]
-        if self.suites != ["cases"]:
+        if self.suites != ["cases"] or self.side == "runtime":  # a runtime side unasked checks every bundle
             args += ["--suite", ",".join(self.suites)]
         for source in self.cases_from:
             args += ["--cases-from", where(source)]
@@ -71,6 +72,8 @@ class ProbeArgs:
             args += ["--unpaired", f"{name}={reason}"]
         if self.requirements:
             args += ["--requirements", ",".join(self.requirements)]
+        if self.workers != 1:
+            args += ["--workers", str(self.workers)]
         for flag, value in (("--reuse", self.reuse), ("--keep-failed", self.keep_failed), ("--bundles", self.bundles),
                             ("--frontier", self.frontier), ("--keys", self.keys)):
             if value:
@@ -84,9 +87,10 @@ class ProbeArgs:
 def parse(argv: List[str], description: str = "") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m matrix.probe", description=description)
     p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids (e.g. 'dynamic/*')")
-    p.add_argument("--suite", default="cases",
+    p.add_argument("--suite", default=None,
                    help="comma-separated suites: cases (the corpus and --cases-from), aten (torch's operator "
-                        "database), onnx-node (ONNX's node tests)")
+                        "database), onnx-node (ONNX's node tests); default cases, and with --side runtime the "
+                        "bundles of every suite")
     p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="also load cases from a .py file, a folder of them, or a module (repeatable)")
     p.add_argument("--exporter", default=",".join(EXPORTERS), help="comma-separated: dynamo,torchscript")
@@ -129,5 +133,7 @@ def parse(argv: List[str], description: str = "") -> argparse.Namespace:
                    help="per failing result: at most COUNT tries and SECONDS in all (default 8,300)")
     p.add_argument("--keys", default=None, metavar="FILE",
                    help="a JSON list of [case, exporter, opset, device]: run only these results")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="--side export: export N results at once, each in its own child process (default 1)")
     p.add_argument("--list", action="store_true", help="print the selected cases as JSON lines and exit")
     return p.parse_args(argv)

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from matrix.probe import PROBE_VERSION, bundle, diagnose, environment, frontier, isolation
 from matrix.probe.corpus import BadInput
@@ -82,50 +82,72 @@ def export_cell(args: Any, cases: List[Any]) -> int:
     measured = _export_frontier(args, versions, isolate)
     if args.frontier_only:
         return 0
-    tasks = case_tasks(args, cases, versions, has_cuda, "export",
-                        lambda c, e, o, d: _export_one(c, e, o, d, args, isolate), set(), kept, measured)
+    tasks = case_tasks(args, cases, versions, has_cuda, "export", None, set(), kept, measured)
     isolation.limit_memory(args.memory_limit)
     env = environment.fingerprint(gpu(has_cuda, isolate), side="export")
     emit("start", run_id=args.run_id, total=len(tasks), resumed=0, cells=[])
-    warmed = False
-    for index, task in enumerate(tasks, 1):
-        if task.reason is None and not warmed and (task.device == "cpu" or not isolate):
-            if isolate and has_cuda:
-                isolation.hide_gpus()
-            isolation.warm_up(sorted({t.exporter for t in tasks if t.reason is None}), fork=isolate, side="export",
-                              libraries=isolation.libraries(tasks))
-            warmed = True
-        where = dict(case=task.case_id, exporter=task.exporter, opset=task.opset, device=task.device)
-        emit("case", index=index, **where)
+    started: Dict[int, float] = {}
+
+    def finish(index: int, task: Task, outcome: Dict[str, Any], workdir: Optional[str]) -> None:
         folder = os.path.join(args.bundles, bundle.folder_name(*task.key))
+        where = dict(case=task.case_id, exporter=task.exporter, opset=task.opset, device=task.device)
         if task.reason == "kept":
-            outcome = bundle.read_meta(folder)["outcome"]
             emit("result", index=index, **where, status=outcome["status"], stage=outcome["stage"], seconds=0.0,
                  reused=True)
-            continue
-        started = time.time()
-        outcome, workdir = ({"status": "skipped", "stage": None, "error": None, "metrics": {}, "data": {}}, None) \
-            if task.reason is not None else task.run()
+            return
         data = outcome.pop("data")
-        meta = dict(meta_of(task, versions, data, outcome, started), environment=env)
+        meta = dict(meta_of(task, versions, data, outcome, started[index]), environment=env)
         publish(workdir, folder, meta, task.case)
         emit("result", index=index, **where, status=outcome["status"], stage=outcome["stage"],
              seconds=meta["outcome"]["seconds"])
+
+    def begin(index: int, task: Task) -> None:
+        started[index] = time.time()
+        emit("case", index=index, case=task.case_id, exporter=task.exporter, opset=task.opset, device=task.device)
+
+    exports = []
+    for index, task in enumerate(tasks, 1):
+        if task.reason is None:
+            exports.append((index, task))
+            continue
+        begin(index, task)
+        kept_outcome = bundle.read_meta(os.path.join(args.bundles, bundle.folder_name(*task.key)))["outcome"] \
+            if task.reason == "kept" else {"status": "skipped", "stage": None, "error": None, "metrics": {}, "data": {}}
+        finish(index, task, kept_outcome, None)
+    if exports and (exports[0][1].device == "cpu" or not isolate):  # an export side has one device
+        if isolate and has_cuda:
+            isolation.hide_gpus()
+        isolation.warm_up(sorted({t.exporter for _, t in exports}), fork=isolate, side="export",
+                          libraries=isolation.libraries([t for _, t in exports]))
+    for (index, task), outcome, workdir in _exported(exports, args, isolate, begin):
+        finish(index, task, outcome, workdir)
     emit("done", run_id=args.run_id, out=args.bundles)
     return 0
 
 
-def _export_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool) -> tuple:
-    """(the export side's outcome, the folder holding what it wrote)."""
-    workdir = tempfile.mkdtemp(prefix="matrix-export-")
+def _exported(exports: List[tuple], args: Any, isolate: bool, begin: Any) -> Iterator[tuple]:
+    """((index, task), the export side's outcome, the folder holding what it wrote) for each export,
+    as each ends: --workers of them at once, each in its own child (a cuda side: one at a time)."""
+    workdirs: Dict[int, str] = {}
 
-    def work(enter: Any) -> Dict[str, Any]:
-        return export_only(case, exporter, opset, device, workdir, enter)
+    def jobs() -> Iterator[tuple]:
+        for index, task in exports:
+            begin(index, task)
+            workdir = workdirs[index] = tempfile.mkdtemp(prefix="matrix-export-")
 
-    outcome = isolation.forked(work, workdir, args.timeout, limit=device == "cpu") if isolate \
-        else isolation.in_process(work, workdir)
-    outcome.setdefault("data", {})  # a crash or timeout brings none back
-    return outcome, workdir
+            def work(enter: Any, t: Task = task, w: str = workdir) -> Dict[str, Any]:
+                return export_only(t.case, t.exporter, t.opset, t.device, w, enter)
+
+            yield (index, task), work, workdir, args.timeout, task.device == "cpu"
+
+    if isolate:
+        workers = args.workers if all(t.device == "cpu" for _, t in exports) else 1
+        for key, outcome in isolation.concurrently(jobs(), workers):
+            outcome.setdefault("data", {})  # a crash or timeout brings none back
+            yield key, outcome, workdirs.pop(key[0])
+        return
+    for key, work, workdir, _, _ in jobs():
+        yield key, dict({"data": {}}, **isolation.in_process(work, workdir)), workdir
 
 
 def runtime_cell(args: Any) -> int:
@@ -182,8 +204,9 @@ def runtime_cell(args: Any) -> int:
 def _selected(meta: Dict[str, Any], args: Any) -> bool:
     patterns = [p.strip() for p in (args.cases or "").split(",") if p.strip()]
     node_test = meta.get("suite") == "onnx-node"  # neither exported nor at an opset the run asked for
+    chosen = [s.strip() for s in (args.suite or "").split(",") if s.strip()]  # none given: every bundle's suite
     return ((node_test or meta["exporter"] in args.exporters and meta.get("opset") in args.opsets)
-            and meta["device"] in args.devices
+            and meta["device"] in args.devices and (not chosen or (meta.get("suite") or "cases") in chosen)
             and (not patterns or any(fnmatch.fnmatchcase(meta["case"], p) for p in patterns)))
 
 

@@ -23,7 +23,8 @@ import signal
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from matrix.probe import errors
 
@@ -210,6 +211,63 @@ def in_process(work: Work, workdir: str) -> Dict[str, Any]:
 
 def forked(work: Work, workdir: str, timeout: float, limit: bool = True) -> Dict[str, Any]:
     """Run `work` in a child; its dict comes back over a pipe, line-delimited JSON."""
+    return next(concurrently([(None, work, workdir, timeout, limit)], 1))[1]
+
+
+Job = Tuple[Any, Work, str, float, bool]  # (the caller's key, work, workdir, timeout, memory limit or not)
+
+
+@dataclass
+class _Running:
+    key: Any
+    pid: int
+    fd: int
+    workdir: str
+    timeout: float
+    deadline: float
+    stage: Optional[str] = None
+    outcome: Optional[Dict[str, Any]] = None
+    buffer: bytes = b""
+
+
+def concurrently(jobs: Iterable[Job], workers: int) -> Iterator[Tuple[Any, Dict[str, Any]]]:
+    """Run each job's work in a child of its own, at most `workers` at a time; yields (key, outcome)
+    as each ends. One thread waits on every child's pipe: forking from several threads could copy
+    a lock another thread holds into the child."""
+    pending = iter(jobs)
+    running: Dict[int, _Running] = {}
+    try:
+        while True:
+            while len(running) < max(1, workers):
+                job = next(pending, None)
+                if job is None:
+                    break
+                child = _start(*job, share=workers)
+                running[child.fd] = child
+            if not running:
+                return
+            now = time.monotonic()
+            late = [c for c in running.values() if c.deadline <= now]
+            ready: List[int] = []
+            if not late:
+                ready, _, _ = select.select(list(running), [], [], min(c.deadline for c in running.values()) - now)
+            for fd in ready:
+                child = running[fd]
+                if _read(child):
+                    del running[fd]
+                    yield child.key, _ended(child, timed_out=False)
+            for child in late:
+                del running[child.fd]
+                _kill(child.pid)
+                yield child.key, _ended(child, timed_out=True)
+    finally:  # an interrupt, or the caller stopped early: no child outlives the probe
+        for child in running.values():
+            _kill(child.pid)
+            os.close(child.fd)
+            os.waitpid(child.pid, 0)
+
+
+def _start(key: Any, work: Work, workdir: str, timeout: float, limit: bool, share: int = 1) -> _Running:
     sys.stdout.flush()
     sys.stderr.flush()
     global _probe_pid
@@ -217,45 +275,34 @@ def forked(work: Work, workdir: str, timeout: float, limit: bool = True) -> Dict
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns
-        _child(work, workdir, read_fd, write_fd, _memory_limit if limit else None)
+        threads = _child_threads and max(1, _child_threads // max(1, share))  # the cores, shared by the workers
+        _child(work, workdir, read_fd, write_fd, _memory_limit if limit else None, threads)
     os.close(write_fd)
     with contextlib.suppress(OSError):
         os.setpgid(pid, pid)  # also done by the child; whichever runs first wins the race
-    stage: Optional[str] = None
-    outcome: Optional[Dict[str, Any]] = None
-    timed_out = False
-    buffer = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while outcome is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([read_fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(read_fd, 1 << 16)
-            if not chunk:
-                break
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                message = json.loads(line)
-                stage = message.get("stage", stage)
-                outcome = message.get("outcome", outcome)
-    except BaseException:
-        _kill(pid)
-        raise
-    finally:
-        os.close(read_fd)
+    return _Running(key, pid, read_fd, workdir, timeout, time.monotonic() + timeout)
+
+
+def _read(child: _Running) -> bool:
+    """Take what the child sent; True when it has ended (its outcome came, or its pipe closed)."""
+    chunk = os.read(child.fd, 1 << 16)
+    child.buffer += chunk
+    *lines, child.buffer = child.buffer.split(b"\n")
+    for line in lines:
+        message = json.loads(line)
+        child.stage = message.get("stage", child.stage)
+        child.outcome = message.get("outcome", child.outcome)
+    return not chunk or child.outcome is not None
+
+
+def _ended(child: _Running, timed_out: bool) -> Dict[str, Any]:
+    os.close(child.fd)
+    _, status = os.waitpid(child.pid, 0)
+    if child.outcome is not None:
+        return child.outcome
+    stage, workdir = child.stage, child.workdir
     if timed_out:
-        _kill(pid)
-    _, status = os.waitpid(pid, 0)
-    if outcome is not None:
-        return outcome
-    if timed_out:
-        message = f"no result after {timeout:g} s (stage {stage})"
+        message = f"no result after {child.timeout:g} s (stage {stage})"
         error = errors.build("timeout", "Timeout", message, message, log_tail(workdir), workdir=workdir)
         return {"status": "timeout", "stage": stage, "error": error, "metrics": {}}
     if os.WIFSIGNALED(status):
@@ -275,7 +322,8 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _child(work: Work, workdir: str, read_fd: int, write_fd: int, memory: Optional[int]) -> None:
+def _child(work: Work, workdir: str, read_fd: int, write_fd: int, memory: Optional[int],
+           threads: Optional[int]) -> None:
     code = 0
     try:
         die_with_parent(_probe_pid)
@@ -291,10 +339,10 @@ def _child(work: Work, workdir: str, read_fd: int, write_fd: int, memory: Option
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         faulthandler.enable(file=sys.stderr, all_threads=True)  # a segfault leaves its Python stack in the log
-        if _child_threads:
+        if threads:
             import torch
 
-            torch.set_num_threads(_child_threads)
+            torch.set_num_threads(threads)
 
         def send(message: Dict[str, Any]) -> None:
             data = (json.dumps(message, default=str) + "\n").encode()
