@@ -2,7 +2,9 @@
 
 A cell runs in two halves (the default): each distinct export side (torch, onnx, onnxscript,
 device) once, writing a bundle per result into the run folder's bundles/<export side>/, then
-each cell's runtime side (onnx, onnxruntime: no torch) over its export side's bundles. Cells
+each cell's runtime side (onnx, onnxruntime: no torch) over its export side's bundles, started
+as soon as that side has written them. An export side gets the cores no other side takes
+(--workers: the jobs divided by the sides). Cells
 that share a torch share its export; an onnxruntime costs a small environment. With
 split=False each cell exports and checks in one environment of its own (the way before).
 
@@ -161,15 +163,20 @@ class MatrixRun:
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             sides = list(dict.fromkeys(cell.export_side() for cell in self.plan.cells))
             self.export_workers = max(1, jobs // max(1, len(sides)))  # one torch's side gets every core
+            cells: List[concurrent.futures.Future] = []
             with self._phase("exports"):
                 if self.options.bundles_from:
                     adopt.adopt(self, sides)
-                elif self.options.split:  # every export side first: the runtime sides read their bundles
-                    for future in [pool.submit(self._export, side) for side in sides]:
+                elif self.options.split:  # a side's cells start as soon as it has written their bundles
+                    exporting = {pool.submit(self._export, side): side for side in sides}
+                    for future in concurrent.futures.as_completed(exporting):
                         future.result()
-            with self._phase("cells"):
-                for future in [] if self.options.exports_only else [pool.submit(self._cell, c)
-                                                                    for c in self.plan.cells]:
+                        cells += [] if self.options.exports_only else [
+                            pool.submit(self._cell, c) for c in self.plan.cells if c.export_side() == exporting[future]]
+            with self._phase("cells"):  # the cells still running when the last export side ended
+                if not (self.options.exports_only or self.options.split and not self.options.bundles_from):
+                    cells = [pool.submit(self._cell, c) for c in self.plan.cells]
+                for future in cells:
                     future.result()
             if not (self.options.exports_only or self.options.frontier_only or self.bad_input):
                 if not self.options.bundles_from:  # the export sides' environments are elsewhere

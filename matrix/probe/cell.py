@@ -197,8 +197,15 @@ def runtime_cell(args: Any) -> int:
     by_key = {(m["case"], m["exporter"], m["opset"], m["device"]): m for _, m in metas}
     return write_results(args, tasks, len(done), earlier, lambda task: versions_of(by_key[task.key]), env,
                           lambda device: cell_id(exported, device),
-                          warm=lambda exporters, libraries: isolation.warm_up(exporters, fork=isolate, side="runtime"),
+                          warm=lambda exporters, libraries: isolation.warm_up(exporters, fork=isolate, side="runtime",
+                                                                              model=_first_model(metas)),
                           has_cuda=False)
+
+
+def _first_model(metas: List[tuple]) -> Optional[str]:
+    """A cpu bundle's model to warm the runtime side up with."""
+    return next((os.path.join(f, bundle.MODEL) for f, m in metas
+                 if m["outcome"]["status"] == "pass" and m["device"] == "cpu"), None)
 
 
 def _selected(meta: Dict[str, Any], args: Any) -> bool:

@@ -11,6 +11,7 @@ A case file that imports other files beside it needs them too (they are not copi
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import shutil
@@ -86,6 +87,7 @@ def write(folder: str, case: Any, meta: Dict[str, Any], call: str) -> Optional[s
     return "repro.py"
 
 
+@functools.lru_cache(maxsize=1)  # what is installed does not change during a probe (~0.25 s each)
 def _pinned() -> str:
     """name==version for every distribution here: the export side's lock, as installed."""
     found = {}

@@ -152,17 +152,17 @@ def memoize_torchlib_table() -> None:
         apis.get_torchlib_ops = functools.lru_cache(maxsize=1)(table)
 
 
-def warm_up(exporters: Any, fork: bool, side: str = "both", libraries: Any = ()) -> None:
+def warm_up(exporters: Any, fork: bool, side: str = "both", libraries: Any = (), model: Optional[str] = None) -> None:
     """Import once and run a small model through every stage this side runs, with each exporter,
     in this process, so that forked children find first-use set-up (lazy imports, registries,
     about 3 s for dynamo and 0.3 s for TorchScript) already done; import the model libraries the
     cases use too (transformers' model code costs about 2 s per child otherwise). The runtime
-    side imports onnxruntime only."""
+    side imports what a check and a blame use and opens one of its models (`model`)."""
     global _child_threads
     import numpy  # noqa: F401
 
-    if side == "runtime":  # onnxruntime's import is most of its start; a session costs milliseconds
-        import onnxruntime  # noqa: F401
+    if side == "runtime":
+        _warm_runtime(model)
         return
     import onnx  # noqa: F401
     import torch
@@ -196,6 +196,21 @@ def warm_up(exporters: Any, fork: bool, side: str = "both", libraries: Any = ())
 
             in_process(work, tmp)
     gc.collect()  # drop the warm-up's onnxruntime session and its threads before any fork
+
+
+def _warm_runtime(model: Optional[str]) -> None:
+    """A child otherwise pays, per bundle, onnxruntime's first session in a process (its
+    environment: ~10 ms) and, for each mismatch blamed, the import of onnx's reference
+    evaluator (~1 s): both are done here once."""
+    import onnxruntime
+
+    importlib.import_module("matrix.probe.runtime_side")
+    with contextlib.suppress(ImportError):  # a runtime side without onnx blames nothing
+        importlib.import_module("onnx.reference")
+    if model:
+        with contextlib.suppress(Exception):  # a model this runtime refuses still set its environment up
+            onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    gc.collect()  # the session and its threads are gone before any fork
 
 
 def in_process(work: Work, workdir: str) -> Dict[str, Any]:

@@ -90,7 +90,8 @@ def options(results_dir: Path, cases_from: List[str], run_id: str, gpu: bool,
     return {"network_mode": "none", "user": "65534:65534", "read_only": True,
             "tmpfs": {"/tmp": "rw,size=2g,mode=1777"}, "mem_limit": f"{MEMORY_MIB}m",
             "nano_cpus": int((os.cpu_count() or 1) * 1e9), "pids_limit": 1024,
-            "volumes": mounts(results_dir, cases_from, staged), "environment": {"HOME": "/tmp"},
+            "volumes": mounts(results_dir, cases_from, staged),
+            "environment": {"HOME": "/tmp", "PYTHONHASHSEED": "0"},  # a set's order fixed, as in runners/host.py
             "labels": {f"{LABEL}.run": run_id}, "security_opt": ["no-new-privileges"], "cap_drop": ["ALL"],
             "device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpu else []}
 

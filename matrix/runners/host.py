@@ -33,7 +33,9 @@ def read_events(chunks: Iterable[bytes], on_event: Callable[[Event], None]) -> N
 def run(probe_args: List[str], on_event: Callable[[Event], None], python: Optional[str] = None,
         env: Optional[Dict[str, str]] = None, stderr: Optional[IO[str]] = None) -> int:
     """Run the probe; its stdout is the event stream, its stderr passes through (or to `stderr`)."""
-    env = dict(os.environ if env is None else env, MATRIX_PARENT_PID=str(os.getpid()))
+    # PYTHONHASHSEED: a set's order is a str hash's, random per interpreter; torch's OpInfos draw
+    # some samples from sets (meshgrid's indexing), so the "first sample" would change run to run
+    env = dict(os.environ if env is None else env, MATRIX_PARENT_PID=str(os.getpid()), PYTHONHASHSEED="0")
     process = subprocess.Popen([python or sys.executable, "-m", "matrix.probe", *probe_args],
                                stdout=subprocess.PIPE, env=env, stderr=stderr)
     assert process.stdout is not None
