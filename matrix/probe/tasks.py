@@ -63,7 +63,7 @@ class Task:
     device: str
     fields: Dict[str, Any]
     reason: Optional[str]
-    run: Callable[[], Any]
+    run: Optional[Callable[[], Any]]  # None: the caller runs it (cell.export_cell)
     requires: tuple = ()
     case: Any = None
 
@@ -95,10 +95,11 @@ def gpu(has_cuda: bool, isolate: bool) -> Optional[Dict[str, Any]]:
 
 
 def case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], has_cuda: bool, side: str,
-                run: Any, done: set, earlier: Callable[[tuple, str], Optional[str]],
+                run: Optional[Callable[..., Any]], done: set, earlier: Callable[[tuple, str], Optional[str]],
                 measured: Optional[Dict[str, Any]] = None) -> List[Task]:
     """A task per (device, case, exporter, opset), cuda first: their children must be forked
-    before the warm-up (see isolation.hide_gpus)."""
+    before the warm-up (see isolation.hide_gpus). `run(case, exporter, opset, device)` runs one;
+    None where the caller runs them itself (the export side: several at once)."""
     api = for_torch(versions["torch"] or "0")
     unpaired = dict(item.split("=", 1) for item in getattr(args, "unpaired", None) or [] if "=" in item)
     tasks = []
@@ -114,7 +115,7 @@ def case_tasks(args: Any, cases: List[Any], versions: Dict[str, Optional[str]], 
                     reason = earlier(key, fields["case_hash"]) or skip_reason(
                         case, exporter, opset, device, api, versions, has_cuda, side, measured, unpaired)
                     tasks.append(Task(case.id, exporter, opset, device, fields, reason,
-                                      lambda c=case, e=exporter, o=opset, d=device: run(c, e, o, d),
+                                      run and (lambda c=case, e=exporter, o=opset, d=device: run(c, e, o, d)),
                                       tuple(case.requires), case))
     return tasks
 
