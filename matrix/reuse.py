@@ -30,7 +30,7 @@ from matrix.runfolder import WITHHELD
 PROBE = Path(__file__).resolve().parent / "probe"
 # What of a probe's arguments decides its results; paths, run ids and memory shares do not.
 DECIDING = ("side", "exporters", "opsets", "devices", "timeout", "cases", "suites", "frontier_only", "unpaired",
-            "remedies", "remedy_budget", "requirements", "isolation")
+            "remedies", "remedy_budget", "requirements", "isolation", "models")
 
 
 def _sources(root: Path) -> Iterable[Path]:

@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from matrix import advice, extras, formats, image, remedy, reuse, runfolder
 from matrix.errors import ProbeRefused, UserError
@@ -53,6 +53,7 @@ class RunOptions:
     cases: str = ""
     suites: List[str] = field(default_factory=lambda: ["cases"])  # matrix/probe/suites
     cases_from: List[str] = field(default_factory=list)
+    models: List[Dict[str, Any]] = field(default_factory=list)  # --model entries, resolved (matrix/models.py)
     fresh: bool = False
     locked: Optional[str] = None
     run_id: Optional[str] = None
@@ -80,7 +81,7 @@ def git_revision() -> Optional[str]:
 
 
 def choose_runner(wanted: str, plan: Plan, cases_from: List[str], base_image: Optional[str],
-                  ca_bundle: Optional[str]) -> Tuple[Runner, str]:
+                  ca_bundle: Optional[str], models: Sequence[str] = ()) -> Tuple[Runner, str]:
     """The runner, and the reason in a few words; docker asked for but missing is a UserError."""
     if wanted == "venv":
         return VenvRunner(plan.spec.indexes), "asked for"
@@ -96,7 +97,11 @@ def choose_runner(wanted: str, plan: Plan, cases_from: List[str], base_image: Op
             return VenvRunner(plan.spec.indexes), "a daemon answers but no base image: build one with nox -s base-image"
     if ca_bundle is None and os.path.exists(image.HOST_CA_BUNDLE):
         ca_bundle = image.HOST_CA_BUNDLE
-    runner = docker_runner.DockerRunner(client, plan.spec.indexes, base_image, ca_bundle, cases_from)
+    unreadable = next((m for m in models if not docker_runner.readable_by_all(m)), None)
+    if unreadable:
+        raise UserError(f"--model {unreadable}: a docker cell reads it as an unprivileged user, and some of it is not "
+                        f"readable by others: chmod -R a+rX it, or run with --runner venv")
+    runner = docker_runner.DockerRunner(client, plan.spec.indexes, base_image, ca_bundle, cases_from, models)
     return runner, f"base image {base_image or 'python:X-slim'}"
 
 
@@ -350,13 +355,14 @@ class MatrixRun:
                          timeout=self.options.timeout, cases=self.options.cases,
                          suites=self.plan.suites_for(cell, self.options.suites),
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
-                         cell=cell.id, run_id=self.run_id, keep_failed=str(self.dir / "models"),
+                         models=self.options.models, cell=cell.id, run_id=self.run_id,
+                         keep_failed=str(self.dir / "models"),
                          memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
                          frontier=str(self.dir / FRONTIER / f"{cell.id}.json"),
                          unpaired=self.unpaired.get(cell.id, {}), remedies=self.options.remedies,
                          remedy_budget=self.options.remedy_budget, requirements=extras.names(cell.extras))
         if self.options.split:  # the runtime side: the cases are in the bundles
-            args.side, args.cases_from = "runtime", []
+            args.side, args.cases_from, args.models = "runtime", [], []
             args.bundles = str(self.dir / BUNDLES / cell.export_side().id)
             args.frontier = str(self.dir / FRONTIER / f"{cell.runtime_side().id}.json")
         if out.exists():  # continuing a killed run: keep what the cell finished, drop its env_error stand-ins
@@ -388,7 +394,8 @@ class MatrixRun:
                          cases=self.options.cases if cases is None else cases, run_id=self.run_id,
                          suites=self.plan.suites_for(side, self.options.suites),
                          cases_from=[str(Path(s).resolve()) for s in self.options.cases_from],
-                         memory_limit=self._memory_limit(), frontier_only=self.options.frontier_only,
+                         models=self.options.models, memory_limit=self._memory_limit(),
+                         frontier_only=self.options.frontier_only,
                          frontier=str(self.dir / FRONTIER / f"{side.id}.json"),
                          unpaired=self.unpaired.get(side.id, {}), requirements=extras.names(side.extras),
                          workers=self.export_workers)

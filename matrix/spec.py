@@ -36,7 +36,7 @@ AXES = ("python", *PACKAGES, *LIBRARIES, "device", "exporter", "opset")
 CELL_AXES = ("python", *PACKAGES, *LIBRARIES, "device")  # exporter and opset vary inside a cell
 CHOICES = {"device": ("cpu", "cuda"), "exporter": ("torchscript", "dynamo")}
 DEFAULTS = {"onnxscript": ["auto"], "device": ["cpu"], "exporter": ["torchscript", "dynamo"], "opset": ["default"]}
-TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run", "suites"}
+TOP_LEVEL = {"description", "matrix", "include", "exclude", "index", "run", "suites", "models"}
 RUN_KEYS = {"timeout": (int, float), "cases": str, "cases_from": list, "remedies": bool, "remedy_budget": str,
             "requirements": list, "requirements_file": str, "suites": list}
 SELECTOR = re.compile(r"^(latest|pre|auto|weekly|every-minor|latest-minors:[1-9][0-9]*)$")
@@ -57,6 +57,8 @@ class Spec:
     # [suites.NAME]: the cells a suite runs in (an entry as in [[include]]); a suite not named
     # here runs in every cell. The nightly keeps the operator suites to bounded axes with it.
     where: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    # [[models]]: models by name (matrix/models.py), a folder relative to the spec's own
+    models: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def find(name_or_path: str) -> Path:
@@ -198,7 +200,21 @@ def load(name_or_path: str) -> Spec:
     requirements = with_suites(extra_requirements(path, run), run.get("suites", ["cases"]))
     return Spec(path=path, axes=axes, include=_entries(path, data, "include"), exclude=_entries(path, data, "exclude"),
                 indexes=indexes, run=run, description=str(data.get("description", "")),
-                requirements=requirements, where=_where(path, data))
+                requirements=requirements, where=_where(path, data), models=_models(path, data))
+
+
+def _models(path: str, data: Dict[str, Any]) -> List[Dict[str, Any]]:
+    from matrix.models import from_spec
+
+    entries = data.get("models", [])
+    if not isinstance(entries, list):
+        raise SpecError(f"{path}: models must be [[models]] tables")
+    checked = from_spec(entries, path)
+    for entry in checked:
+        beside = Path(path).parent / entry["model"]
+        if ":" not in entry["model"] and beside.exists():
+            entry["model"] = str(beside.resolve())
+    return checked
 
 
 def _where(path: str, data: Dict[str, Any]) -> Dict[str, Dict[str, str]]:

@@ -57,6 +57,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "else cases")
     p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="also load your own cases from a .py file, a folder or a module (repeatable)")
+    p.add_argument("--model", action="append", default=[], metavar="FOLDER_OR_ID",
+                   help="your model by name: a checkpoint folder (save_pretrained), a Hugging Face hub id (org/name, "
+                        "fetched once into the hub's cache; HF_HUB_OFFLINE honoured), timm:NAME or torchvision:NAME "
+                        "(repeatable); runs these models only unless --cases is also given")
+    p.add_argument("--task", default=None, help="--model's task (default: from its config's architectures, said): "
+                                                "feature-extraction, text-classification, token-classification, "
+                                                "fill-mask, text-generation, text-generation-with-past, "
+                                                "text2text-generation, image-classification, "
+                                                "automatic-speech-recognition")
+    p.add_argument("--revision", default=None, help="--model hub id: a branch, tag or commit")
+    p.add_argument("--random-weights", action="store_true",
+                   help="--model: build from the config with seeded random weights (timm and torchvision names "
+                        "need it: cells have no network to fetch pretrained weights)")
+    p.add_argument("--dtype", default="float32", help="--model: float32 (default), float16 or bfloat16")
     p.add_argument("--exporter", default="torchscript,dynamo", help="comma-separated: torchscript,dynamo")
     p.add_argument("--opset", default="default", help="comma-separated opsets, 'default' for the exporter's own")
     p.add_argument("--device", default=None, help="cpu, cuda or cpu,cuda (--here: default cpu; a matrix run: only "
@@ -135,8 +149,10 @@ def matrix(args: argparse.Namespace) -> int:
                          bundles_from=args.bundles_from, frontier_only=args.frontier_only,
                          remedies=plan.spec.run.get("remedies", False) if args.remedies is None else args.remedies,
                          remedy_budget=args.remedy_budget or plan.spec.run.get("remedy_budget"))
+    options.models, options.cases = models(args, plan.spec.models, options.cases, console)
     jobs = args.jobs or default_jobs(len(plan.cells))
-    runner, why = choose_runner(args.runner, plan, options.cases_from, args.base_image, args.ca_bundle)
+    runner, why = choose_runner(args.runner, plan, options.cases_from, args.base_image, args.ca_bundle,
+                                [m["mount"] for m in options.models if m.get("mount")])
     held = runfolder.claim(Path(args.results))  # noqa: F841 -- held until this process exits
     console.print(f"spec {plan.spec.path}: {len(plan.cells)} cells × exporters {', '.join(plan.exporters)}; "
                   f"runner: {runner.name} ({why}); {jobs} at a time")
@@ -166,6 +182,22 @@ def matrix(args: argparse.Namespace) -> int:
     console.print(f"results: {run.dir} ({reused} results reused from the previous run; --fresh reruns them)")
     history_command.record(Path(args.results), run.dir)
     return 0
+
+
+def models(args: argparse.Namespace, from_spec: List[dict], cases: str, console) -> tuple:
+    """--model (else the spec's [[models]]) resolved before anything runs, and the case selection:
+    the models alone when no --cases was given."""
+    from matrix import models as own
+
+    options = {"task": args.task, "revision": args.revision, "random_weights": args.random_weights,
+               "dtype": args.dtype}
+    wanted = [dict(options, model=m) for m in args.model] or from_spec
+    if not wanted:
+        return [], cases
+    resolved, said = own.resolve_all(wanted)
+    for line in said:
+        console.print(line)
+    return resolved, cases if args.cases else ",".join(m["case"] for m in resolved)
 
 
 def _check_budget(text: str) -> None:
@@ -214,11 +246,13 @@ def here(args: argparse.Namespace) -> int:
                         f'pip install "onnx-compat-matrix[probe]" (or your own versions of torch, onnx, '
                         f"onnxruntime and onnxscript)")
     _check_budget(args.remedy_budget)
+    entries, cases = models(args, [], args.cases, console)
     run_id = runfolder.new_run_id()
     out = args.out or os.path.join(HERE_RESULTS, f"{run_id}.jsonl")
     probe = ProbeArgs(out=out, exporters=split(args.exporter), opsets=split(args.opset),
                       devices=split(args.device or "cpu"),
-                      timeout=args.timeout or 120, cases=args.cases, cases_from=args.cases_from, resume=args.resume,
+                      timeout=args.timeout or 120, cases=cases, cases_from=args.cases_from, models=entries,
+                      resume=args.resume,
                       suites=chosen_suites(args.suite) or ["cases"],
                       isolation=args.isolation, run_id=run_id, keep_failed=args.keep_failed,
                       remedies=bool(args.remedies), remedy_budget=args.remedy_budget)

@@ -82,7 +82,7 @@ def main(argv: list = None) -> int:
 
         # The runtime side builds no case: what it checks is in the bundles.
         cases = [] if args.side == "runtime" else corpus.collect(args.cases_from, _csv(args.cases),
-                                                                  _csv(args.suite or "cases"))
+                                                                  _csv(args.suite or "cases"), args.model)
     except BadInput as exc:
         print(f"matrix.probe: error: {exc}", file=sys.stderr)
         return 2
@@ -95,7 +95,7 @@ def main(argv: list = None) -> int:
             print(json.dumps({"case": c.id, "category": c.category, "description": c.description, "fixes": c.fixes,
                               "origin": origin(c), "dynamic": list(c.dim_names), "requires": list(c.requires),
                               "devices": list(c.devices), "atol": c.atol, "rtol": c.rtol, "library": c.library,
-                              "output_names": list(c.output_names or ())}), flush=True)
+                              "output_names": list(c.output_names or ()), "source": c.source}), flush=True)
         return 0
     from matrix.probe.cell import export_cell, run_cell, runtime_cell
     from matrix.probe.results import WriteFailed

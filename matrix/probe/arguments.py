@@ -4,8 +4,9 @@ for the orchestrator's runners, so the two cannot drift apart."""
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from matrix.probe.exporters import EXPORTERS
 
@@ -25,6 +26,7 @@ class ProbeArgs:
     cases: str = ""
     suites: List[str] = field(default_factory=lambda: ["cases"])  # matrix/probe/suites
     cases_from: List[str] = field(default_factory=list)
+    models: List[Dict[str, Any]] = field(default_factory=list)  # --model entries (matrix/models.py)
     memory_limit: Optional[float] = None
     resume: bool = False
     reuse: Optional[str] = None
@@ -56,6 +58,8 @@ class ProbeArgs:
             args += ["--suite", ",".join(self.suites)]
         for source in self.cases_from:
             args += ["--cases-from", where(source)]
+        for entry in self.models:  # a checkpoint folder is read where the environment sees it
+            args += ["--model", json.dumps(dict(entry, path=where(entry["path"])) if entry.get("path") else entry)]
         if self.memory_limit is not None:
             args += ["--memory-limit", str(self.memory_limit)]
         if self.resume:
@@ -84,6 +88,13 @@ class ProbeArgs:
         return args
 
 
+def _entry(text: str) -> Dict[str, Any]:
+    entry = json.loads(text)
+    if not isinstance(entry, dict) or not {"case", "source", "task", "origin"} <= set(entry):
+        raise ValueError(text)
+    return entry
+
+
 def parse(argv: List[str], description: str = "") -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m matrix.probe", description=description)
     p.add_argument("--cases", default="", help="comma-separated glob patterns over case ids (e.g. 'dynamic/*')")
@@ -93,6 +104,9 @@ def parse(argv: List[str], description: str = "") -> argparse.Namespace:
                         "bundles of every suite")
     p.add_argument("--cases-from", action="append", default=[], metavar="PATH_OR_MODULE",
                    help="also load cases from a .py file, a folder of them, or a module (repeatable)")
+    p.add_argument("--model", action="append", default=[], type=_entry, metavar="JSON",
+                   help="a model named on the orchestrator's command line, resolved there (matrix/models.py): "
+                        "a JSON object with its folder, task and source (repeatable)")
     p.add_argument("--exporter", default=",".join(EXPORTERS), help="comma-separated: dynamo,torchscript")
     p.add_argument("--opset", default="default",
                    help="comma-separated opsets; 'default' = each exporter's own (e.g. default,17)")

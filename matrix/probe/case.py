@@ -44,6 +44,9 @@ class Case:
     requires     -- version requirements such as "torch>=2.5"; unmet ones make the
                     case `skipped` with the requirement as the reason.
     fixes        -- for a workaround case, the id of the problem case it fixes.
+    source       -- for a model named on the command line (`--model`, probe/own_models.py): where
+                    it comes from ({"model", "revision", "weights", "task"}); the weights' hash
+                    is part of the case's hash, so a changed checkpoint is run again.
     """
 
     id: str
@@ -62,6 +65,7 @@ class Case:
     library: Optional[str] = None
     suite: str = "cases"
     operator: Optional[str] = None
+    source: Optional[Mapping[str, Any]] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not ID_PATTERN.match(self.id):

@@ -185,7 +185,7 @@ def runtime_cell(args: Any) -> int:
     for folder, meta in sorted(metas, key=lambda fm: fm[1]["device"] != "cuda"):
         task = Task(meta["case"], meta["exporter"], meta["opset"], meta["device"],
                     {k: meta.get(k) for k in ("case", "category", "description", "fixes", "origin", "case_hash",
-                                              "library", "suite")},
+                                              "library", "suite", "source")},
                     None, lambda f=folder, m=meta: _check_one(f, m, args, isolate, measured))
         if task.key in done:
             continue

@@ -8,7 +8,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Iterable, List, Sequence
+from typing import Any, Iterable, List, Mapping, Sequence
 
 from matrix.probe import suites
 from matrix.probe.case import Case
@@ -78,14 +78,22 @@ def load_from(source: str) -> List[Case]:
     return cases
 
 
-def collect(sources: Sequence[str], patterns: Iterable[str], chosen: Sequence[str] = suites.DEFAULT) -> List[Case]:
-    """The cases of the chosen suites ("cases": the corpus and the users' sources), filtered."""
+def collect(sources: Sequence[str], patterns: Iterable[str], chosen: Sequence[str] = suites.DEFAULT,
+            models: Sequence[Mapping[str, Any]] = ()) -> List[Case]:
+    """The cases of the chosen suites ("cases": the corpus, the users' sources and models), filtered."""
     bad = suites.unknown(chosen)
     if bad:
         raise BadInput(f"--suite {bad[0]}: no such suite (choose from {', '.join(suites.SUITES)})")
     cases = builtin() if "cases" in chosen else []
     for source in sources:
         cases.extend(load_from(source))
+    if models and "cases" in chosen:
+        from matrix.probe import own_models
+
+        try:
+            cases.extend(own_models.cases(list(models)))
+        except (OSError, ValueError, KeyError) as exc:  # the folder as the cell sees it
+            raise BadInput(f"--model: cannot read the model's config here: {exc}") from None
     for suite in chosen:
         if suite != "cases":
             try:

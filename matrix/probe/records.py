@@ -70,7 +70,7 @@ def origin(case: Any) -> str:
 def case_fields(case: Any) -> Dict[str, Any]:
     return {"case": case.id, "category": case.category, "description": case.description, "fixes": case.fixes,
             "origin": origin(case), "case_hash": case_hash(case), "library": getattr(case, "library", None),
-            "suite": getattr(case, "suite", "cases")}
+            "suite": getattr(case, "suite", "cases"), "source": getattr(case, "source", None)}
 
 
 def result(*, run_id: str, cell: str, case: Dict[str, Any], exporter: str, opset: Optional[int], device: str,
@@ -84,6 +84,8 @@ def result(*, run_id: str, cell: str, case: Dict[str, Any], exporter: str, opset
     one may hold its remedy search and, for a mismatch or run_error, the blame's verdict."""
     described = {k: case.get(k) for k in ("category", "description", "fixes", "origin", "library")}
     described["suite"] = case.get("suite") or "cases"
+    if case.get("source"):
+        described["source"] = case["source"]
     return {"schema": SCHEMA, "run_id": run_id, "cell": cell, "case": case["case"], **described,
             "exporter": exporter, "opset": opset, "device": device, "status": status, "stage": stage,
             "reason": reason, "error": error, "metrics": metrics or {}, "artifacts": artifacts or {},

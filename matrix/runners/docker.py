@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from matrix import image
 from matrix.image import LABEL
@@ -24,6 +24,7 @@ from matrix.runners.host import read_events
 
 RESULTS = "/results"
 CASES = "/cases"
+MODELS = "/models"  # --model checkpoint folders, read-only and in place (they may be large)
 MEMORY_MIB = 6144  # each cell container's memory limit
 
 
@@ -47,13 +48,27 @@ def gpus_available(docker_client: Any) -> bool:
         return False
 
 
-def mounts(results_dir: Path, cases_from: List[str], staged: Optional[Path] = None) -> Dict[str, Dict[str, str]]:
-    """The results folder read-write; each --cases-from folder read-only (from `staged` copies when given)."""
+def mounts(results_dir: Path, cases_from: List[str], staged: Optional[Path] = None,
+           models: Sequence[str] = ()) -> Dict[str, Dict[str, str]]:
+    """The results folder read-write; each --cases-from folder read-only (from `staged` copies when
+    given); each --model folder read-only where it is."""
     volumes = {str(results_dir.resolve()): {"bind": RESULTS, "mode": "rw"}}
     for n, source in enumerate(cases_from):
         folder = staged / str(n) if staged else Path(source).resolve().parent
         volumes[str(folder)] = {"bind": f"{CASES}/{n}", "mode": "ro"}
+    for n, folder in enumerate(models):
+        volumes[str(Path(folder).resolve())] = {"bind": f"{MODELS}/{n}", "mode": "ro"}
     return volumes
+
+
+def readable_by_all(folder: str) -> bool:
+    """Whether the container's user (65534, "others") can read every file of a model folder."""
+    for root, _dirs, files in os.walk(Path(folder).resolve(), followlinks=True):
+        if not os.stat(root).st_mode & 0o005 == 0o005:
+            return False
+        if any(not os.stat(os.path.join(root, f)).st_mode & 0o004 for f in files):
+            return False
+    return True
 
 
 def stage_cases(cases_from: List[str], into: Path) -> Path:
@@ -71,9 +86,12 @@ def stage_cases(cases_from: List[str], into: Path) -> Path:
     return into
 
 
-def inside(path: str, results_dir: Path, cases_from: List[str]) -> str:
-    """Where a host path (results or a case file) appears inside the container."""
+def inside(path: str, results_dir: Path, cases_from: List[str], models: Sequence[str] = ()) -> str:
+    """Where a host path (results, a case file or a model folder) appears inside the container."""
     resolved = Path(path).resolve()
+    for n, folder in enumerate(models):
+        if resolved.is_relative_to(Path(folder).resolve()):
+            return f"{MODELS}/{n}/{resolved.relative_to(Path(folder).resolve())}".rstrip("/.")
     if resolved.is_relative_to(results_dir.resolve()):
         return f"{RESULTS}/{resolved.relative_to(results_dir.resolve())}"
     for n, source in enumerate(cases_from):
@@ -83,14 +101,14 @@ def inside(path: str, results_dir: Path, cases_from: List[str]) -> str:
 
 
 def options(results_dir: Path, cases_from: List[str], run_id: str, gpu: bool,
-            staged: Optional[Path] = None) -> Dict[str, Any]:
+            staged: Optional[Path] = None, models: Sequence[str] = ()) -> Dict[str, Any]:
     """How every cell container runs: least privilege, bounded resources, labelled."""
     import docker
 
     return {"network_mode": "none", "user": "65534:65534", "read_only": True,
             "tmpfs": {"/tmp": "rw,size=2g,mode=1777"}, "mem_limit": f"{MEMORY_MIB}m",
             "nano_cpus": int((os.cpu_count() or 1) * 1e9), "pids_limit": 1024,
-            "volumes": mounts(results_dir, cases_from, staged),
+            "volumes": mounts(results_dir, cases_from, staged, models),
             "environment": {"HOME": "/tmp", "PYTHONHASHSEED": "0"},  # a set's order fixed, as in runners/host.py
             "labels": {f"{LABEL}.run": run_id}, "security_opt": ["no-new-privileges"], "cap_drop": ["ALL"],
             "device_requests": [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpu else []}
@@ -98,14 +116,14 @@ def options(results_dir: Path, cases_from: List[str], run_id: str, gpu: bool,
 
 def run(docker_client: Any, image: str, probe_args: List[str], results_dir: Path, cases_from: List[str],
         on_event: Callable[[Dict[str, Any]], None], run_id: str, gpu: bool, wall_clock_s: float,
-        stderr_path: Optional[Path] = None) -> int:
+        stderr_path: Optional[Path] = None, models: Sequence[str] = ()) -> int:
     """Run the probe in a fresh container; its stdout is the event stream."""
     results_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(results_dir, 0o777)  # the container's user (65534) writes the cell's results here
     staged = stage_cases(cases_from, Path(tempfile.mkdtemp(prefix="matrix-cases-"))) if cases_from else None
     try:
         container = docker_client.containers.run(image, command=probe_args, detach=True,
-                                                 **options(results_dir, cases_from, run_id, gpu, staged))
+                                                 **options(results_dir, cases_from, run_id, gpu, staged, models))
     except BaseException:
         if staged:
             shutil.rmtree(staged, ignore_errors=True)
@@ -152,8 +170,9 @@ class DockerRunner(Runner):
     name = "docker"
 
     def __init__(self, client: Any, indexes: Dict[str, Dict], base_image: Optional[str], ca_bundle: Optional[str],
-                 cases_from: List[str]) -> None:
+                 cases_from: List[str], models: Sequence[str] = ()) -> None:
         self.client = client
+        self.models = [str(Path(m).resolve()) for m in models]  # --model folders, mounted read-only
         self.results_dir = Path()
         self.indexes = indexes
         self.base_image = base_image
@@ -183,12 +202,12 @@ class DockerRunner(Runner):
 
     def run(self, environment: Any, cell: Any, args: ProbeArgs, on_event: Callable[[Event], None],
             stderr_path: Path, wall_clock_s: float) -> int:
-        where = lambda path: inside(path, self.results_dir, self.cases_from)  # noqa: E731
+        where = lambda path: inside(path, self.results_dir, self.cases_from, self.models)  # noqa: E731
         # without the NVIDIA runtime no GPU is asked for: the probe then records cuda results as skipped
         gpu = cell.device == "cuda" and gpus_available(self.client)
         try:
             return run(self.client, environment, args.argv(where), self.results_dir, self.cases_from, on_event,
-                       self.run_id, gpu=gpu, wall_clock_s=wall_clock_s, stderr_path=stderr_path)
+                       self.run_id, gpu=gpu, wall_clock_s=wall_clock_s, stderr_path=stderr_path, models=self.models)
         except Exception as exc:  # noqa: BLE001 -- e.g. the daemon stopped mid-cell: this cell's env_error
             raise EnvError(f"docker: {type(exc).__name__}: {exc}") from exc
 
