@@ -48,7 +48,7 @@ def export_seconds(run: Path) -> Dict[str, Tuple[float, float]]:
 
 
 def table(frame: pd.DataFrame, run_id: str, seconds: Optional[Dict[str, Tuple[float, float]]] = None) -> str:
-    models = frame[frame["library"].notna()]
+    models = frame[frame["library"].notna() & frame["model_source"].isna()]  # not the people's own (--model)
     if models.empty:
         return "This run has no model-family results.\n"
     newest = max(models["onnxruntime"].dropna().unique(), key=parse_version)

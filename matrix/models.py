@@ -205,12 +205,18 @@ def from_spec(entries: List[Mapping[str, Any]], where: str) -> List[Dict[str, An
         if unknown:
             raise UserError(f"{where}: [[models]] #{n}: unknown key {unknown[0]!r} (expected {', '.join(KEYS)})")
         if not isinstance(entry.get("model"), str):
-            raise UserError(f"{where}: [[models]] #{n}: needs model = \"FOLDER, org/name, timm:NAME or torchvision:NAME\"")
+            raise UserError(f"{where}: [[models]] #{n}: needs model = \"FOLDER\" (or org/name, timm:NAME, "
+                            "torchvision:NAME)")
         for key, kind in KEYS.items():
             if key in entry and not isinstance(entry[key], kind):
                 raise UserError(f"{where}: [[models]] #{n}: {key} must be a {kind.__name__}")
         checked.append(dict(entry))
     return checked
+
+
+def libraries(entries: List[Mapping[str, Any]]) -> List[str]:
+    """The model libraries the entries' cells need on their export sides."""
+    return sorted({e["source"].partition(":")[0] if ":" in e["source"] else "transformers" for e in entries})
 
 
 def resolve_all(entries: List[Mapping[str, Any]]) -> Tuple[List[Dict[str, Any]], List[str]]:

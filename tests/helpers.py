@@ -54,6 +54,23 @@ def run_module(module, *args, timeout=600, env_extra=None, executable=None, **kw
                           capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
 
 
+def write_checkpoints(folder):
+    """A tiny BERT, GPT-2 and ViT as the model families' cases build them (seeded random weights),
+    saved as a person's checkpoints are (save_pretrained); {name: folder}."""
+    import torch
+    import transformers
+
+    tiny = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                max_position_embeddings=64)
+    torch.manual_seed(0)
+    transformers.BertModel(transformers.BertConfig(vocab_size=99, **tiny)).save_pretrained(folder / "bert-tiny")
+    transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=99, n_embd=32, n_layer=2, n_head=4,
+                                                         n_positions=64)).save_pretrained(folder / "gpt2-tiny")
+    transformers.ViTModel(transformers.ViTConfig(image_size=32, patch_size=8, **tiny)).save_pretrained(
+        folder / "vit-tiny")
+    return {name: folder / name for name in ("bert-tiny", "gpt2-tiny", "vit-tiny")}
+
+
 def read_results(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 

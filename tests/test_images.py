@@ -13,7 +13,17 @@ import uuid
 import docker
 import pytest
 
-from helpers import CASES, ROOT, TEST_CELL, read_results, run_module, shown_results, spec, torch_source
+from helpers import (
+    CASES,
+    ROOT,
+    TEST_CELL,
+    read_results,
+    run_module,
+    shown_results,
+    spec,
+    torch_source,
+    write_checkpoints,
+)
 from matrix import image
 from matrix.index import Index
 from matrix.lock import PLATFORM, compile_lock, index_options, uv_bin
@@ -217,7 +227,8 @@ for limit, v2, v1 in (("memory", "memory.max", "memory/memory.limit_in_bytes"), 
             out[limit] = exc.strerror
 out["no_new_privs"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("NoNewPrivs")][0]
 out["cap_eff"] = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
-for path in ("/opt/probe-write", "/results/probe-write", "/cases/0/probe-write", "/tmp/probe-write"):
+for path in ("/opt/probe-write", "/results/probe-write", "/cases/0/probe-write", "/models/0/probe-write",
+             "/tmp/probe-write"):
     try:
         open(path, "w").write("x")
         out[path] = "written"
@@ -237,7 +248,9 @@ def test_container_has_no_network_runs_as_non_root_and_writes_only_its_mounts(en
     results = tmp_path / "results"
     results.mkdir()
     os.chmod(results, 0o777)
-    options = docker_runner.options(results, [str(CASES / "staged.py")], "test-run", gpu=False)
+    checkpoint = tmp_path / "checkpoint"  # a --model folder: mounted read-only, where it is
+    checkpoint.mkdir()
+    options = docker_runner.options(results, [str(CASES / "staged.py")], "test-run", gpu=False, models=[checkpoint])
     output = engine.containers.run(built, entrypoint=["python", "-c", PROBE_INSIDE], remove=True, **options)
     seen = json.loads(output)
     assert seen["uid"] == 65534
@@ -245,6 +258,7 @@ def test_container_has_no_network_runs_as_non_root_and_writes_only_its_mounts(en
     assert seen["/opt/probe-write"] == "Read-only file system"
     assert seen["/results/probe-write"] == "written" and (results / "probe-write").exists()
     assert seen["/cases/0/probe-write"] == "Read-only file system"
+    assert seen["/models/0/probe-write"] == "Read-only file system" and not (checkpoint / "probe-write").exists()
     assert seen["/tmp/probe-write"] == "written"
     assert seen["connect"] != "connected"
     assert seen["memory"] == str(docker_runner.MEMORY_MIB * 2**20) and seen["pids"] == "1024"
@@ -262,17 +276,21 @@ def test_docker_runner_statuses_equal_venv_runner(engine, built, spec_path, tmp_
     private = tmp_path / "private"  # a folder only its owner may enter: the container must still read the file
     private.mkdir(mode=0o700)
     shutil.copy(CASES / "staged.py", private / "staged.py")
+    # a person's checkpoint by name beside them: the docker cell reads the folder mounted read-only
+    model = ["--model", write_checkpoints(tmp_path / "checkpoints")["bert-tiny"], "--cases",
+             "operators/*,dtypes/*,blocks/mlp_layernorm_gelu,staged/*,own/*"]
     found = {}
     for runner in ("docker", "venv"):
-        done = run_module("matrix", "run", "--spec", spec_path, "--runner", runner, "--results",
-                          tmp_path / runner, "--cases-from", private / "staged.py", "--base-image", image.LOCAL_BASE)
+        done = run_module("matrix", "run", "--spec", spec_path, "--runner", runner, "--results", tmp_path / runner,
+                          "--cases-from", private / "staged.py", "--base-image", image.LOCAL_BASE, *model)
         assert done.returncode == 0, done.stderr + done.stdout
         assert f"runner: {runner}" in done.stdout
         found[runner] = statuses(tmp_path / runner / "latest")
     assert found["docker"] == found["venv"]
+    assert {found["docker"][("own/bert-tiny", e, None)] for e in ("dynamo", "torchscript")} == {"pass"}
     # in two halves (the default) as in one environment per cell
     done = run_module("matrix", "run", "--spec", spec_path, "--runner", "venv", "--no-split", "--results",
-                      tmp_path / "whole", "--cases-from", private / "staged.py")
+                      tmp_path / "whole", "--cases-from", private / "staged.py", *model)
     assert done.returncode == 0, done.stderr + done.stdout
     assert statuses(tmp_path / "whole" / "latest") == found["docker"]
 

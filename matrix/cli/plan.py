@@ -28,9 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(main=main)
 
 
-def resolve_spec(name: str, cases_from: Sequence[str] = (), suites: Sequence[str] = ()) -> Any:
+def resolve_spec(name: str, cases_from: Sequence[str] = (), suites: Sequence[str] = (),
+                 libraries: Sequence[str] = ()) -> Any:
     """The spec's plan, resolved against the indexes it names; the extra requirements of the
-    user's cases checked there and local packages built (matrix/extras.py)."""
+    user's cases checked there and local packages built (matrix/extras.py). `libraries`: the model
+    libraries the run's --model entries need, added to the export sides ("auto") where the spec
+    has no axis for them."""
     from matrix import extras
     from matrix.index import Index, answering
     from matrix.plan import resolve
@@ -40,6 +43,10 @@ def resolve_spec(name: str, cases_from: Sequence[str] = (), suites: Sequence[str
     if suites:  # the command line's choice, over the spec's
         spec.run["suites"] = list(suites)
         spec.requirements = with_suites(spec.requirements, list(suites))
+    for library in libraries:
+        if library not in spec.axes:
+            spec.axes[library] = ["auto"]
+            print(f"note: {library} = auto added to {spec.path}'s export sides for --model", file=sys.stderr)
     spec.indexes, notes = answering(spec.indexes)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)

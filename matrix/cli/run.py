@@ -99,12 +99,15 @@ def matrix(args: argparse.Namespace) -> int:
     from matrix.cli import history as history_command
     from matrix.cli.plan import resolve_spec
     from matrix.errors import UserError
+    from matrix.models import libraries as own_libraries
     from matrix.probe import results
     from matrix.progress import MatrixProgress, cell_summary, make_console
     from matrix.run import MatrixRun, RunOptions, choose_runner, default_jobs
+    from matrix.spec import load
 
     console = make_console()
-    plan = resolve_spec(args.spec, args.cases_from, chosen_suites(args.suite))
+    named, cases = models(args, load(args.spec).models, args.cases, console)  # before the plan: their libraries
+    plan = resolve_spec(args.spec, args.cases_from, chosen_suites(args.suite), own_libraries(named))
     if args.resume or args.out:
         raise UserError("--out and --resume are for --here; a matrix run reuses unchanged results itself")
     if args.run_id:
@@ -142,14 +145,13 @@ def matrix(args: argparse.Namespace) -> int:
         timeout = float(args.timeout or plan.spec.run.get("timeout", 120))
     except ValueError:
         raise UserError(f"--timeout {args.timeout}: expected a number of seconds") from None
-    options = RunOptions(timeout=timeout, cases=args.cases or plan.spec.run.get("cases", ""),
+    options = RunOptions(timeout=timeout, cases=cases or plan.spec.run.get("cases", ""), models=named,
                          suites=plan.spec.run.get("suites", ["cases"]),
                          cases_from=args.cases_from or plan.spec.run.get("cases_from", []), fresh=args.fresh,
                          locked=args.locked, run_id=args.run_id, split=args.split, exports_only=bool(args.export),
                          bundles_from=args.bundles_from, frontier_only=args.frontier_only,
                          remedies=plan.spec.run.get("remedies", False) if args.remedies is None else args.remedies,
                          remedy_budget=args.remedy_budget or plan.spec.run.get("remedy_budget"))
-    options.models, options.cases = models(args, plan.spec.models, options.cases, console)
     jobs = args.jobs or default_jobs(len(plan.cells))
     runner, why = choose_runner(args.runner, plan, options.cases_from, args.base_image, args.ca_bundle,
                                 [m["mount"] for m in options.models if m.get("mount")])
@@ -197,7 +199,7 @@ def models(args: argparse.Namespace, from_spec: List[dict], cases: str, console)
     resolved, said = own.resolve_all(wanted)
     for line in said:
         console.print(line)
-    return resolved, cases if args.cases else ",".join(m["case"] for m in resolved)
+    return resolved, cases or ",".join(m["case"] for m in resolved)
 
 
 def _check_budget(text: str) -> None:

@@ -180,12 +180,12 @@ class _DecodeStep:
 
         names = ["self", "input_ids"] + past_names(layers)
         forward = DecodeStep.forward
+        signature = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
 
-        def named(self: Any, *args: Any) -> Any:
-            return forward(self, *args)
+        def named(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return forward(*signature.bind(self, *args, **kwargs).args)
 
-        named.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
+        named.__signature__ = signature  # type: ignore[attr-defined]
         DecodeStep.forward = named
         return DecodeStep(model)
 
@@ -212,14 +212,13 @@ def _decoding_step(entry: Mapping[str, Any], config: Mapping[str, Any]) -> Case:
         import torch
 
         model = _load(entry, "AutoModelForCausalLM", use_cache=True)
-        past = [_random(dtype, 2, heads, 5, head) for _ in range(2 * layers)]
-        return _DecodeStep.make(model, layers), (torch.randint(1, vocab, (2, 3)), *past)
+        past = {name: _random(dtype, 2, heads, 5, head) for name in names}
+        return _DecodeStep.make(model, layers), dict(input_ids=torch.randint(1, vocab, (2, 3)), **past)
 
     names = past_names(layers)
     dims = _dims(entry, {"input_ids": {0: "batch", 1: "sequence"},
                          **{n: {0: "batch", 2: "past_sequence"} for n in names}})
-    positional = [dims.get(n) for n in ["input_ids"] + names]
-    return _case(entry, build, "text", dynamic=positional if any(positional) else None,
+    return _case(entry, build, "text", dynamic=dims or None,
                  output_names=("logits", *[n.replace("past_", "present_") for n in names]),
                  requires=("transformers",), library="transformers")
 
@@ -240,7 +239,9 @@ def _vision_case(entry: Mapping[str, Any]) -> Case:
             model = torchvision.models.get_model(name, weights=None)
         import torch
 
-        return model.eval().to(getattr(torch, dtype)), (_random(dtype, 2, 3, size, size),)
+        from matrix.probe.cases.models_vision import _with_running_stats  # random weights: real BatchNorm statistics
+
+        return _with_running_stats(model).eval().to(getattr(torch, dtype)), (_random(dtype, 2, 3, size, size),)
 
     dims = _dims(entry, {"image": {0: "batch"}})
     return _case(entry, build, "image", dynamic=[dims["image"]] if dims else None, requires=(library,),
@@ -256,6 +257,22 @@ def _case(entry: Mapping[str, Any], build: Any, kind: str, **fields: Any) -> Cas
 def cases(entries: List[Mapping[str, Any]]) -> List[Case]:
     """Each entry (as matrix/models.py writes it) as a case."""
     return [_vision_case(e) if e["source"].startswith(("timm:", "torchvision:")) else _hf_case(e) for e in entries]
+
+
+def loading(source: Optional[Mapping[str, Any]]) -> str:
+    """How a person loads the model the export call below it names `model` (the report's snippet)."""
+    if not source:
+        return ""
+    name = str(source.get("model", ""))
+    library, _, short = name.partition(":")
+    if library in ("timm", "torchvision") and short:
+        made = f'timm.create_model("{short}")' if library == "timm" else f'torchvision.models.get_model("{short}")'
+        return f"import {library}\nmodel = {made}.eval()\n"
+    auto, outputs = TASKS.get(str(source.get("task")), ("AutoModel", ()))
+    revision = f', revision="{source["revision"]}"' if source.get("revision") else ""
+    return (f"import transformers\nmodel = transformers.{auto}.from_pretrained(\"{name}\"{revision}).eval()\n"
+            f"# called with the task's inputs by name, its outputs {', '.join(outputs)} as a tuple "
+            "(see matrix/probe/own_models.py)\n")
 
 
 def describe(entry: Optional[Mapping[str, Any]]) -> str:

@@ -28,6 +28,9 @@ def parse_version(text: Any) -> Any:
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
+    for column in ("model_source", "model_weights", "model_loading"):  # tables from before --model
+        if column not in frame:
+            frame[column] = None
     frame["opset_label"] = frame["opset"].map(lambda o: "default" if o is None or pd.isna(o) else str(int(o)))
     frame["column"] = frame["cell"] + "|" + frame["exporter"] + "|" + frame["opset_label"]
     return frame.reset_index(drop=True)
@@ -77,11 +80,30 @@ def rows(frame: pd.DataFrame) -> List[Dict[str, Any]]:
 EXPORT_SIDE = ("reference", "export", "check")  # a failure there: the model did not export
 
 
+def own_models(frame: pd.DataFrame, page_of: Dict[str, int]) -> List[Dict[str, Any]]:
+    """The models named with --model: where each comes from, how many of its results pass, where
+    it fails, and the export call to copy (the newest torch's passing one, else its first)."""
+    found = []
+    for case, part in frame[frame["model_source"].notna()].groupby("case"):
+        ran = part[part["status"] != "skipped"]
+        newest = max(part["torch"].dropna().unique(), key=parse_version, default=None)
+        best = part[(part["torch"] == newest) & (part["status"] == "pass")]
+        call = (best if not best.empty else part)["export_call"].dropna()
+        failing = ran[ran["status"].isin(FAILING)]
+        found.append({"case": case, "page": page_of.get(case), "source": part["model_source"].iloc[0],
+                      "weights": part["model_weights"].iloc[0], "passed": int((ran["status"] == "pass").sum()),
+                      "total": len(ran), "failing": sorted({f"{r.status} with {r.exporter} on torch {r.torch}, "
+                                                            f"onnxruntime {r.onnxruntime}"
+                                                            for r in failing.itertuples()})[:5],
+                      "export_call": part["model_loading"].iloc[0] + call.iloc[0] if not call.empty else None})
+    return found
+
+
 def families(frame: pd.DataFrame) -> List[Dict[str, Any]]:
     """Per library version × torch × exporter (newest torch first): how many of its model cases
     export, and how many pass every stage on the newest onnxruntime that ran them, with the
     sentence the report and docs/families.md show."""
-    models = frame[frame["library"].notna() & (frame["status"] != "skipped")]
+    models = frame[frame["library"].notna() & frame["model_source"].isna() & (frame["status"] != "skipped")]
     summary = []
     for (library, torch, exporter), part in models.groupby(["library", "torch", "exporter"]):
         version = part[library].dropna().iloc[0] if library in part and part[library].notna().any() else "?"

@@ -13,6 +13,7 @@ import pandas as pd
 
 from matrix import formats, history, runfolder
 from matrix.errors import HistoryError, ReportError
+from matrix.probe import own_models
 from matrix.probe.errors import scrub
 
 VERSION_KEYS = ("torch", "onnx", "onnxruntime", "onnxscript", "python", "transformers", "torchvision", "timm")
@@ -54,6 +55,9 @@ def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
     row.update({k: versions.get(k) for k in VERSION_KEYS})
     row["origin"] = result.get("origin") or "builtin"  # results from before the field was added
     row["suite"] = result.get("suite") or "cases"  # likewise
+    row["model_source"] = own_models.describe(result.get("source")) or None  # a model named with --model
+    row["model_weights"] = (result.get("source") or {}).get("weights")
+    row["model_loading"] = own_models.loading(result.get("source")) or None
     row["op_types"] = ",".join(metrics.get("op_types") or []) or None  # a node test's ONNX operators
     artifacts = result.get("artifacts") or {}
     row["model_file"] = artifacts.get("bundle") or artifacts.get("model")  # a bundle (.zip), or a bare .onnx

@@ -142,6 +142,7 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
             devices=sorted({c["device"] for c in cols}),
             changes=aggregate.changes(frame, earlier[0] if earlier else None), spec=spec_name,
             regressions=regressions or [], upgrades=summary.upgrades(frame),
+            own_models=aggregate.own_models(frame, page_of),
             strip=None if pivot else charts.columns_strip(cols),  # a bar per column: unreadable past a pivot's size
             by_torch=by_torch))
         (tmp / "charts.html").write_text(env.get_template("charts.html.j2").render(
