@@ -181,10 +181,8 @@ def resolve(text: str, task: Optional[str] = None, revision: Optional[str] = Non
                          f"{available_mib() / 1024:.0f} GiB available")
     origin.update(weights="random" if random_weights else weights_hash(folder))
     name = folder.name if source == "folder" else text.replace("/", "--")
-    # a hub snapshot's files link into the repository's blobs: a container needs the whole repository folder
-    mount = folder.resolve().parent.parent if source == "hub" else folder.resolve()
     entry = dict(options, case=_case_id(name, task, inferred), source=source, task=task, path=str(folder.resolve()),
-                 mount=str(mount), origin=origin)
+                 origin=origin)
     return entry, said
 
 

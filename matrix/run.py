@@ -97,10 +97,6 @@ def choose_runner(wanted: str, plan: Plan, cases_from: List[str], base_image: Op
             return VenvRunner(plan.spec.indexes), "a daemon answers but no base image: build one with nox -s base-image"
     if ca_bundle is None and os.path.exists(image.HOST_CA_BUNDLE):
         ca_bundle = image.HOST_CA_BUNDLE
-    unreadable = next((m for m in models if not docker_runner.readable_by_all(m)), None)
-    if unreadable:
-        raise UserError(f"--model {unreadable}: a docker cell reads it as an unprivileged user, and some of it is not "
-                        f"readable by others: chmod -R a+rX it, or run with --runner venv")
     runner = docker_runner.DockerRunner(client, plan.spec.indexes, base_image, ca_bundle, cases_from, models)
     return runner, f"base image {base_image or 'python:X-slim'}"
 

@@ -145,7 +145,11 @@ def test_the_matrix_runs_checkpoints_on_two_torch_releases_and_reruns_only_a_cha
     assert violations(browser) == []
 
 
-def test_bad_models_are_one_line_and_leave_nothing(checkpoints, tmp_path):
+def test_bad_models_are_one_line_and_leave_nothing(checkpoints, tmp_path, capsys):
+    """In this process (the command's own main, as `python -m matrix` calls it): each is said
+    before anything imports torch or writes."""
+    from matrix.cli import main
+
     no_config = tmp_path / "no-config"
     no_config.mkdir()
     huge = tmp_path / "huge"
@@ -165,8 +169,9 @@ def test_bad_models_are_one_line_and_leave_nothing(checkpoints, tmp_path):
             (["--spec", tmp_path / "spec.toml"], f"{tmp_path / 'spec.toml'}: [[models]] #1: unknown key 'size'")):
         modes = (["--here", "--out", results / "here.jsonl"], ["--runner", "venv", "--results", results])
         for mode in modes[1:] if "--spec" in args else modes:
-            done = run_module("matrix", "run", *mode, *args)
-            assert done.returncode == 2, (args, done.stdout, done.stderr)
-            (error,) = [line for line in done.stderr.splitlines() if not line.startswith("note: ")]
-            assert error.startswith(f"matrix run: error: {said}") and "Traceback" not in done.stderr, done.stderr
+            code = main(["run", *map(str, mode), *map(str, args)])
+            stderr = capsys.readouterr().err
+            assert code == 2, (args, stderr)
+            (error,) = [line for line in stderr.splitlines() if not line.startswith("note: ")]
+            assert error.startswith(f"matrix run: error: {said}") and "Traceback" not in stderr, stderr
             assert not results.exists()

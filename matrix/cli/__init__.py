@@ -12,6 +12,7 @@ from matrix.cli import (
     bench,
     bisect,
     cases,
+    explain,
     families,
     history,
     images,
@@ -28,7 +29,7 @@ from matrix.cli import (
 from matrix.errors import UserError
 
 COMMANDS = (run, plan, report, images, merge, history, bisect, cases, families, remedy, remedies, bench, versions,
-            rehearse, ops)
+            rehearse, ops, explain)
 START = """to start:
   pip install nox uv && nox -s matrix   plan, run and report the default spec (report/index.html)
   pip install nox uv && nox -s tests    the test suite

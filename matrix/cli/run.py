@@ -154,7 +154,7 @@ def matrix(args: argparse.Namespace) -> int:
                          remedy_budget=args.remedy_budget or plan.spec.run.get("remedy_budget"))
     jobs = args.jobs or default_jobs(len(plan.cells))
     runner, why = choose_runner(args.runner, plan, options.cases_from, args.base_image, args.ca_bundle,
-                                [m["mount"] for m in options.models if m.get("mount")])
+                                [m["path"] for m in options.models if m.get("path")])
     held = runfolder.claim(Path(args.results))  # noqa: F841 -- held until this process exits
     console.print(f"spec {plan.spec.path}: {len(plan.cells)} cells × exporters {', '.join(plan.exporters)}; "
                   f"runner: {runner.name} ({why}); {jobs} at a time")
@@ -241,6 +241,7 @@ def here(args: argparse.Namespace) -> int:
     console = make_console()
     if args.resume and not args.out:
         raise UserError("--resume needs --out FILE.jsonl (the results to continue)")
+    entries, cases = models(args, [], args.cases, console)  # a bad --model is said before torch is imported
     # This interpreter first: a missing or broken torch, onnx or onnxruntime is one line, not a traceback.
     problem = selfcheck.check(require=("onnxscript",) if "dynamo" in split(args.exporter) else ())
     if problem:
@@ -248,7 +249,6 @@ def here(args: argparse.Namespace) -> int:
                         f'pip install "onnx-compat-matrix[probe]" (or your own versions of torch, onnx, '
                         f"onnxruntime and onnxscript)")
     _check_budget(args.remedy_budget)
-    entries, cases = models(args, [], args.cases, console)
     run_id = runfolder.new_run_id()
     out = args.out or os.path.join(HERE_RESULTS, f"{run_id}.jsonl")
     probe = ProbeArgs(out=out, exporters=split(args.exporter), opsets=split(args.opset),

@@ -89,10 +89,10 @@ SENTENCES = {kind: [re.compile(p) for p in patterns] for kind, patterns in {
     "opset_too_new": [r"Opset \d+ is under development and support for this is limited\.",
                       r"Current official support for domain ai\.onnx is till opset \d+\."],
 }.items()}
-_ORT_PRELUDE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed:)?"
+ORT_PRELUDE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed:)?"
                           r"(?:\S+\.(?:cc|h|cpp|hpp):\d+ (?:[\w:~<>, *&]*\((?:[^()]|\([^()]*\))*\)\s*(?:const\s*)?)?)?")
 
-_NORMALISE = [
+NORMALISE = [
     (re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.\-<>@+]+){2,}"), "<path>"),
     (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
     (re.compile(r"torch\.Size\(\[[^\]]*\]\)"), "<shape>"),
@@ -135,7 +135,7 @@ def scrub(text: str, workdir: Optional[str] = None) -> str:
 
 def signature(message: str) -> str:
     """The message with numbers, addresses, paths and shapes normalised."""
-    for pattern, repl in _NORMALISE:
+    for pattern, repl in NORMALISE:
         message = pattern.sub(repl, message)
     return message.strip()[:300]
 
@@ -172,7 +172,7 @@ def first_line(text: str) -> str:
 def readable(kind: Optional[str], message: str) -> str:
     """The message's first line without onnxruntime's prelude; for a known kind, its sentences."""
     found = [m.group(0) for pattern in SENTENCES.get(kind or "", []) for m in [pattern.search(message)] if m]
-    return " ".join(found) if found else first_line(_ORT_PRELUDE.sub("", message.strip()))
+    return " ".join(found) if found else first_line(ORT_PRELUDE.sub("", message.strip()))
 
 
 def classify(text: str) -> Tuple[Optional[str], Dict[str, str]]:

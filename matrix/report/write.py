@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 from pyarrow import csv as pa_csv
 from pyarrow import parquet
 
-from matrix import runfolder
+from matrix import explain, runfolder
 from matrix.probe.status import EXPORT_STAGES, STAGES, STATUSES
 from matrix.report import aggregate, charts, frontier_page, operators_page, shards, summary
 from matrix.report.load import Run
@@ -193,6 +193,9 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
             **common, root="", versions=frontier_page.page(run.path)))
         (tmp / "operators.html").write_text(env.get_template("operators.html.j2").render(
             **common, root="", ops=operators_page.page(frame, page_of)))
+        (tmp / "data" / "errors.js").write_text(shards.script("MATRIX_ERRORS", {"patterns": explain.patterns()}))
+        (tmp / "errors.html").write_text(env.get_template("errors.html.j2").render(
+            **common, root="", errors=explain.signatures(frame, page_of), seen=explain.seen))
         downloads(frame, tmp / "data", page_of)
         _swap(tmp, out)
     except BaseException:

@@ -8,6 +8,7 @@ It is always removed, and labelled so that leftovers of a killed run can be swep
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -61,14 +62,31 @@ def mounts(results_dir: Path, cases_from: List[str], staged: Optional[Path] = No
     return volumes
 
 
-def readable_by_all(folder: str) -> bool:
-    """Whether the container's user (65534, "others") can read every file of a model folder."""
-    for root, _dirs, files in os.walk(Path(folder).resolve(), followlinks=True):
-        if not os.stat(root).st_mode & 0o005 == 0o005:
-            return False
-        if any(not os.stat(os.path.join(root, f)).st_mode & 0o004 for f in files):
-            return False
-    return True
+def stage_models(models: Sequence[str], into: Path) -> List[str]:
+    """Each --model folder as the container's user (65534) may read it: a file others may read is
+    hard-linked (no copy of gigabytes of weights), one they may not (transformers writes its
+    weights 0600) is copied readable; a hub snapshot's links are followed. The originals are
+    never changed."""
+    staged = []
+    for n, folder in enumerate(models):
+        target = into / str(n)
+
+        def place(source: str, destination: str) -> None:
+            if os.stat(source).st_mode & 0o004:
+                try:
+                    os.link(os.path.realpath(source), destination)
+                    return
+                except OSError:  # another filesystem
+                    pass
+            shutil.copyfile(source, destination)
+            os.chmod(destination, 0o644)
+
+        shutil.copytree(Path(folder).resolve(), target, copy_function=place, ignore=shutil.ignore_patterns(".cache"))
+        for root, _dirs, _files in os.walk(target):
+            os.chmod(root, 0o755)
+        staged.append(str(target))
+    os.chmod(into, 0o755)
+    return staged
 
 
 def stage_cases(cases_from: List[str], into: Path) -> Path:
@@ -173,6 +191,7 @@ class DockerRunner(Runner):
                  cases_from: List[str], models: Sequence[str] = ()) -> None:
         self.client = client
         self.models = [str(Path(m).resolve()) for m in models]  # --model folders, mounted read-only
+        self.staged_models: List[str] = []
         self.results_dir = Path()
         self.indexes = indexes
         self.base_image = base_image
@@ -185,6 +204,10 @@ class DockerRunner(Runner):
         else the stopped ones of any run. The run's folder is all a container sees of this machine."""
         self.results_dir, self.run_id = folder, run_id
         sweep(self.client, run_id if continued else None, stopped_only=not continued)
+        if self.models:  # once per run, removed when the orchestrator exits
+            staging = Path(tempfile.mkdtemp(prefix="matrix-models-"))
+            atexit.register(shutil.rmtree, staging, ignore_errors=True)
+            self.staged_models = stage_models(self.models, staging)
 
     def prepare(self, cell: Any, lock: Any, on_line: Callable[[str], None]) -> str:
         wheelhouse = [d for options in self.indexes.values() for d in options.get("find-links", [])]
@@ -207,7 +230,8 @@ class DockerRunner(Runner):
         gpu = cell.device == "cuda" and gpus_available(self.client)
         try:
             return run(self.client, environment, args.argv(where), self.results_dir, self.cases_from, on_event,
-                       self.run_id, gpu=gpu, wall_clock_s=wall_clock_s, stderr_path=stderr_path, models=self.models)
+                       self.run_id, gpu=gpu, wall_clock_s=wall_clock_s, stderr_path=stderr_path,
+                       models=self.staged_models)
         except Exception as exc:  # noqa: BLE001 -- e.g. the daemon stopped mid-cell: this cell's env_error
             raise EnvError(f"docker: {type(exc).__name__}: {exc}") from exc
 

@@ -1,0 +1,94 @@
+"""A pasted error finds its answer: every distinct error signature of a run, with where it
+occurs, since when, where the same cases pass, its hint, blame and verified remedy; and the
+closest signatures to any text (`python -m matrix explain "TEXT"`, the report's errors.html).
+
+A pasted message is normalised as signatures are (matrix/probe/errors.py: onnxruntime's prelude,
+paths, addresses, shapes, numbers), cut into tokens, and scored against each signature's tokens
+by the Dice coefficient (2·|A∩B| / (|A|+|B|)). The page's search does the same in the browser
+with the same regular expressions, shipped in its data, so the terminal and the page agree."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List
+
+import pandas as pd
+
+from matrix.probe.errors import NORMALISE, ORT_PRELUDE
+from matrix.report.aggregate import FAILING, parse_version
+
+TOKEN = re.compile(r"<\w+>|[a-z0-9_]+")
+SHOWN = 5  # closest signatures listed
+
+
+def normalise(text: str) -> str:
+    """The text as a signature would hold it."""
+    text = ORT_PRELUDE.sub("", text.strip())
+    for pattern, replacement in NORMALISE:
+        text = pattern.sub(replacement, text)
+    return text.strip()
+
+
+def tokens(text: str) -> frozenset:
+    return frozenset(TOKEN.findall(normalise(text).lower()))
+
+
+def score(pasted: frozenset, known: frozenset) -> float:
+    return 2 * len(pasted & known) / (len(pasted) + len(known)) if pasted and known else 0.0
+
+
+def patterns() -> List[List[str]]:
+    """The normalisation as (JavaScript-compatible pattern, replacement) pairs, in order: the
+    page's search applies these same expressions."""
+    return [[ORT_PRELUDE.pattern, ""]] + [[p.pattern, r] for p, r in NORMALISE]
+
+
+def _releases(part: pd.DataFrame, package: str) -> List[str]:
+    return sorted({str(v) for v in part[package].dropna()}, key=parse_version)
+
+
+def signatures(frame: pd.DataFrame, page_of: Dict[str, int]) -> List[Dict[str, Any]]:
+    """Every distinct failing signature of the run, most results first."""
+    failing = frame[frame["status"].isin(FAILING) & frame["error_signature"].notna()]
+    found = []
+    for (signature, kind), part in failing.groupby(["error_signature", "error_kind"], dropna=False):
+        cases = sorted(part["case"].unique())
+        same_cases = frame[frame["case"].isin(cases)]
+        passing = same_cases[same_cases["status"] == "pass"]
+        fixed = part[part["fix_remedy"].notna()]
+        remedy = fixed["fix_remedy"].mode().iloc[0] if not fixed.empty else None
+        example = fixed[fixed["fix_remedy"] == remedy].iloc[0] if remedy else None
+        blame = part["blame_sentence"].dropna()
+        found.append({
+            "signature": signature, "kind": kind if isinstance(kind, str) else "other",
+            "message": part["error_message"].dropna().iloc[0] if part["error_message"].notna().any() else signature,
+            "hint": part["error_hint"].dropna().iloc[0] if part["error_hint"].notna().any() else None,
+            "blame": blame.mode().iloc[0] if not blame.empty else None,
+            "statuses": sorted(part["status"].unique()), "results": len(part),
+            "cases": [{"case": c, "page": page_of.get(c)} for c in cases],
+            "exporters": sorted(part["exporter"].unique()),
+            "torch": _releases(part, "torch"), "onnxruntime": _releases(part, "onnxruntime"),
+            "passes_on": sorted({f"torch {r.torch}, onnxruntime {r.onnxruntime}, {r.exporter}"
+                                 for r in passing.itertuples()}),
+            "remedy": remedy, "fix": example["fix"] if example is not None else None,
+            "snippet": example["fix_snippet"] if example is not None else None,
+            "fixed": len(fixed), "tokens": sorted(tokens(signature))})
+    return sorted(found, key=lambda s: (-s["results"], s["signature"]))
+
+
+def closest(text: str, known: List[Dict[str, Any]], n: int = SHOWN) -> List[Dict[str, Any]]:
+    """The n signatures nearest the text, each with its score; none that shares no token."""
+    pasted = tokens(text)
+    scored = [(score(pasted, frozenset(s["tokens"])), s) for s in known]
+    scored = [(value, s) for value, s in scored if value > 0]
+    scored.sort(key=lambda vs: (-vs[0], -vs[1]["results"], vs[1]["signature"]))
+    return [dict(s, score=round(value, 3)) for value, s in scored[:n]]
+
+
+def seen(entry: Dict[str, Any]) -> str:
+    """One line: where and since when the signature occurs, and where its cases pass."""
+    torch, ort = entry["torch"], entry["onnxruntime"]
+    span = lambda versions: versions[0] if len(versions) == 1 else f"{versions[0]} … {versions[-1]}"  # noqa: E731
+    line = (f"{entry['results']} results of {len(entry['cases'])} cases ({', '.join(entry['statuses'])}), "
+            f"with {', '.join(entry['exporters'])}, on torch {span(torch)} and onnxruntime {span(ort)}")
+    return line if torch and ort else line.split(", on torch")[0]

@@ -1,0 +1,94 @@
+"""A pasted error finds its answer: three real messages from a run (TorchScript's unsupported
+`aten::fft_rfft`, onnxruntime 1.16.3 refusing torch 2.15's opset, a parity mismatch), pasted as a
+person meets them, find their own signature first — on the report's Errors page (from file://,
+by keyboard, axe clean) and in `python -m matrix explain`."""
+
+import json
+
+import pytest
+from helpers import MATRIX, open_page, read_results, run_module, spec
+
+pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def errors_run(tmp_path_factory):
+    """torch 2.15 with TorchScript on onnxruntime 1.32.0 and 1.16.3 (venv runner, split)."""
+    tmp = tmp_path_factory.mktemp("errors")
+    (tmp / "spec.toml").write_text(spec(onnxruntime=[MATRIX["onnxruntime"], "1.16.3"]))
+    done = run_module("matrix", "run", "--spec", tmp / "spec.toml", "--runner", "venv", "--results", tmp / "results",
+                      "--cases", "operators/fft,numerics/cumsum_long", "--exporter", "torchscript", timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    site = tmp / "site"
+    assert run_module("matrix", "report", "--results", tmp / "results", "--out", site).returncode == 0
+    results = [r for f in (tmp / "results" / "latest").glob("*.jsonl") for r in read_results(f)]
+    return {"results": tmp / "results", "site": site, "by_key": {(r["case"], r["cell"]): r for r in results}}
+
+
+def pasted(errors_run):
+    """(what a person pastes, the signature it must find): the messages as the tools print them."""
+    by_case = {}
+    for (case, cell), result in errors_run["by_key"].items():
+        by_case.setdefault((case, "1.16.3" in cell), result)
+    fft = by_case[("operators/fft", False)]["error"]
+    refused = by_case[("numerics/cumsum_long", True)]["error"]
+    mismatch = by_case[("numerics/cumsum_long", False)]["error"]
+    assert (fft["kind"], refused["kind"], mismatch["kind"]) == ("unsupported_operator", "opset_too_new",
+                                                               "value_mismatch")
+    return [
+        # torch's own sentence, at another opset than the run's
+        ("torch.onnx.errors.UnsupportedOperatorError: Exporting the operator 'aten::fft_rfft' to ONNX opset version "
+         "17 is not supported. Please feel free to request support", fft["signature"]),
+        # onnxruntime's whole refusal, with its prelude, the C++ place and another file name
+        ("[ONNXRuntimeError] : 1 : FAIL : Load model from /home/me/model.onnx failed:/onnxruntime_src/onnxruntime/"
+         "core/graph/model_load_utils.h:46 void onnxruntime::model_load_utils::ValidateOpsetForDomain(const "
+         "std::unordered_map<std::basic_string<char>, int>&, const onnxruntime::logging::Logger&, bool, const "
+         "string&, int) ONNX Runtime only *guarantees* support for models stamped with official released onnx "
+         "opset versions. Opset 20 is under development and support for this is limited. The operator schemas and "
+         "or other functionality may change before next ONNX release and in this case ONNX Runtime will not "
+         "guarantee backward compatibility. Current official support for domain ai.onnx is till opset 19.",
+         refused["signature"]),
+        # the matrix's own mismatch line, with other numbers
+        ("output 0: max abs error 0.0031 > atol 1e-05 + rtol 0.0001*|eager|", mismatch["signature"]),
+    ]
+
+
+def test_explain_finds_each_pasted_message_first(errors_run):
+    for text, signature in pasted(errors_run):
+        done = run_module("matrix", "explain", text, errors_run["results"], "-n", "1")
+        assert done.returncode == 0, done.stderr
+        message = next(r["error"]["message"] for r in errors_run["by_key"].values()
+                       if r["error"] and r["error"]["signature"] == signature)
+        assert message in done.stdout.replace("\n", " "), (text, done.stdout)
+    fft = run_module("matrix", "explain", pasted(errors_run)[0][0], errors_run["results"])
+    assert "the same cases pass with" not in fft.stdout  # TorchScript alone ran: nowhere does fft export
+    assert "hint: rewrite the construct with supported ops" in fft.stdout.replace("\n", " ")
+    nothing = run_module("matrix", "explain", "   ", errors_run["results"])
+    assert nothing.returncode == 2 and "no words to match" in nothing.stderr
+
+
+def test_the_errors_page_finds_them_from_a_paste_by_keyboard(errors_run, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    from matrix.bench.axe import violations
+
+    page = errors_run["site"] / "errors.html"
+    assert open_page(browser, page) == []  # from file://, no console error
+    for _ in range(12):  # the box is reached from the keyboard
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        if browser.switch_to.active_element.get_attribute("id") == "err-search":
+            break
+    assert browser.switch_to.active_element.get_attribute("id") == "err-search"
+    for text, signature in pasted(errors_run):
+        box = browser.find_element("id", "err-search")
+        box.clear()
+        browser.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))",
+                               box, text)  # a paste: the whole text at once
+        first = next(s for s in browser.find_elements("css selector", "section.err") if s.is_displayed())
+        assert first.get_attribute("data-signature") == signature, (text, first.text)
+        assert "closest: " in browser.find_element("id", "err-count").text
+    assert violations(browser) == []
+    # the data the page reads is the report's own: the same expressions explain.py applies
+    data = (errors_run["site"] / "data" / "errors.js").read_text()
+    assert json.loads(data.split("=", 1)[1].rstrip().rstrip(";"))["patterns"]
