@@ -38,12 +38,13 @@ def wanted(folder: Path, cells: List[Any]) -> Dict[str, Tuple[Any, List[tuple]]]
     return {cell.id: (cell, unfixed(found[cell.id])) for cell in cells if unfixed(found[cell.id])}
 
 
-def narrowed(args: Any, keys: List[tuple], root: Path, cell_id: str, cases_from: List[str]) -> Any:
+def narrowed(args: Any, keys: List[tuple], root: Path, cell_id: str, cases_from: List[str],
+             models: List[Dict[str, Any]]) -> Any:
     """The whole cell's probe arguments for a search of these results only, into remedies/."""
     path = root / f"{cell_id}.keys.json"
     path.write_text(json.dumps([list(k) for k in keys]))
     args.side, args.bundles, args.reuse, args.keep_failed, args.resume = "both", None, None, None, False
-    args.cases_from = [str(Path(s).resolve()) for s in cases_from]
+    args.cases_from, args.models = [str(Path(s).resolve()) for s in cases_from], list(models)
     args.cases = ",".join(sorted({k[0] for k in keys}))
     args.keys, args.remedies = str(path), True
     args.frontier = str(root / f"{cell_id}.frontier.json")

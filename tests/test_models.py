@@ -175,3 +175,32 @@ def test_bad_models_are_one_line_and_leave_nothing(checkpoints, tmp_path, capsys
             (error,) = [line for line in stderr.splitlines() if not line.startswith("note: ")]
             assert error.startswith(f"matrix run: error: {said}") and "Traceback" not in stderr, stderr
             assert not results.exists()
+
+
+def test_the_task_follows_from_each_architecture_and_a_missing_head_is_refused(tmp_path):
+    """Every task's usual architecture, from its config alone (matrix/models.py reads config.json;
+    transformers' own auto mappings say which heads a model type has)."""
+    from matrix.errors import UserError
+    from matrix.models import resolve
+
+    for architecture, model_type, task in (
+            ("BertForMaskedLM", "bert", "fill-mask"), ("BertForSequenceClassification", "bert", "text-classification"),
+            ("BertForTokenClassification", "bert", "token-classification"), ("BertModel", "bert", "feature-extraction"),
+            ("GPT2LMHeadModel", "gpt2", "text-generation"), ("LlamaForCausalLM", "llama", "text-generation"),
+            ("T5ForConditionalGeneration", "t5", "text2text-generation"),
+            ("WhisperForConditionalGeneration", "whisper", "automatic-speech-recognition"),
+            ("Wav2Vec2ForCTC", "wav2vec2", "automatic-speech-recognition"),
+            ("ViTForImageClassification", "vit", "image-classification")):
+        folder = tmp_path / architecture
+        folder.mkdir()
+        config = {"architectures": [architecture], "model_type": model_type, "hidden_size": 32,
+                  "num_hidden_layers": 2, "vocab_size": 99, **({"num_mel_bins": 16} if model_type == "whisper" else {})}
+        (folder / "config.json").write_text(json.dumps(config))
+        entry, said = resolve(str(folder))
+        assert entry["task"] == task and said == [f"{folder}: task {task} (from its architecture {architecture}; "
+                                                   "--task to choose)"], (architecture, entry, said)
+        assert entry["case"] == f"own/{architecture}"
+    with pytest.raises(UserError, match="--task image-classification: transformers has no such head for a gpt2"):
+        resolve(str(tmp_path / "GPT2LMHeadModel"), task="image-classification")
+    entry, said = resolve(str(tmp_path / "GPT2LMHeadModel"), task="text-generation-with-past")
+    assert entry["case"] == "own/GPT2LMHeadModel-text-generation-with-past" and said == []

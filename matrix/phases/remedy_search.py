@@ -31,7 +31,7 @@ def search(run: Any, pool: concurrent.futures.ThreadPoolExecutor) -> None:
         try:
             environment = run.runner.prepare(cell, run.lock_for(cell), lambda line: run.progress.note(shown, line))
             args = remedy.narrowed(run.probe_args(cell, "", root / f"{cell.id}.jsonl"), keys, root, cell.id,
-                                   run.options.cases_from)
+                                   run.options.cases_from, run.options.models)
             run.probe(cell, environment, args, shown)
         except (EnvError, ProbeRefused, OSError) as exc:  # those results keep the runtime side's partial search
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
