@@ -268,7 +268,8 @@ def torch_2_11_run(tmp_path_factory):
 
 def test_dim_auto_fixes_a_sequence_length_dynamo_bakes_in(torch_2_11_run):
     lstm = torch_2_11_run[("blocks/lstm", "dynamo", None)]
-    assert (lstm["status"], lstm["error"]["kind"]) == ("dynamic_error", "shape_binding")
+    assert (lstm["status"], lstm["error"]["kind"]) == ("dynamic_error", "declared_dim_specialized")
+    assert lstm["error"]["detail"]["dim"] == "seq" and lstm["error"]["detail"]["fixed_at"] == 7
     assert _fixed(lstm) == "dynamo_dims_auto"
     assert "torch.export.Dim.AUTO" in lstm["remedy"]["fixed_by"]["snippet"]
 

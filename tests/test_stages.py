@@ -78,3 +78,22 @@ def test_result_schema(staged_results):
     assert result["schema"] == 1 and result["category"] == "staged" and result["opset"] is None
     assert set(result["versions"]) >= {"python", "torch", "onnx", "onnxruntime", "onnxscript", "numpy"}
     assert "CPUExecutionProvider" in result["environment"]["onnxruntime_providers"]
+
+
+def test_a_declared_dimension_the_exporter_fixed_is_named(tmp_path):
+    """control/python_loop loops over the sequence in Python: dynamo writes the declared `seq` into
+    the model's input as the example's 6, which the dynamic stage finds and names; TorchScript
+    keeps the input symbolic and unrolls the loop, so its failure stays a shape mismatch."""
+    from helpers import read_results, run_module
+
+    out = tmp_path / "loop.jsonl"
+    done = run_module("matrix", "run", "--here", "--cases", "control/python_loop", "--out", out)
+    assert done.returncode == 0, done.stderr
+    found = {r["exporter"]: r for r in read_results(out)}
+    dynamo, torchscript = found["dynamo"]["error"], found["torchscript"]["error"]
+    assert found["dynamo"]["status"] == "dynamic_error" and dynamo["kind"] == "declared_dim_specialized"
+    assert {k: dynamo["detail"][k] for k in ("dim", "fixed_at", "input")} == {"dim": "seq", "fixed_at": 6,
+                                                                             "input": "input_0"}
+    assert "the declared dynamic dimension 'seq' was exported as the constant 6" in dynamo["message"]
+    assert "Dim.AUTO" in dynamo["hint"]
+    assert (found["torchscript"]["status"], torchscript["kind"]) == ("dynamic_error", "shape_mismatch")

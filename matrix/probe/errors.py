@@ -69,6 +69,9 @@ HINTS: Dict[str, str] = {
     "dtype_binding": "feed the input in the dtype the graph declares, or cast inside the model (x.float())",
     "type_mismatch": "mixed dtypes reached one ONNX node: cast inputs to one dtype inside the model before export",
     "shape_binding": "the input's shape is not the one the graph declares: declare the dimension dynamic",
+    "declared_dim_specialized": "the exporter fixed a dimension you declared dynamic (a Python loop or int() over "
+                                "its size, a size-dependent branch): with dynamo, Dim.AUTO or torch._check shows "
+                                "where; derive sizes from x.shape in tensor ops, or export with the other exporter",
     "baked_shape": "a size was recorded as a constant: derive shapes from x.shape inside forward and declare the "
                    "dimension dynamic (dynamic_axes / dynamic_shapes)",
     "data_dependent_guard": "control flow or sizes depend on tensor values: use torch._check / torch.cond, or avoid .item()",

@@ -9,6 +9,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from matrix.probe import bundle, parity
+from matrix.probe.errors import CheckFailed
 from matrix.probe.timing import median_ms
 
 
@@ -105,11 +106,34 @@ def _dynamic(folder: str, meta: Dict[str, Any], session: Any) -> List[Dict[str, 
             figures = parity.compare(expected(outputs), run_session(session, feed(session, inputs)),
                                      meta.get("rtol"), meta.get("atol"), bool(meta.get("widened")))
         except Exception as exc:
+            baked = specialised(folder, entry, session)
+            if baked:  # declared, yet the exporter wrote it as a constant: say that, not the symptom
+                raise CheckFailed("declared_dim_specialized", baked["sentence"], dim=entry["dim"],
+                                  size=entry["size"], sizes=entry["sizes"], fixed_at=baked["fixed_at"],
+                                  input=baked["input"]) from exc
             exc.matrix_detail = {"dim": entry["dim"], "size": entry["size"],  # type: ignore[attr-defined]
                                  "sizes": entry["sizes"]}
             raise
         checked.append({"dim": entry["dim"], "size": entry["size"], "max_abs_err": figures["max_abs_err"]})
     return checked
+
+
+def specialised(folder: str, entry: Dict[str, Any], session: Any) -> Optional[Dict[str, Any]]:
+    """Where the dimension lives (the axes whose size differs between the example's data and this
+    size's), whether the model's input holds a number there instead of a symbol: the exporter
+    specialised a dimension the case declared dynamic."""
+    example, _ = bundle.read_data_set(folder, 0)
+    other, _ = bundle.read_data_set(folder, entry["data_set"])
+    declared = {i.name: i.shape for i in session.get_inputs()}
+    for (name, before, _), (_, after, _) in zip(example, other):
+        shape = declared.get(name) or []
+        for axis, (a, b) in enumerate(zip(getattr(before, "shape", ()), getattr(after, "shape", ()))):
+            if a != b and axis < len(shape) and isinstance(shape[axis], int):
+                return {"input": name, "fixed_at": shape[axis],
+                        "sentence": f"the declared dynamic dimension {entry['dim']!r} was exported as the constant "
+                                    f"{shape[axis]} (input {name!r}, axis {axis}): the exporter did not honour the "
+                                    f"declaration, so size {entry['size']} is refused"}
+    return None
 
 
 def rewrite(path: str, remedy: str, params: Dict[str, Any]) -> None:
