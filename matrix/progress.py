@@ -90,6 +90,8 @@ def summary(console: Console, results: Iterable[Dict[str, Any]]) -> None:
         e = r["error"]
         console.print(f"[bold]{r['case']}[/] {r['exporter']} {r['device']}: {r['status']} at {r['stage']} "
                       f"[dim]({e['kind']})[/] {e['message'][:160]}", highlight=False)
+        if (r.get("remedy") or {}).get("fixed_by"):  # a verified change: what to do, said where it is needed
+            console.print(f"  → {e.get('hint') or r['remedy']['summary']}", highlight=False, markup=False)
 
 
 class MatrixProgress(_Live):

@@ -217,3 +217,27 @@ def test_frontier_file_of_a_path_outside_is_refused_in_one_line(tmp_path):
     assert done.returncode == 2 and "no version frontier measured" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert Path(tmp_path / "run.json").read_text() == "{}"
+
+
+def test_run_here_on_an_old_runtime_gets_the_advice_its_refusal_gives_checked(tmp_path):
+    """torch 2.15 with onnxruntime 1.16.3 in one interpreter, as a person debugging a deployment has
+    them: no frontier is measured; onnxruntime's own refusal names its limit, and the advice is
+    tried there and then — TorchScript's default export at opset_version=19, dynamo's IR 10 file
+    through onnx.version_converter."""
+    python = _venv(tmp_path / "venv", f"torch=={MATRIX['torch']}", f"onnx=={MATRIX['onnx']}", "onnxscript==0.7.2",
+                   "onnxruntime==1.16.3", "numpy<2", "-e", ROOT)
+    out = tmp_path / "here.jsonl"
+    done = run_module("matrix", "run", "--here", "--cases", "operators/tril", "--out", out, executable=python,
+                      timeout=900)
+    assert done.returncode == 0, done.stderr
+    found = {r["exporter"]: r for r in read_results(out)}
+    torchscript, dynamo = found["torchscript"], found["dynamo"]
+    assert (torchscript["status"], torchscript["error"]["kind"]) == ("load_error", "opset_too_new")
+    assert torchscript["error"]["hint"].startswith("export with opset_version=19: onnxruntime reads opset ≤ 19 (its "
+                                                   "own message); checked here")
+    assert torchscript["remedy"]["fixed_by"]["remedy"] == "opset"
+    assert (dynamo["status"], dynamo["error"]["kind"]) == ("load_error", "ir_too_new")
+    assert dynamo["error"]["hint"].startswith("convert the exported file: model = onnx.version_converter."
+                                              "convert_version(model, 19); model.ir_version = 9")
+    assert "checked here" in dynamo["error"]["hint"] and dynamo["error"]["detail"]["runtime_opset"] == 19
+    assert "→ export with opset_version=19" in done.stdout  # said where the person reads it

@@ -261,6 +261,8 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         if getattr(args, "remedies", False):
             outcome["remedy"] = diagnose.search_here(case, exporter, opset, device, outcome, data, args, isolate,
                                                      measured, versions["torch"])
+        elif not measured.get("runtime"):  # no frontier to advise from: the runtime's refusal, checked here
+            diagnose.checked_advice(case, exporter, opset, device, outcome, args, isolate)
         exported = os.path.exists(os.path.join(workdir, bundle.MODEL))
         if args.keep_failed and outcome["status"] not in ("pass", "skipped") \
                 and (exported or outcome["stage"] in ("export", "check")):

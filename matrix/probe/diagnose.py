@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
-from matrix.probe import isolation, remedies, search
+from matrix.probe import isolation, refusal, remedies, search
 from matrix.probe.blame import STATUSES, verdict
 from matrix.probe.stages import run_stages, runtime_only
 
 BLAME_TIMEOUT = 120.0
+ADVICE_SECONDS = 120.0  # the advice's tries for one refused result, all together
 
 
 def blame(folder: str, data: Dict[str, Any], device: str, isolate: bool) -> Dict[str, Any]:
@@ -41,7 +42,13 @@ def search_here(case: Any, exporter: str, opset: Optional[int], device: str, out
     if outcome.get("status") not in search.SEARCHED:
         return None
     tries = remedies.candidates(remedies.situation(outcome, exporter, opset, device, data, measured, torch_version))
+    count, seconds = args.remedy_budget
+    return search.search(tries, _whole_try(case, exporter, opset, device, args, isolate), count, seconds)
 
+
+def _whole_try(case: Any, exporter: str, opset: Optional[int], device: str, args: Any,
+               isolate: bool) -> Callable[[Dict[str, Any], float], Dict[str, Any]]:
+    """One try of a remedy as a whole result again (export and every runtime stage), in a child."""
     def attempt(one: Dict[str, Any], left: float) -> Dict[str, Any]:
         workdir = tempfile.mkdtemp(prefix="matrix-remedy-")
         try:
@@ -56,8 +63,35 @@ def search_here(case: Any, exporter: str, opset: Optional[int], device: str, out
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    count, seconds = args.remedy_budget
-    return search.search(tries, attempt, count, seconds)
+    return attempt
+
+
+def checked_advice(case: Any, exporter: str, opset: Optional[int], device: str, outcome: Dict[str, Any],
+                   args: Any, isolate: bool) -> None:
+    """A model this onnxruntime refused as too new, where no frontier was measured (run --here):
+    the limit the runtime names in its own refusal ("till opset 19", "max supported IR version: 9")
+    gives the opset to export with, or — where the exporter writes too new an IR at every opset —
+    the conversion of the exported file; each tried here as a whole result, and the hint says
+    which passed, checked."""
+    error = outcome.get("error") or {}
+    limits = refusal.limits(error)
+    if outcome.get("status") != "load_error" or limits is None:
+        return
+    ir, opsets = limits
+    written = (outcome.get("metrics") or {}).get("model_opset") or opset
+    tries = [{"remedy": "opset", "family": "opset", "side": "export", "params": {"opset": opsets[0]},
+              "change": f"opset_version={opsets[0]}"}] if opsets[0] != written else []
+    tries += [{"remedy": "version_convert", "family": "version", "side": "model", "params": {"opset": o, "ir": ir},
+               "change": f"model = onnx.version_converter.convert_version(model, {o}); model.ir_version = {ir}"}
+              for o in opsets]
+    record = search.search(tries, _whole_try(case, exporter, opset, device, args, isolate), len(tries),
+                           ADVICE_SECONDS)
+    fixed = (record.get("fixed_by") or {}).get("params") or {}
+    read = fixed.get("opset") or (opsets[0] if error.get("kind") == "opset_too_new" else None)  # known, not guessed
+    outcome["error"] = dict(error, hint=refusal.checked_hint(error, record, written),
+                            detail=dict(error.get("detail") or {}, runtime_ir=ir, runtime_opset=read))
+    if record.get("fixed_by"):
+        outcome["remedy"] = record
 
 
 def search_bundle(folder: str, meta: Dict[str, Any], outcome: Dict[str, Any], args: Any, isolate: bool,
