@@ -103,3 +103,35 @@ def _link_file(source_dir: Path, target_dir: Path, name: str) -> None:
                 os.link(source, target)
             except OSError:  # another filesystem
                 shutil.copyfile(source, target)
+
+
+def _measured_at(lock_hash: str, exporters: List[str]) -> Path:
+    """Where this machine keeps an environment's version frontier measurement: by its lock (every
+    package, hashed), the probe's code and the exporters measured."""
+    from matrix.index import cache_dir
+
+    key = hashlib.sha256(json.dumps([lock_hash, _digest(PROBE), sorted(exporters)]).encode()).hexdigest()[:24]
+    return cache_dir() / "frontier" / f"{key}.json"
+
+
+def seed_frontier(lock_hash: str, exporters: List[str], target: Path) -> bool:
+    """An environment's frontier as an earlier run on this machine measured it, put where its probe
+    looks (which keeps it: same versions, same probe); a dynamo export at each opset costs ~20 s."""
+    kept = _measured_at(lock_hash, exporters)
+    if target.exists() or not kept.is_file():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(kept, target)
+    return True
+
+
+def keep_frontier(lock_hash: str, exporters: List[str], source: Path) -> None:
+    """The frontier a side measured, kept for the next run on this machine (whole or not at all)."""
+    if not source.is_file():
+        return
+    kept = _measured_at(lock_hash, exporters)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    temporary = kept.with_suffix(f".{os.getpid()}.tmp")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, kept)
+

@@ -37,6 +37,7 @@ from matrix.plan import Cell, Plan
 from matrix.probe import PROBE_VERSION, SCHEMA, records, results
 from matrix.probe.arguments import ProbeArgs
 from matrix.probe.environment import cpu_name
+from matrix.probe.frontier import FILE as FRONTIER_FILE
 from matrix.runfolder import BUNDLES
 from matrix.runners import Runner, machine_memory_mib
 from matrix.runners import docker as docker_runner
@@ -267,7 +268,12 @@ class MatrixRun:
         environment = self.runner.prepare(side, lock, lambda line: self.progress.note(shown, line))
         self.environments[side.id] = environment
         record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
+        measured = Path(args.bundles) / FRONTIER_FILE if args.side == "export" else Path(args.frontier or "")
+        if args.frontier or args.side == "export":  # measured once per environment on this machine
+            reuse.seed_frontier(lock.hash, args.exporters, measured)
         self.probe(side, environment, args, shown)
+        if args.frontier or args.side == "export":
+            reuse.keep_frontier(lock.hash, args.exporters, measured)
         record["status"] = "ok"
 
     def _seed(self, side: Cell, lock: Lock, bundles: Path) -> bool:

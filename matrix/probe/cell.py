@@ -315,10 +315,11 @@ def _still_holds(path: Optional[str], versions: Dict[str, Optional[str]],
 def _export_frontier(args: Any, versions: Dict[str, Optional[str]], isolate: bool) -> Dict[str, Any]:
     """The export side's measurement and stamped models in its bundles folder, kept while these
     versions, this probe and these exporters are the ones it was measured with."""
-    path = os.path.join(args.bundles, frontier.FILE)
+    path, stamps = os.path.join(args.bundles, frontier.FILE), os.path.join(args.bundles, frontier.STAMPS)
     measured = _still_holds(path, versions, args.exporters)
+    if not os.path.isdir(stamps):  # the models runtime sides measure onnxruntime with (a kept measurement has none)
+        frontier.write_stamps(stamps)
     if not measured:
-        frontier.write_stamps(os.path.join(args.bundles, frontier.STAMPS))
         measured = frontier.write(path, "export", versions, **_measured(
             lambda: frontier.measure_exporters(versions["torch"], args.exporters), isolate))
     if args.frontier:
