@@ -101,15 +101,14 @@ def _hf_case(entry: Mapping[str, Any]) -> Case:
     elif kind == "image":
         size = int(entry.get("image_size") or config.get("image_size") or 224)
         channels = int(config.get("num_channels") or 3)
-        names, declared, sizes, inputs = ("pixel_values",), {"pixel_values": {0: "batch"}}, {}, None
+        declared, sizes, inputs = {"pixel_values": {0: "batch"}}, {}, None
         make = lambda: {"pixel_values": _random(dtype, 2, channels, size, size)}  # noqa: E731
     elif kind == "features":  # Whisper-like: a fixed 2 × max_source_positions frames of log-mel features
         frames = 2 * int(config.get("max_source_positions") or 1500)
-        names, declared, sizes, inputs = ("input_features",), {"input_features": {0: "batch"}}, {}, None
+        declared, sizes, inputs = {"input_features": {0: "batch"}}, {}, None
         make = lambda: {"input_features": _random(dtype, 2, int(config["num_mel_bins"]), frames)}  # noqa: E731
     else:  # raw audio, any length
-        names, declared = ("input_values",), {"input_values": {0: "batch", 1: "samples"}}
-        sizes, inputs = {"samples": [640]}, None
+        declared, sizes, inputs = {"input_values": {0: "batch", 1: "samples"}}, {"samples": [640]}, None
         make = lambda: {"input_values": _random(dtype, 2, 400)}  # noqa: E731
         outputs = ("logits",) if task == "automatic-speech-recognition" else outputs
         auto = "AutoModelForCTC" if task == "automatic-speech-recognition" else auto
@@ -152,42 +151,35 @@ def _load(entry: Mapping[str, Any], auto: str, encoder_only: bool = False, **ove
     return model.eval()
 
 
-class _DecodeStep:
-    """A factory of the decoding step's module for a given number of layers: the KV cache goes in
-    and out as plain tensors (past_key_<layer>, past_value_<layer>), rebuilt into the DynamicCache
-    the model takes — as Hugging Face's exporter patches a decoder, and as the families' LLaMA
-    case does for two layers. The forward's signature names every tensor, so the exporters see
-    named inputs and the dynamic shapes bind by name."""
+def decoding_step(model: Any, layers: int) -> Any:
+    """One decoding step with its KV cache as plain tensors (past_key_<layer>, past_value_<layer>
+    in; logits and the grown cache out), rebuilt into the DynamicCache the model takes — as
+    Hugging Face's exporter patches a decoder, and as the families' LLaMA case does for two
+    layers. The forward's signature names every tensor, so the exporters see named inputs and
+    the dynamic shapes bind by name, for any number of layers."""
+    import torch
 
-    @staticmethod
-    def make(model: Any, layers: int) -> Any:
-        import torch
+    signature = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                   for n in ["self", "input_ids"] + past_names(layers)])
 
-        class DecodeStep(torch.nn.Module):
-            def __init__(self, inner: Any) -> None:
-                super().__init__()
-                self.model = inner
+    class DecodeStep(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.model = inner
 
-            def forward(self, input_ids: Any, *past: Any) -> Any:
-                from transformers import DynamicCache
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            from transformers import DynamicCache
 
-                cache = DynamicCache(config=self.model.config)
-                for layer in range(len(past) // 2):
-                    cache.update(past[2 * layer], past[2 * layer + 1], layer)
-                logits, present = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True,
-                                             return_dict=False)[:2]
-                return (logits, *[t for layer in present.layers for t in (layer.keys, layer.values)])
+            _, input_ids, *past = signature.bind(self, *args, **kwargs).args
+            cache = DynamicCache(config=self.model.config)
+            for layer in range(len(past) // 2):
+                cache.update(past[2 * layer], past[2 * layer + 1], layer)
+            logits, present = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True,
+                                         return_dict=False)[:2]
+            return (logits, *[t for layer in present.layers for t in (layer.keys, layer.values)])
 
-        names = ["self", "input_ids"] + past_names(layers)
-        forward = DecodeStep.forward
-        signature = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
-
-        def named(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return forward(*signature.bind(self, *args, **kwargs).args)
-
-        named.__signature__ = signature  # type: ignore[attr-defined]
-        DecodeStep.forward = named
-        return DecodeStep(model)
+    DecodeStep.forward.__signature__ = signature  # type: ignore[attr-defined]
+    return DecodeStep(model)
 
 
 def past_names(layers: int) -> List[str]:
@@ -213,7 +205,7 @@ def _decoding_step(entry: Mapping[str, Any], config: Mapping[str, Any]) -> Case:
 
         model = _load(entry, "AutoModelForCausalLM", use_cache=True)
         past = {name: _random(dtype, 2, heads, 5, head) for name in names}
-        return _DecodeStep.make(model, layers), dict(input_ids=torch.randint(1, vocab, (2, 3)), **past)
+        return decoding_step(model, layers), dict(input_ids=torch.randint(1, vocab, (2, 3)), **past)
 
     names = past_names(layers)
     dims = _dims(entry, {"input_ids": {0: "batch", 1: "sequence"},
