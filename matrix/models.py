@@ -110,15 +110,19 @@ def weights_hash(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _snapshot(text: str, revision: Optional[str]) -> Path:
-    """The hub id's snapshot folder, fetched into huggingface_hub's cache once (or found there)."""
+def _snapshot(text: str, revision: Optional[str], config_only: bool = False) -> Path:
+    """The hub id's snapshot folder, fetched into huggingface_hub's cache once (or found there);
+    with config_only, its config.json alone (checked before the weights are downloaded)."""
     try:
-        from huggingface_hub import snapshot_download
+        import huggingface_hub
     except ImportError:
         raise _bad(text, "a hub id needs huggingface_hub (pip install huggingface_hub), or pass a folder") from None
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
-        return Path(snapshot_download(text, revision=revision, local_files_only=offline))
+        if config_only:
+            return Path(huggingface_hub.hf_hub_download(text, "config.json", revision=revision,
+                                                        local_files_only=offline))
+        return Path(huggingface_hub.snapshot_download(text, revision=revision, local_files_only=offline))
     except Exception as exc:  # noqa: BLE001 -- not cached, unreachable, unknown: the hub client says which
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         where = "not in the Hugging Face cache (HF_HUB_OFFLINE is set)" if offline else \
@@ -151,15 +155,13 @@ def resolve(text: str, task: Optional[str] = None, revision: Optional[str] = Non
         if not (folder / "config.json").is_file():
             raise _bad(text, "not a checkpoint folder: it has no config.json (write one with save_pretrained)")
         origin: Dict[str, Any] = {"model": _shown(folder)}
-        source = "folder"
+        source, config_file = "folder", folder / "config.json"
     elif HUB_ID.match(text):
-        folder = _snapshot(text, revision)
-        origin = {"model": text, "revision": folder.name}
-        source = "hub"
+        origin, source, config_file = {"model": text}, "hub", _snapshot(text, revision, config_only=True)
     else:
         raise _bad(text, "no such folder, and not a hub id (org/name), timm:NAME or torchvision:NAME")
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise _bad(text, f"config.json cannot be read: {exc}") from None
     said = []
@@ -179,6 +181,9 @@ def resolve(text: str, task: Optional[str] = None, revision: Optional[str] = Non
         raise _bad(text, f"too large for this machine: about {parameters(config) / 1e9:.1f} billion parameters "
                          f"(from its config), {needed / 1024:.0f} GiB to export and check in {dtype}, "
                          f"{available_mib() / 1024:.0f} GiB available")
+    if source == "hub":  # the weights only now, once the config says the model can run here
+        folder = _snapshot(text, revision)
+        origin["revision"] = folder.name
     origin.update(weights="random" if random_weights else weights_hash(folder))
     name = folder.name if source == "folder" else text.replace("/", "--")
     entry = dict(options, case=_case_id(name, task, inferred), source=source, task=task, path=str(folder.resolve()),
