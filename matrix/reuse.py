@@ -120,8 +120,12 @@ def seed_frontier(lock_hash: str, exporters: List[str], target: Path) -> bool:
     kept = _measured_at(lock_hash, exporters)
     if target.exists() or not kept.is_file():
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
+    made = [p for p in reversed(target.parents) if not p.exists()]
+    for folder in made:  # a container's user (65534) writes its bundles and stamps there, as in the run folder
+        folder.mkdir()
+        os.chmod(folder, 0o777)
     shutil.copyfile(kept, target)
+    os.chmod(target, 0o666)
     return True
 
 
