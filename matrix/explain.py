@@ -50,11 +50,14 @@ def _releases(part: pd.DataFrame, package: str) -> List[str]:
 def signatures(frame: pd.DataFrame, page_of: Dict[str, int]) -> List[Dict[str, Any]]:
     """Every distinct failing signature of the run, most results first."""
     failing = frame[frame["status"].isin(FAILING) & frame["error_signature"].notna()]
+    # where each case passes, once: a night holds ~214,000 results and thousands of signatures
+    passes = frame[frame["status"] == "pass"].drop_duplicates(["case", "torch", "onnxruntime", "exporter"])
+    passes_of: Dict[str, set] = {}
+    for r in passes[["case", "torch", "onnxruntime", "exporter"]].itertuples(index=False):
+        passes_of.setdefault(r.case, set()).add(f"torch {r.torch}, onnxruntime {r.onnxruntime}, {r.exporter}")
     found = []
     for (signature, kind), part in failing.groupby(["error_signature", "error_kind"], dropna=False):
         cases = sorted(part["case"].unique())
-        same_cases = frame[frame["case"].isin(cases)]
-        passing = same_cases[same_cases["status"] == "pass"]
         fixed = part[part["fix_remedy"].notna()]
         remedy = fixed["fix_remedy"].mode().iloc[0] if not fixed.empty else None
         example = fixed[fixed["fix_remedy"] == remedy].iloc[0] if remedy else None
@@ -68,8 +71,7 @@ def signatures(frame: pd.DataFrame, page_of: Dict[str, int]) -> List[Dict[str, A
             "cases": [{"case": c, "page": page_of.get(c)} for c in cases],
             "exporters": sorted(part["exporter"].unique()),
             "torch": _releases(part, "torch"), "onnxruntime": _releases(part, "onnxruntime"),
-            "passes_on": sorted({f"torch {r.torch}, onnxruntime {r.onnxruntime}, {r.exporter}"
-                                 for r in passing.itertuples()}),
+            "passes_on": sorted(set().union(*(passes_of.get(c, set()) for c in cases))),
             "remedy": remedy, "fix": example["fix"] if example is not None else None,
             "snippet": example["fix_snippet"] if example is not None else None,
             "fixed": len(fixed), "tokens": sorted(tokens(signature))})
