@@ -25,7 +25,7 @@ from matrix.runners.host import read_events
 
 RESULTS = "/results"
 CASES = "/cases"
-MODELS = "/models"  # --model checkpoint folders, read-only and in place (they may be large)
+MODELS = "/models"  # --model checkpoint folders, read-only (the run's staging of links: they may be large)
 MEMORY_MIB = 6144  # each cell container's memory limit
 
 
@@ -52,7 +52,7 @@ def gpus_available(docker_client: Any) -> bool:
 def mounts(results_dir: Path, cases_from: List[str], staged: Optional[Path] = None,
            models: Sequence[str] = ()) -> Dict[str, Dict[str, str]]:
     """The results folder read-write; each --cases-from folder read-only (from `staged` copies when
-    given); each --model folder read-only where it is."""
+    given); each --model folder read-only (its staging by stage_models)."""
     volumes = {str(results_dir.resolve()): {"bind": RESULTS, "mode": "rw"}}
     for n, source in enumerate(cases_from):
         folder = staged / str(n) if staged else Path(source).resolve().parent
@@ -109,7 +109,8 @@ def inside(path: str, results_dir: Path, cases_from: List[str], models: Sequence
     resolved = Path(path).resolve()
     for n, folder in enumerate(models):
         if resolved.is_relative_to(Path(folder).resolve()):
-            return f"{MODELS}/{n}/{resolved.relative_to(Path(folder).resolve())}".rstrip("/.")
+            below = resolved.relative_to(Path(folder).resolve())
+            return f"{MODELS}/{n}" + (f"/{below}" if below != Path(".") else "")
     if resolved.is_relative_to(results_dir.resolve()):
         return f"{RESULTS}/{resolved.relative_to(results_dir.resolve())}"
     for n, source in enumerate(cases_from):
