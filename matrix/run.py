@@ -268,11 +268,13 @@ class MatrixRun:
         environment = self.runner.prepare(side, lock, lambda line: self.progress.note(shown, line))
         self.environments[side.id] = environment
         record.update(env_s=round(time.time() - started, 2), **self.runner.describe(environment))
-        measured = Path(args.bundles) / FRONTIER_FILE if args.side == "export" else Path(args.frontier or "")
-        if args.frontier or args.side == "export":  # measured once per environment on this machine
+        # the version frontier, measured once per environment on this machine
+        measured = Path(args.bundles) / FRONTIER_FILE if args.side == "export" else \
+            Path(args.frontier) if args.frontier else None
+        if measured:
             reuse.seed_frontier(lock.hash, args.exporters, measured)
         self.probe(side, environment, args, shown)
-        if args.frontier or args.side == "export":
+        if measured:
             reuse.keep_frontier(lock.hash, args.exporters, measured)
         record["status"] = "ok"
 
