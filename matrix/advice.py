@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from packaging.version import Version
 
 from matrix import runfolder
-from matrix.probe import results
+from matrix.probe import results, search
 from matrix.probe.frontier import KINDS
 
 ADVICE = "advice"  # a run folder's advice/<cell>.jsonl and advice/bundles/<export side>/
@@ -78,6 +78,16 @@ def _sentence(check: Optional[Dict[str, Any]], opset: int, runtime: str) -> str:
             + (f" ({message[:160]})" if message else ""))
 
 
+def _verified(opset: int, check: Dict[str, Any]) -> Dict[str, Any]:
+    """The checked advice as the result's fix, in the remedy search's words (search.py)."""
+    entry = {"remedy": "opset", "family": "opset", "side": "export", "params": {"opset": opset},
+             "change": f"opset_version={opset}", "status": "pass", "stage": check.get("stage"), "kind": None,
+             "message": None, "seconds": check.get("seconds")}
+    record = {"candidates": 1, "tried": [entry], "stopped": None, "searched": "advice",
+              "fixed_by": dict(entry, snippet=search.snippet(entry, check.get("export_call")))}
+    return dict(record, summary=search.summary(record))
+
+
 def annotate(folder: Path) -> int:
     """Verified advice and the run's oldest loading onnxruntime in each too-new load error's hint;
     returns how many results were annotated."""
@@ -101,6 +111,8 @@ def annotate(folder: Path) -> int:
             check = checks.get((result["case"], result["exporter"], opset, result["device"])) if opset else None
             oldest = min(loads.get(_export_of(result), []), key=Version, default=None)
             detail.update(verified=check["status"] if check else None, loads_from=oldest)
+            if check and check["status"] == "pass" and not (result.get("remedy") or {}).get("fixed_by"):
+                result["remedy"] = _verified(opset, check)  # the advisor's "what to change" has it
             error["hint"] = "; ".join(part for part in (
                 measured, opset and _sentence(check, opset, runtime),
                 oldest and f"the same export loads on onnxruntime {oldest}, the oldest of this run that loads it")

@@ -107,6 +107,12 @@ def open_page(browser, path):
     return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
+def choose(browser, select_id, value):
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", select_id)).select_by_value(value)
+
+
 def shown_results(site):
     """Every result as a case page's script draws it (from data/cases/*.js, data/texts/ and data/cells.js), with
     the commands that reproduce it filled in: [record, ...]."""

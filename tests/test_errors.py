@@ -1,13 +1,14 @@
 """A pasted error finds its answer: three real messages from a run (TorchScript's unsupported
 `aten::fft_rfft`, onnxruntime 1.16.3 refusing torch 2.15's opset, a parity mismatch), pasted as a
 person meets them, find their own signature first — on the report's Errors page (from file://,
-by keyboard, axe clean) and in `python -m matrix explain`."""
+by keyboard, axe clean) and in `python -m matrix explain`. And the same run's old runtime gets
+its checked fix in the upgrade advisor."""
 
 import json
 
 import pytest
 
-from helpers import MATRIX, open_page, read_results, run_module, spec
+from helpers import MATRIX, choose, open_page, read_results, run_module, spec
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.browser]
 
@@ -96,3 +97,32 @@ def test_the_errors_page_finds_them_from_a_paste_by_keyboard(errors_run, browser
     # the data the page reads is the report's own: the same expressions explain.py applies
     data = (errors_run["site"] / "data" / "errors.js").read_text()
     assert json.loads(data.split("=", 1)[1].rstrip().rstrip(";"))["patterns"]
+
+
+def test_the_advisor_names_the_conversion_the_run_checked_for_dynamo_on_the_old_runtime(errors_run, browser):
+    """torch 2.15's dynamo writes IR 10 at every opset and onnxruntime 1.16.3 reads IR ≤ 9: no opset
+    helps. The runtime side converts the exported file to what it reads and checks it (no search
+    asked for): the hint says so, the result carries the fix, and the upgrade advisor's "what to
+    change (verified)" for 1.32.0 → 1.16.3 names it."""
+    refused = {case: r for (case, cell, exporter), r in errors_run["by_key"].items()
+               if "ort1.16.3" in cell and exporter == "dynamo" and r["status"] == "load_error"}
+    assert refused, "dynamo's exports of torch 2.15 load on onnxruntime 1.16.3: the premise is gone"
+    fixed = {case: r for case, r in refused.items() if (r.get("remedy") or {}).get("fixed_by")}
+    for result in refused.values():
+        assert result["error"]["kind"] == "ir_too_new" and result["error"]["hint"].startswith("no opset helps")
+    assert "operators/fft" in fixed  # DFT at opset 19 is the same operator: the conversion holds
+    fft = fixed["operators/fft"]
+    assert fft["remedy"]["fixed_by"]["remedy"] == "version_convert" and fft["remedy"]["searched"] == "advice"
+    assert ("convert the exported file: model = onnx.version_converter.convert_version(model, 19); "
+            "model.ir_version = 9 (checked here") in fft["error"]["hint"]
+    assert "onnx.save(model" in fft["remedy"]["fixed_by"]["snippet"]
+
+    assert open_page(browser, errors_run["site"] / "advisor.html") == []
+    for key, old, new in (("onnxruntime", MATRIX["onnxruntime"], "1.16.3"), ("exporter", "dynamo", "dynamo"),
+                          ("device", "cpu", "cpu")):  # one torch: its release, as the run's build names it
+        choose(browser, f"from-{key}", old)
+        choose(browser, f"to-{key}", new)
+    shown = {tr.find_element("css selector", "td").text: tr.find_element("css selector", "td.remedy-fix").text
+             for tr in browser.find_elements("css selector", "#advice tbody tr")}
+    assert shown["operators/fft"] == "breaks, " + fft["remedy"]["summary"]
+    assert "version_convert" in shown["operators/fft"]

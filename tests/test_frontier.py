@@ -121,6 +121,10 @@ def test_torch_2_15_on_onnxruntime_1_16_gets_exact_checked_advice(frontier_run):
     assert (dynamo["status"], dynamo["error"]["kind"]) == ("load_error", "ir_too_new")
     assert dynamo["error"]["message"] == "Unsupported model IR version: 10, max supported IR version: 9"
     assert "no opset helps" in dynamo["error"]["hint"]
+    # the runtime side converted the exported file itself and checked it: the hint and the fix say so
+    assert ("convert the exported file: model = onnx.version_converter.convert_version(model, 19); "
+            "model.ir_version = 9 (checked here") in dynamo["error"]["hint"]
+    assert dynamo["remedy"]["fixed_by"]["remedy"] == "version_convert" and dynamo["remedy"]["searched"] == "advice"
     assert "onnxruntime 1.20.1, the oldest of this run that loads it" in dynamo["error"]["hint"]
     assert new[("dynamo", None)]["status"] == new[("torchscript", None)]["status"] == "pass"
     for exporter in ("torchscript", "dynamo"):

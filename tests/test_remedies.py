@@ -137,6 +137,13 @@ def test_candidates_follow_the_failure_and_what_this_torch_offers():
                                  device="cpu", runtime=(9, 19), advised_opset=None, other_exporter="torchscript")
     assert [t["remedy"] for t in remedies.candidates(too_new)] == ["ir_downgrade", "version_convert",
                                                                    "other_exporter"]
+    # a refused version is answered by a change of version only: not by dynamo's options or a dtype,
+    # and not by the other exporter where it too writes what this runtime refuses unasked (measured)
+    options = dict(export_keywords=("optimize", "fallback"), dims_styles=("auto",), param_dtypes=("float16",))
+    for other_default, other in (((20, 9), []), ((17, 8), ["other_exporter"])):
+        situation = remedies.Situation(**{**too_new.__dict__, **options,
+                                          "defaults": (("torchscript", other_default), ("dynamo", (20, 10)))})
+        assert [t["remedy"] for t in remedies.candidates(situation)] == ["ir_downgrade", "version_convert", *other]
     export_error = remedies.Situation(status="export_error", kind="other", exporter="dynamo", opset=18,
                                       device="cpu", dynamic=True, input_dtypes=("float16",),
                                       writes=(("dynamo", ((18, 10), (20, 10))),), export_keywords=("optimize",),
@@ -255,10 +262,11 @@ def test_dynamo_options_change_the_export_as_they_say(tmp_path):
 @pytest.fixture(scope="module")
 def torch_2_11_run(tmp_path_factory):
     """torch 2.11, where dynamo bakes an LSTM's sequence length and cannot export fp16 inputs into
-    an fp32 model: one whole environment (venv runner, --no-split), --remedies."""
+    an fp32 model: a split run (venv runner), --remedies. The runtime side tries the session's
+    remedies; the whole cell then tries the export's, told what the split run knows."""
     tmp = tmp_path_factory.mktemp("torch-2.11")
     (tmp / "spec.toml").write_text(spec(torch="2.11.0"))
-    done = run_module("matrix", "run", "--spec", tmp / "spec.toml", "--runner", "venv", "--no-split",
+    done = run_module("matrix", "run", "--spec", tmp / "spec.toml", "--runner", "venv",
                       "--results", tmp / "results", "--exporter", "dynamo", "--remedies",
                       "--cases", "blocks/lstm,dtypes/fp16_input_fp32_model", timeout=2400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -272,6 +280,10 @@ def test_dim_auto_fixes_a_sequence_length_dynamo_bakes_in(torch_2_11_run):
     assert lstm["error"]["detail"]["dim"] == "seq" and lstm["error"]["detail"]["fixed_at"] == 7
     assert _fixed(lstm) == "dynamo_dims_auto"
     assert "torch.export.Dim.AUTO" in lstm["remedy"]["fixed_by"]["snippet"]
+    # the runtime side's tries first, then the export's: none made twice
+    tried = [(t["remedy"], t["side"]) for t in lstm["remedy"]["tried"]]
+    assert lstm["remedy"]["searched"] == "whole cell" and tried[0] == ("session_no_optimizations", "session")
+    assert len(set(tried)) == len(tried) and [s for _, s in tried].count("session") == 1
 
 
 def test_the_seeds_fp16_into_fp32_fix_is_found_where_dynamo_fails(torch_2_11_run):

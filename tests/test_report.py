@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import ARTIFACTS, MATRIX_CELL, open_page
+from helpers import ARTIFACTS, MATRIX_CELL, choose, open_page
 from report_fixtures import HOSTILE, two_runs_site
 
 
@@ -18,12 +18,6 @@ def site(tmp_path_factory, staged_results):
 def visible_cases(browser):
     return [r.get_attribute("data-text").split(" ")[0]
             for r in browser.find_elements("css selector", "tr.case") if r.is_displayed()]
-
-
-def choose(browser, select_id, value):
-    from selenium.webdriver.support.ui import Select
-
-    Select(browser.find_element("id", select_id)).select_by_value(value)
 
 
 def test_index_loads_without_console_errors_and_screenshot(browser, site):

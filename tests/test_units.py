@@ -154,3 +154,37 @@ def test_case_decorator_takes_description_from_docstring():
         """What this stands for."""
 
     assert isinstance(build, Case) and build.description == "What this stands for."
+
+
+def test_a_search_told_of_a_sibling_tries_its_fix_first_and_does_not_repeat_its_export_failures():
+    """The same export's search in another cell (diagnose._from_sibling): the try that fixed it
+    there goes first; one that failed there at export is recorded from it, not made again; one
+    that failed at a runtime stage is made again (this cell's onnxruntime may differ)."""
+    from matrix.probe import diagnose, search
+
+    def one(remedy, **params):
+        return {"remedy": remedy, "family": "x", "side": "export", "params": params, "change": remedy}
+
+    tries = [one("opset", opset=18), one("dynamo_optimize", optimize=False), one("other_exporter", exporter="ts")]
+    said = {"opset": ("export_error", "export"), "dynamo_optimize": ("mismatch", "parity"),
+            "other_exporter": ("pass", None)}
+    sibling = {"cell": "cell-a", "tried": [dict(t, status=said[t["remedy"]][0], stage=said[t["remedy"]][1], kind=None,
+                                               message=None) for t in tries]}
+    made = []
+
+    def whole(try_, left, passes=("other_exporter",)):
+        made.append(try_["remedy"])
+        return {"status": "pass" if try_["remedy"] in passes else "mismatch", "stage": None, "error": None}
+
+    attempt, ordered = diagnose._from_sibling(sibling, whole, tries)
+    assert [t["remedy"] for t in ordered] == ["other_exporter", "opset", "dynamo_optimize"]
+    record = search.search(ordered, attempt)
+    assert record["fixed_by"]["remedy"] == "other_exporter" and made == ["other_exporter"]
+
+    made.clear()  # here the sibling's fix does not hold: the rest are searched, the export failure not made
+    attempt, ordered = diagnose._from_sibling(sibling, lambda t, left: whole(t, left, passes=()), tries)
+    record = search.search(ordered, attempt)
+    assert made == ["other_exporter", "dynamo_optimize"] and record["fixed_by"] is None
+    shared = next(t for t in record["tried"] if t["remedy"] == "opset")
+    assert shared["from"] == "cell-a" and shared["status"] == "export_error"
+    assert all("from" not in t for t in record["tried"] if t["remedy"] != "opset")

@@ -31,6 +31,7 @@ from matrix.bench.report_history import report_history
 from matrix.bench.report_scale import report_scale
 from matrix.errors import UserError
 
+RATIO_TARGET = 1.3  # the remedy search's cost, against the run without it, that turns it on by default
 FIGURES: Dict[str, Callable] = {"isolation": isolation, "envs": envs, "image": image, "disk": image_disk,
                                 "matrix": whole_matrix, "report": report_scale, "history": report_history,
                                 "year": history_year, "scaling": scaling,
@@ -154,10 +155,11 @@ def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
         f = figures["remedies"]
         out.append((f"the remedy search, spec {f['spec']}: {f['results']} results, rerun with environments built",
                     f"--remedies: {f['with_s']} s; {f['searched']} failing results searched, {f['fixed']} fixed, "
-                    f"{f['tries']} tries ({f['try_s']} s of tries)",
+                    f"{f['tries']} tries ({f['try_s']} s of tries"
+                    + (f"; {f['shared']} told by a sibling cell, not made again)" if "shared" in f else ")"),
                     f"without: {f['without_s']} s ({f['failing']} failing results)",
-                    "≤ 2 × the run without (else off by default)",
-                    f"{f['ratio']} ×: " + ("met" if f["ratio"] <= 2 else "missed")))
+                    f"≤ {RATIO_TARGET} × the run without (then on by default), fixing as many",
+                    f"{f['ratio']} ×: " + ("met" if f["ratio"] <= RATIO_TARGET else "missed")))
     if "aten" in figures:
         f = figures["aten"]
         out.append((f"aten sweep, torch {f['torch']}, both exporters, checked on two onnxruntimes: {f['results']} "

@@ -148,6 +148,18 @@ def scaling(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
             "by_jobs": by_jobs, "one_cell": first_cell, "by_cases": by_cases}
 
 
+def _by_remedy(searched: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Where the search's time went: per remedy, the tries made (not those told by a sibling cell),
+    how many passed, and their seconds."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for tried in (t for s in searched for t in s.get("tried", []) if not t.get("from")):
+        row = out.setdefault(tried["remedy"], {"tries": 0, "passed": 0, "seconds": 0.0})
+        row["tries"] += 1
+        row["passed"] += tried["status"] == "pass"
+        row["seconds"] = round(row["seconds"] + (tried.get("seconds") or 0), 1)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["seconds"]))
+
+
 def remedies(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
     """The spec's matrix rerun (--fresh: nothing reused; environments already built) without and with
     --remedies, in one results root. A first run of one case that fails in every cell, not timed,
@@ -172,7 +184,9 @@ def remedies(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
                "failing": sum(1 for r in plain if r["status"] not in ("pass", "skipped", "env_error")),
                "searched": len(searched), "fixed": sum(1 for s in searched if s.get("fixed_by")),
                "tries": sum(len(s.get("tried", [])) for s in searched),
-               "try_s": round(sum(t.get("seconds", 0) for s in searched for t in s.get("tried", [])), 1)}
+               "try_s": round(sum(t.get("seconds", 0) for s in searched for t in s.get("tried", [])), 1),
+               "shared": sum(1 for s in searched for t in s.get("tried", []) if t.get("from")),
+               "by_remedy": _by_remedy(searched)}
     console.print(f"remedies: without {without_s} s, with {with_s} s ({figures['ratio']} ×); "
                   f"{figures['fixed']} of {figures['searched']} searched fixed, {figures['tries']} tries")
     return figures

@@ -58,14 +58,17 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def _keys(path: str) -> object:
-    """The results --keys names, as (case, exporter, opset, device); None: every result."""
+    """The results --keys names: {(case, exporter, opset, device): what is known of it, or None};
+    None: every result."""
     if not path:
         return None
     import json
 
     try:
         with open(path, encoding="utf-8") as f:
-            return {(case, exporter, opset, device) for case, exporter, opset, device in json.load(f)}
+            entries = json.load(f)
+        return {(case, exporter, opset, device): known[0] if known else None
+                for case, exporter, opset, device, *known in entries}
     except (OSError, ValueError, TypeError) as exc:
         raise BadInput(f"--keys {path}: expected a JSON list of [case, exporter, opset, device]: {exc}") from None
 

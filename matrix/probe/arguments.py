@@ -41,7 +41,7 @@ class ProbeArgs:
     unpaired: Dict[str, str] = field(default_factory=dict)  # library: why the cell's lock left it out
     remedies: bool = False  # search each failing result's remedy (matrix/probe/search.py)
     remedy_budget: Optional[str] = None  # "COUNT,SECONDS" per failing result
-    keys: Optional[str] = None  # a JSON file of [case, exporter, opset, device]: run only these
+    keys: Optional[str] = None  # a JSON file of [case, exporter, opset, device(, known)]: run only these
     requirements: List[str] = field(default_factory=list)  # the spec's extra packages: their versions are recorded
     workers: int = 1  # an export side's exports at once (cores the orchestrator can give it)
 
@@ -146,7 +146,9 @@ def parse(argv: List[str], description: str = "") -> argparse.Namespace:
     p.add_argument("--remedy-budget", default=None, metavar="COUNT,SECONDS",
                    help="per failing result: at most COUNT tries and SECONDS in all (default 8,300)")
     p.add_argument("--keys", default=None, metavar="FILE",
-                   help="a JSON list of [case, exporter, opset, device]: run only these results")
+                   help="a JSON list of [case, exporter, opset, device]: run only these results; a fifth item, "
+                        "what a split run already knows of one (its outcome, export data and remedy tries), makes "
+                        "--remedies search only the export's remedies for it, without running it again")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="--side export: export N results at once, each in its own child process (default 1)")
     p.add_argument("--list", action="store_true", help="print the selected cases as JSON lines and exit")

@@ -12,7 +12,7 @@ import tempfile
 import time
 from typing import Any, Dict, Iterator, List, Optional
 
-from matrix.probe import PROBE_VERSION, bundle, diagnose, environment, frontier, isolation
+from matrix.probe import PROBE_VERSION, bundle, diagnose, environment, frontier, isolation, search
 from matrix.probe.corpus import BadInput
 from matrix.probe.publish import keep, meta_of, publish, zipped
 from matrix.probe.stages import EXPORT_METRICS, export_only, run_stages, runtime_only
@@ -51,9 +51,10 @@ def run_cell(args: Any, cases: List[Any]) -> int:
     if args.frontier_only:
         return 0
     tasks = case_tasks(args, cases, versions, has_cuda, "both", None, done, test, measured)
+    lessons = search.Lessons()  # what each remedy search finds, for the next one of the same failure
     for task in tasks:  # each is kept as a bundle when it fails: it needs its own description
         task.run = lambda t=task, c=task.case: _run_one(c, t.exporter, t.opset, t.device, args, isolate, t, versions,
-                                                        measured)
+                                                        measured, lessons)
     isolation.limit_memory(args.memory_limit)
     env = environment.fingerprint(gpu(has_cuda, isolate))
     return write_results(args, tasks, len(done), earlier, versions, env, lambda device: cell_id(versions, device),
@@ -236,6 +237,12 @@ def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool,
         _advise(outcome, measured["export"], measured["runtime"], meta["exporter"])
         if getattr(args, "remedies", False):
             outcome["remedy"] = diagnose.search_bundle(folder, meta, outcome, args, isolate, measured)
+            _advise(outcome, measured["export"], measured["runtime"], meta["exporter"], outcome["remedy"])
+        else:  # a too-new model no opset helps: its file converted, tried here (the fix is kept, not a miss)
+            converted = diagnose.checked_conversion(folder, meta, outcome, args, isolate)
+            _advise(outcome, measured["export"], measured["runtime"], meta["exporter"], converted)
+            if (converted or {}).get("fixed_by"):
+                outcome["remedy"] = converted
         outcome["export_call"] = (meta.get("data") or {}).get("call")
     if args.keep_failed and outcome["status"] not in ("pass", "skipped"):
         outcome["artifacts"] = {"bundle": zipped(folder, args.keep_failed, os.path.basename(args.bundles))}
@@ -243,7 +250,11 @@ def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool,
 
 
 def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool,
-             task: Task, versions: Dict[str, Optional[str]], measured: Dict[str, Any]) -> Dict[str, Any]:
+             task: Task, versions: Dict[str, Optional[str]], measured: Dict[str, Any],
+             lessons: Optional[search.Lessons] = None) -> Dict[str, Any]:
+    known = args.keys.get(task.key) if isinstance(getattr(args, "keys", None), dict) else None
+    if known and getattr(args, "remedies", False):
+        return _searched_on(case, exporter, opset, device, args, isolate, versions, measured, known, lessons)
     workdir = tempfile.mkdtemp(prefix="matrix-case-")
     try:
         started = time.time()
@@ -260,9 +271,16 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         diagnose.blamed(outcome, workdir, data, device, isolate)
         if getattr(args, "remedies", False):
             outcome["remedy"] = diagnose.search_here(case, exporter, opset, device, outcome, data, args, isolate,
-                                                     measured, versions["torch"])
+                                                     measured, versions["torch"], lessons=lessons)
+            _advise(outcome, measured, measured.get("runtime"), exporter, outcome["remedy"])
         elif not measured.get("runtime"):  # no frontier to advise from: the runtime's refusal, checked here
             diagnose.checked_advice(case, exporter, opset, device, outcome, args, isolate)
+        elif os.path.exists(os.path.join(workdir, bundle.MODEL)):  # as a runtime side does (_check_one)
+            converted = diagnose.checked_conversion(workdir, meta_of(task, versions, data, _export_outcome(outcome),
+                                                                     started), outcome, args, isolate)
+            _advise(outcome, measured, measured.get("runtime"), exporter, converted)
+            if (converted or {}).get("fixed_by"):
+                outcome["remedy"] = converted
         exported = os.path.exists(os.path.join(workdir, bundle.MODEL))
         if args.keep_failed and outcome["status"] not in ("pass", "skipped") \
                 and (exported or outcome["stage"] in ("export", "check")):
@@ -273,6 +291,20 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         return outcome
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _searched_on(case: Any, exporter: str, opset: Optional[int], device: str, args: Any, isolate: bool,
+                 versions: Dict[str, Optional[str]], measured: Dict[str, Any], known: Dict[str, Any],
+                 lessons: Optional[search.Lessons]) -> Dict[str, Any]:
+    """A result a split run measured, and whose runtime side tried the session's and the file's
+    remedies (`known`: its outcome, its export's data, those tries): the export's remedies are
+    searched here, the rest is not done again — neither the result (whose export and check the
+    split run made) nor the tries."""
+    outcome = dict(known["outcome"])
+    outcome["remedy"] = diagnose.search_here(case, exporter, opset, device, outcome, known.get("data") or {}, args,
+                                             isolate, measured, versions["torch"], done=known.get("tried") or [],
+                                             sibling=known.get("sibling"), lessons=lessons)
+    return outcome
 
 
 def _export_outcome(outcome: Dict[str, Any]) -> Dict[str, Any]:
@@ -304,12 +336,15 @@ def _frontier_out(args: Any, side: str, versions: Dict[str, Optional[str]], part
 def _still_holds(path: Optional[str], versions: Dict[str, Optional[str]],
                  exporters: Any = ()) -> Optional[Dict[str, Any]]:
     """A frontier file measured earlier that holds here: this probe's, with these versions (and
-    these exporters)."""
+    these exporters); or the join of a split run's two sides' (remedy.py: a whole cell's search of
+    that run's results goes by what they were measured with)."""
     found = frontier.read(path) if path else None
-    if found and found.get("probe_version") == PROBE_VERSION and set(exporters) <= set(found.get("exporters") or {}) \
-            and determining(found.get("versions") or {}) == determining(versions):
+    if not found or found.get("probe_version") != PROBE_VERSION \
+            or not set(exporters) <= set(found.get("exporters") or {}):
+        return None
+    if found.get("side") == frontier.SPLIT:  # a split run's two sides': what its results were measured with
         return found
-    return None
+    return found if determining(found.get("versions") or {}) == determining(versions) else None
 
 
 def _export_frontier(args: Any, versions: Dict[str, Optional[str]], isolate: bool) -> Dict[str, Any]:
@@ -329,8 +364,9 @@ def _export_frontier(args: Any, versions: Dict[str, Optional[str]], isolate: boo
 
 
 def _advise(outcome: Dict[str, Any], exported: Optional[Dict[str, Any]], runtime: Optional[Dict[str, Any]],
-            exporter: str) -> None:
-    """A model this runtime finds too new gets the opset to export it with, from the measurements."""
+            exporter: str, converted: Optional[Dict[str, Any]] = None) -> None:
+    """A model this runtime finds too new gets the opset to export it with, from the measurements
+    (and, where no opset helps, what converting its file did: `converted`, a search's record)."""
     error = outcome.get("error")
     if outcome.get("status") == "load_error" and error and error.get("kind") in frontier.KINDS:
-        outcome["error"] = frontier.advice(exported, runtime, exporter, error)
+        outcome["error"] = frontier.advice(exported, runtime, exporter, error, converted)

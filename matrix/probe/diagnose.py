@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from matrix.probe import isolation, refusal, remedies, search
 from matrix.probe.blame import STATUSES, verdict
 from matrix.probe.stages import run_stages, runtime_only
+from matrix.probe.status import EXPORT_STAGES
 
 BLAME_TIMEOUT = 120.0
 ADVICE_SECONDS = 120.0  # the advice's tries for one refused result, all together
@@ -37,13 +38,54 @@ def blamed(outcome: Dict[str, Any], folder: str, data: Dict[str, Any], device: s
 
 def search_here(case: Any, exporter: str, opset: Optional[int], device: str, outcome: Dict[str, Any],
                 data: Dict[str, Any], args: Any, isolate: bool, measured: Optional[Dict[str, Any]],
-                torch_version: Optional[str]) -> Optional[Dict[str, Any]]:
-    """The remedy search for a failing result of a whole cell (torch and onnxruntime both here)."""
+                torch_version: Optional[str], done: Optional[List[Dict[str, Any]]] = None,
+                sibling: Optional[Dict[str, Any]] = None,
+                lessons: Optional[search.Lessons] = None) -> Optional[Dict[str, Any]]:
+    """The remedy search for a failing result of a whole cell (torch and onnxruntime both here).
+    `done`: the tries its runtime side already made (the session's and the file's remedies, on
+    the same export): only the export's are left, and the budget is what those left of it.
+    `sibling`: the same export's search in another cell of its export side ({cell, tried}): the
+    try that fixed it there goes first, and a try that failed there before onnxruntime had a say
+    (export or check: the same torch, the same case) is not made again but recorded from it.
+    `lessons`: what this cell's earlier searches of the same failure found (search.Lessons)."""
     if outcome.get("status") not in search.SEARCHED:
         return None
-    tries = remedies.candidates(remedies.situation(outcome, exporter, opset, device, data, measured, torch_version))
+    sides = ("export",) if done is not None else ("session", "model", "export")
+    tries = remedies.candidates(remedies.situation(outcome, exporter, opset, device, data, measured, torch_version),
+                                sides)
+    failure = search.Lessons.failure(exporter, outcome)
+    if lessons:
+        tries = lessons.order(failure, tries)
+    whole = _whole_try(case, exporter, opset, device, args, isolate)
+    attempt, tries = _from_sibling(sibling, whole, tries) if sibling else (whole, tries)
     count, seconds = args.remedy_budget
-    return search.search(tries, _whole_try(case, exporter, opset, device, args, isolate), count, seconds)
+    done = list(done or [])
+    record = search.search(tries, attempt, count - len(done), seconds - sum(t.get("seconds") or 0 for t in done))
+    if done:
+        record.update(candidates=record["candidates"] + len(done), tried=done + record["tried"],
+                      budget={"count": count, "seconds": seconds})
+        record["summary"] = search.summary(record)
+    if lessons:
+        lessons.learn(failure, record)
+    return record
+
+
+def _from_sibling(sibling: Dict[str, Any], whole: Callable[[Dict[str, Any], float], Dict[str, Any]],
+                  tries: List[Dict[str, Any]]) -> tuple:
+    """(the attempt, the tries in order) for a search that a sibling's informs."""
+    fixed = {search.identity(t) for t in sibling.get("tried") or () if t["status"] == "pass"}
+    failed = {search.identity(t): t for t in sibling.get("tried") or ()
+              if t["status"] != "pass" and t.get("stage") in EXPORT_STAGES and t.get("side") == "export"}
+    ordered = sorted(tries, key=lambda t: search.identity(t) not in fixed)  # stable: the rest keep their order
+
+    def attempt(one: Dict[str, Any], left: float) -> Dict[str, Any]:
+        same = failed.get(search.identity(one))
+        if same is None:
+            return whole(one, left)
+        return {"status": same["status"], "stage": same["stage"], "from": same.get("from") or sibling["cell"],
+                "error": {"kind": same.get("kind"), "message": same.get("message")}}
+
+    return attempt, ordered
 
 
 def _whole_try(case: Any, exporter: str, opset: Optional[int], device: str, args: Any,
@@ -105,7 +147,34 @@ def search_bundle(folder: str, meta: Dict[str, Any], outcome: Dict[str, Any], ar
                                    {"exporters": ((measured or {}).get("export") or {}).get("exporters"),
                                     "runtime": (measured or {}).get("runtime")}, None)
     tries = remedies.candidates(situation, sides=("session", "model"))
+    count, seconds = args.remedy_budget
+    found = search.search(tries, _bundle_try(folder, meta, args, isolate), count, seconds)
+    found["partial"] = "session and model remedies only (the runtime side has no torch)"
+    return found
 
+
+def checked_conversion(folder: str, meta: Dict[str, Any], outcome: Dict[str, Any], args: Any,
+                       isolate: bool) -> Optional[Dict[str, Any]]:
+    """A model too new for this runtime at every opset its exporter writes ("no opset helps", from
+    the frontier's advice): the exported file converted to the opset and IR this runtime reads
+    (measured), tried as the runtime side tries a remedy — no export again, so the run has it for
+    the cost of one check. The record of the try (its fix, when it passes)."""
+    error = outcome.get("error") or {}
+    detail = error.get("detail") or {}
+    ir, opset = detail.get("runtime_ir"), detail.get("runtime_opset")
+    if outcome.get("status") != "load_error" or error.get("kind") not in remedies.TOO_NEW \
+            or detail.get("export_opset") or ir is None or opset is None:
+        return None
+    one = {"remedy": "version_convert", "family": "version", "side": "model", "params": {"opset": opset, "ir": ir},
+           "change": f"model = onnx.version_converter.convert_version(model, {opset}); model.ir_version = {ir}"}
+    record = search.search([one], _bundle_try(folder, meta, args, isolate), 1, ADVICE_SECONDS)
+    record["searched"] = "advice"  # the advice's own check, not the remedy search
+    return record
+
+
+def _bundle_try(folder: str, meta: Dict[str, Any], args: Any,
+                isolate: bool) -> Callable[[Dict[str, Any], float], Dict[str, Any]]:
+    """One try of a session or file remedy on a copy of the bundle, in a child."""
     def attempt(one: Dict[str, Any], left: float) -> Dict[str, Any]:
         workdir = tempfile.mkdtemp(prefix="matrix-remedy-")
         try:
@@ -120,7 +189,4 @@ def search_bundle(folder: str, meta: Dict[str, Any], outcome: Dict[str, Any], ar
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    count, seconds = args.remedy_budget
-    found = search.search(tries, attempt, count, seconds)
-    found["partial"] = "session and model remedies only (the runtime side has no torch)"
-    return found
+    return attempt

@@ -32,6 +32,7 @@ _STAMP = re.compile(r"^ir(\d+)-opset(\d+)\.onnx$")
 # opset_import entries of the default domain
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 KINDS = ("ir_too_new", "opset_too_new")  # load errors the measurements answer
+SPLIT = "split"  # the side of a file joining a split run's export and runtime measurements
 
 
 def stamp_name(ir: int, opset: int) -> str:
@@ -178,9 +179,10 @@ def best_opset(row: Dict[str, Any], runtime: Dict[str, Any]) -> Optional[int]:
 
 
 def advice(exported: Optional[Dict[str, Any]], runtime: Optional[Dict[str, Any]], exporter: str,
-           error: Dict[str, Any]) -> Dict[str, Any]:
+           error: Dict[str, Any], converted: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """A too-new model's error with the opset to export with for this runtime, from both sides'
-    measurements (export_opset in its detail; the orchestrator verifies it)."""
+    measurements (export_opset in its detail; the orchestrator verifies it). Where no opset helps,
+    `converted` is the exported file's conversion as tried by this runtime (a search's record)."""
     rows = (exported or {}).get("exporters") or {}
     row = rows.get(exporter) or {}
     if not runtime or runtime.get("ir") is None or runtime.get("opset") is None or not row.get("writes"):
@@ -198,8 +200,21 @@ def advice(exported: Optional[Dict[str, Any]], runtime: Optional[Dict[str, Any]]
                       if name != exporter and best_opset(r, runtime) is not None), None)
         instead = f", or export with the {other[0]} exporter at opset_version={other[1]}" if other else ""
         hint = (f"no opset helps: {made_by} writes IR {min(row['writes'].values())} or newer at every opset, "
-                f"and {reads}; upgrade onnxruntime{instead}")
+                f"and {reads}; {_conversion(converted)}upgrade onnxruntime{instead}")
     return dict(error, hint=hint, detail=detail)
+
+
+def _conversion(record: Optional[Dict[str, Any]]) -> str:
+    """What this runtime's try of the exported file's conversion showed, as the hint's first choice."""
+    fixed = (record or {}).get("fixed_by")
+    if fixed and fixed.get("family") == "version":
+        return (f"convert the exported file: {fixed['change']} (checked here: the converted file loads and matches "
+                "eager PyTorch), or ")
+    tried = next((t for t in (record or {}).get("tried") or () if t.get("family") == "version"), None)
+    if tried:
+        kind = f", {tried['kind']}" if tried.get("kind") else ""
+        return f"converting the exported file was tried here ({tried['status']}{kind}): "
+    return ""
 
 
 def read(path: str) -> Optional[Dict[str, Any]]:

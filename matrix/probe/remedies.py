@@ -4,8 +4,9 @@
 Each remedy says which failures it is tried for. `candidates` lists the tries that apply to one
 failing result, cheapest and smallest change first: a session option, then one line after export,
 then one keyword of the export call, then the inputs' or model's dtype, and the other exporter last (the
-biggest change: another translation, and TorchScript's is deprecated since torch 2.9). search.py
-tries them.
+biggest change: another translation, and TorchScript's is deprecated since torch 2.9). A model the
+runtime refused as too new gets only the changes of version (what else could answer a refusal of
+the file's IR or opset?). search.py tries them.
 
 Standard library only at import: the probe imports it inside cells.
 """
@@ -18,6 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 RUNTIME_FAILURES = ("run_error", "mismatch", "dynamic_error")
 TOO_NEW = ("ir_too_new", "opset_too_new")
 LOW_PRECISION = ("float16", "bfloat16")
+VERSION_CHANGES = ("version", "opset", "exporter")  # the families that change the file's opset or IR
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Situation:
     input_dtypes: Tuple[str, ...] = ()
     param_dtypes: Tuple[str, ...] = ()
     writes: Tuple[Tuple[str, Tuple[Tuple[int, int], ...]], ...] = ()  # per exporter: (opset, IR) it writes
+    defaults: Tuple[Tuple[str, Tuple[int, int]], ...] = ()  # per exporter: the (opset, IR) it writes unasked
     runtime: Optional[Tuple[int, int]] = None  # (IR, opset) the runtime reads, measured
     advised_opset: Optional[int] = None  # the frontier's advice for a too-new model
     other_exporter: Optional[str] = None  # None where this torch has no other exporter
@@ -91,8 +94,11 @@ class Situation:
 def _applies(remedy: Remedy, s: Situation) -> bool:
     if s.status not in remedy.statuses or (remedy.kinds and s.kind not in remedy.kinds):
         return False
-    if s.status == "load_error" and s.kind in TOO_NEW and remedy.side == "session":
-        return False  # the runtime refused the file's version: no session option changes that
+    if s.status == "load_error" and s.kind in TOO_NEW and remedy.family not in VERSION_CHANGES:
+        return False  # the runtime refused the file's version: only a change of the version answers that
+    if s.status == "load_error" and s.kind in TOO_NEW and remedy.family == "exporter" and s.other_exporter:
+        default = dict(s.defaults).get(s.other_exporter)  # what the other exporter writes unasked (measured)
+        return not (default and s.runtime and (default[0] > s.runtime[1] or default[1] > s.runtime[0]))
     return True
 
 
@@ -167,6 +173,8 @@ def situation(outcome: Dict[str, Any], exporter: str, opset: Optional[int], devi
     rows = (measured or {}).get("exporters") or {}
     writes = tuple((name, tuple(sorted((int(o), int(ir)) for o, ir in (row.get("writes") or {}).items())))
                    for name, row in rows.items())
+    defaults = tuple((name, (int(row["default"]["opset"]), int(row["default"]["ir"]))) for name, row in rows.items()
+                     if (row.get("default") or {}).get("opset") and (row.get("default") or {}).get("ir"))
     runtime = (measured or {}).get("runtime") or {}
     ir, top = detail.get("runtime_ir", runtime.get("ir")), detail.get("runtime_opset", runtime.get("opset"))
     keywords, styles, other = _torch_offers(exporter, torch_version)
@@ -177,7 +185,8 @@ def situation(outcome: Dict[str, Any], exporter: str, opset: Optional[int], devi
                      device=device, dynamic=bool(data.get("dynamic_dims")),
                      input_dtypes=tuple(data.get("input_dtypes") or ()),
                      param_dtypes=tuple(data.get("param_dtypes") or ()),
-                     writes=writes, runtime=(ir, top) if ir is not None and top is not None else None,
+                     writes=writes, defaults=defaults,
+                     runtime=(ir, top) if ir is not None and top is not None else None,
                      advised_opset=detail.get("export_opset"), other_exporter=other, export_keywords=keywords,
                      dims_styles=styles, other_provider=_other_provider(device))
 

@@ -1,12 +1,17 @@
 """The search for a failing result's remedy: the tries that apply (remedies.candidates), in order,
 each a whole result again in a child of its own (isolation), until one passes every stage or the
-budget — a count of tries and seconds, both — is spent. The first that passes is the minimal
-change; the ones before it are reported as tried without help.
+budget — a count of tries and seconds, both — is spent. The first that passes is the fix; the
+ones before it are reported as tried without help. The order is the candidates' (smallest change
+first), except that what fixed the same failure before in this cell, or the same export in a
+sibling cell, goes first (Lessons, diagnose.py): the search is cheaper where failures repeat,
+and the fix then may be a bigger change than one left untried.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 SEARCHED = ("export_error", "invalid_model", "load_error", "run_error", "mismatch", "dynamic_error")
@@ -46,12 +51,47 @@ def search(tries: List[Dict[str, Any]], attempt: Callable[[Dict[str, Any], float
         entry.update(status=outcome["status"], stage=outcome.get("stage"), kind=error.get("kind"),
                      message=(error.get("message") or "")[:300] or None,
                      seconds=round(time.monotonic() - began, 3))
+        if outcome.get("from"):  # not made here: the same export's try in another cell (diagnose.py)
+            entry["from"] = outcome["from"]
         record["tried"].append(entry)
         if outcome["status"] == "pass":
             record["fixed_by"] = dict(entry, snippet=snippet(one, outcome.get("export_call")))
             break
     record["summary"] = summary(record)
     return record
+
+
+class Lessons:
+    """What the searches of one cell found so far, per failure (exporter, status, error kind): which
+    remedies fixed one and which did not. A later search of the same failure tries first what fixed
+    it, and last what failed at least twice and never fixed it — the rest keep their order, and
+    every try still runs within the budget. (Dynamo's Swin and T5 otherwise spend a minute on
+    opsets before the other exporter passes, as it did for the failures before them.)"""
+
+    def __init__(self) -> None:
+        self.fixed: Counter = Counter()
+        self.failed: Counter = Counter()
+
+    @staticmethod
+    def failure(exporter: str, outcome: Dict[str, Any]) -> Tuple[str, str, Optional[str]]:
+        return exporter, outcome["status"], (outcome.get("error") or {}).get("kind")
+
+    def order(self, failure: tuple, tries: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        def rank(one: Dict[str, Any]) -> int:
+            said = (failure, one["remedy"])
+            return 0 if self.fixed[said] else 2 if self.failed[said] >= 2 else 1
+
+        return sorted(tries, key=rank)
+
+    def learn(self, failure: tuple, record: Optional[Dict[str, Any]]) -> None:
+        for tried in (record or {}).get("tried") or ():
+            if tried["side"] == "export" and not tried.get("from"):  # made by this cell's search
+                (self.fixed if tried["status"] == "pass" else self.failed)[(failure, tried["remedy"])] += 1
+
+
+def identity(one: Dict[str, Any]) -> str:
+    """A try, whichever result it is made for: the remedy and its parameters."""
+    return json.dumps([one["remedy"], one.get("params") or {}], sort_keys=True)
 
 
 def summary(record: Dict[str, Any]) -> str:

@@ -164,12 +164,14 @@ def workarounds(frame: pd.DataFrame, cols: List[Dict[str, Any]]) -> List[Dict[st
 
 def remedies(frame: pd.DataFrame) -> Dict[str, Any]:
     """The remedy search over the run: failing results, how many were searched, fixed (by which
-    remedy) or not; and the blame's verdicts."""
+    remedy) or not, how many too-new models the advice's own check fixed; and the blame's verdicts."""
     failing = frame[frame["status"].isin(FAILING - {"env_error", "reference_error", "crash", "timeout"})]
-    searched = failing[failing["fix"].notna()] if "fix" in failing else failing.iloc[0:0]
+    fixes = failing[failing["fix"].notna()] if "fix" in failing else failing.iloc[0:0]
+    checked = fixes["fix_source"].eq("advice") if "fix_source" in fixes else pd.Series(False, index=fixes.index)
+    searched = fixes[~checked]  # the advice's own check of a too-new model is not a search
     fixed = searched[searched["fix_remedy"].notna()]
     blamed = frame[frame["blame"].notna()] if "blame" in frame else frame.iloc[0:0]
-    return {"failing": len(failing), "searched": len(searched), "fixed": len(fixed),
+    return {"failing": len(failing), "searched": len(searched), "fixed": len(fixed), "advice": int(checked.sum()),
             "by_remedy": {k: int(v) for k, v in fixed["fix_remedy"].value_counts().items()},
             "blame": {k: int(v) for k, v in blamed["blame"].value_counts().items()}}
 

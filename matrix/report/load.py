@@ -68,12 +68,14 @@ def flatten(result: Dict[str, Any]) -> Dict[str, Any]:
 
 def remedy_fields(result: Dict[str, Any]) -> Dict[str, Any]:
     """The remedy search's and the blame's outcome as columns: fix (its sentence), fix_remedy
-    (the remedy that passed), fix_snippet (what to copy), fix_tried, blame and blame_sentence."""
+    (the remedy that passed), fix_snippet (what to copy), fix_tried, fix_source, blame and
+    blame_sentence."""
     searched = result.get("remedy") or {}
     fixed = searched.get("fixed_by") or {}
     blame = result.get("blame") or {}
     return {"fix": searched.get("summary"), "fix_remedy": fixed.get("remedy"), "fix_change": fixed.get("change"),
             "fix_snippet": fixed.get("snippet"), "fix_tried": json.dumps(searched.get("tried") or []),
+            "fix_source": searched.get("searched"),  # "advice": the advice's own check, not the search
             "blame": blame.get("verdict"), "blame_sentence": blame.get("sentence")}
 
 
