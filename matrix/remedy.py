@@ -44,8 +44,9 @@ def wanted(folder: Path, cells: List[Any]) -> Dict[str, Tuple[Any, List[Dict[str
 def known(result: Dict[str, Any], bundles: Path) -> Optional[Dict[str, Any]]:
     """What the split run knows of a result, so that the whole cell searches the export's remedies
     only, without running it again: its outcome, its export's data (the bundle's description) and
-    the tries its runtime side made. None where the runtime side did not search it (the whole cell
-    then runs it again and searches every remedy)."""
+    the tries its runtime side made (none where the export failed: there was nothing to check).
+    None where the runtime side did not search a result it checked (the whole cell then runs it
+    again and searches every remedy)."""
     searched = result.get("remedy") or {}
     if not searched.get("partial") and result.get("stage") not in EXPORT_STAGES:
         return None
