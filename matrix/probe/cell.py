@@ -238,11 +238,8 @@ def _check_one(folder: str, meta: Dict[str, Any], args: Any, isolate: bool,
         if getattr(args, "remedies", False):
             outcome["remedy"] = diagnose.search_bundle(folder, meta, outcome, args, isolate, measured)
             _advise(outcome, measured["export"], measured["runtime"], meta["exporter"], outcome["remedy"])
-        else:  # a too-new model no opset helps: its file converted, tried here (the fix is kept, not a miss)
-            converted = diagnose.checked_conversion(folder, meta, outcome, args, isolate)
-            _advise(outcome, measured["export"], measured["runtime"], meta["exporter"], converted)
-            if (converted or {}).get("fixed_by"):
-                outcome["remedy"] = converted
+        else:
+            _converted(outcome, folder, meta, args, isolate, measured["export"], measured["runtime"])
         outcome["export_call"] = (meta.get("data") or {}).get("call")
     if args.keep_failed and outcome["status"] not in ("pass", "skipped"):
         outcome["artifacts"] = {"bundle": zipped(folder, args.keep_failed, os.path.basename(args.bundles))}
@@ -276,11 +273,8 @@ def _run_one(case: Any, exporter: str, opset: Optional[int], device: str, args: 
         elif not measured.get("runtime"):  # no frontier to advise from: the runtime's refusal, checked here
             diagnose.checked_advice(case, exporter, opset, device, outcome, args, isolate)
         elif os.path.exists(os.path.join(workdir, bundle.MODEL)):  # as a runtime side does (_check_one)
-            converted = diagnose.checked_conversion(workdir, meta_of(task, versions, data, _export_outcome(outcome),
-                                                                     started), outcome, args, isolate)
-            _advise(outcome, measured, measured.get("runtime"), exporter, converted)
-            if (converted or {}).get("fixed_by"):
-                outcome["remedy"] = converted
+            _converted(outcome, workdir, meta_of(task, versions, data, _export_outcome(outcome), started), args,
+                       isolate, measured, measured.get("runtime"))
         exported = os.path.exists(os.path.join(workdir, bundle.MODEL))
         if args.keep_failed and outcome["status"] not in ("pass", "skipped") \
                 and (exported or outcome["stage"] in ("export", "check")):
@@ -361,6 +355,16 @@ def _export_frontier(args: Any, versions: Dict[str, Optional[str]], isolate: boo
         frontier.write(args.frontier, "export", versions, **{k: v for k, v in measured.items()
                                                                if k in ("onnx", "exporters", "error", "seconds")})
     return measured
+
+
+def _converted(outcome: Dict[str, Any], folder: str, meta: Dict[str, Any], args: Any, isolate: bool,
+               exported: Optional[Dict[str, Any]], runtime: Optional[Dict[str, Any]]) -> None:
+    """A too-new model no opset helps, without a search: its file converted and checked here
+    (diagnose.checked_conversion); the hint says what that did, and a fix it found is kept."""
+    converted = diagnose.checked_conversion(folder, meta, outcome, args, isolate)
+    _advise(outcome, exported, runtime, meta["exporter"], converted)
+    if (converted or {}).get("fixed_by"):
+        outcome["remedy"] = converted
 
 
 def _advise(outcome: Dict[str, Any], exported: Optional[Dict[str, Any]], runtime: Optional[Dict[str, Any]],
