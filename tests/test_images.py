@@ -335,8 +335,11 @@ def test_no_daemon_is_one_clear_line(spec_path):
     assert done.returncode == 2 and "no Docker daemon answers" in done.stderr and "Traceback" not in done.stderr
 
 
-CUDA_SPEC = spec(device="cuda", onnxruntime="latest",  # onnxruntime-gpu's newest, for a cuda cell
-                 run='cases = "operators/tril,blocks/mlp_layernorm_gelu"\ntimeout = 60')  # PyPI's torch: a CUDA build
+# onnxruntime-gpu's newest, for a cuda cell; PyPI's build of the test cell's torch (a CUDA build), so
+# that where no local CPU wheel is configured (CI) the export side's torch and onnx layers are those the
+# cpu cells above built: the cache gives them, and this test downloads only onnxruntime-gpu.
+CUDA_SPEC = spec(device="cuda", torch=TEST_CELL["torch"], onnxruntime="latest",
+                 run='cases = "operators/tril,blocks/mlp_layernorm_gelu"\ntimeout = 60')
 
 
 def test_cuda_image_builds_here_and_its_results_are_skipped_without_a_gpu(engine, tmp_path):
