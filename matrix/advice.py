@@ -88,11 +88,27 @@ def _verified(opset: int, check: Dict[str, Any]) -> Dict[str, Any]:
     return dict(record, summary=search.summary(record))
 
 
+def _check(result: Dict[str, Any], checks: Dict[tuple, Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The result at the opset advised for this one (the cell's own, or the advice's check), if any."""
+    opset = advised(result)
+    return checks.get((result["case"], result["exporter"], opset, result["device"])) if opset else None
+
+
+def _checks(folder: Path, cell: str, found: List[Dict[str, Any]]) -> Dict[tuple, Dict[str, Any]]:
+    return {results.key(r): r for r in (*found, *runfolder.read_results(folder / ADVICE / f"{cell}.jsonl"))}
+
+
+def verified(folder: Path, cell: str, found: List[Dict[str, Any]]) -> set:
+    """The keys of a cell's results that its advice fixes, checked: the advised opset passes. The
+    remedies pass leaves them alone — the run already has their verified fix (annotate)."""
+    checks = _checks(folder, cell, found)
+    return {results.key(r) for r in filter(too_new, found) if (_check(r, checks) or {}).get("status") == "pass"}
+
+
 def annotate(folder: Path) -> int:
     """Verified advice and the run's oldest loading onnxruntime in each too-new load error's hint;
     returns how many results were annotated."""
     by_cell = runfolder.cell_results(folder)
-    extra = {cell: runfolder.read_results(folder / ADVICE / f"{cell}.jsonl") for cell in by_cell}
     loads: Dict[tuple, List[str]] = defaultdict(list)
     for result in (r for found in by_cell.values() for r in found):
         runtime = (result.get("versions") or {}).get("onnxruntime")
@@ -100,15 +116,14 @@ def annotate(folder: Path) -> int:
             loads[_export_of(result)].append(runtime)
     annotated = 0
     for cell, found in by_cell.items():
-        checks = {results.key(r): r for r in (*found, *extra[cell])}
+        checks = _checks(folder, cell, found)
         changed = False
         for result in filter(too_new, found):
             error = result["error"]
             detail = error.setdefault("detail", {})
             measured = detail.setdefault("measured_hint", error.get("hint") or "")
             runtime = (result.get("versions") or {}).get("onnxruntime") or "?"
-            opset = advised(result)
-            check = checks.get((result["case"], result["exporter"], opset, result["device"])) if opset else None
+            opset, check = advised(result), _check(result, checks)
             oldest = min(loads.get(_export_of(result), []), key=Version, default=None)
             detail.update(verified=check["status"] if check else None, loads_from=oldest)
             if check and check["status"] == "pass" and not (result.get("remedy") or {}).get("fixed_by"):

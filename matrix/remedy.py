@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from matrix import advice
 from matrix.probe import bundle, frontier, results
 from matrix.probe.search import SEARCHED
 from matrix.probe.status import EXPORT_STAGES
@@ -36,9 +37,17 @@ def unfixed(found: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def wanted(folder: Path, cells: List[Any]) -> Dict[str, Tuple[Any, List[Dict[str, Any]]]]:
-    """Per cell with unfixed failures: (the cell, those results)."""
-    found = cell_results(folder, [cell.id for cell in cells])
-    return {cell.id: (cell, unfixed(found[cell.id])) for cell in cells if unfixed(found[cell.id])}
+    """Per cell with unfixed failures: (the cell, those results). Not those whose advised opset the
+    run's advice check verified (matrix/advice.py): the run has their fix, and a search would
+    export them again at that opset only to find it."""
+    out = {}
+    for cell in cells:
+        found = cell_results(folder, [cell.id])[cell.id]
+        fixed = advice.verified(folder, cell.id, found)
+        left = [r for r in unfixed(found) if results.key(r) not in fixed]
+        if left:
+            out[cell.id] = (cell, left)
+    return out
 
 
 def known(result: Dict[str, Any], bundles: Path) -> Optional[Dict[str, Any]]:
@@ -65,15 +74,30 @@ def learnt(path: Path, cell_id: str, side_id: str) -> Dict[tuple, Dict[str, Any]
             for r in read_results(path) if r.get("remedy")}
 
 
+def other_exporter(result: Dict[str, Any], same_cell: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The cell's own result for the same case, opset and device with the other exporter — what the
+    other_exporter remedy would make again — as a try's outcome; None where the cell has none."""
+    case, exporter, opset, device = results.key(result)
+    other = {"dynamo": "torchscript", "torchscript": "dynamo"}.get(exporter)
+    for r in same_cell:
+        if results.key(r) == (case, other, opset, device) and r.get("status") not in ("skipped", "env_error"):
+            return {k: r.get(k) for k in ("status", "stage", "error", "export_call")}
+    return None
+
+
 def narrowed(args: Any, found: List[Dict[str, Any]], root: Path, cell_id: str, cases_from: List[str],
-             models: List[Dict[str, Any]], bundles: Path, siblings: Dict[tuple, Dict[str, Any]]) -> Any:
+             models: List[Dict[str, Any]], bundles: Path, siblings: Dict[tuple, Dict[str, Any]],
+             same_cell: List[Dict[str, Any]]) -> Any:
     """The whole cell's probe arguments for a search of these results only, into remedies/; what a
-    cell of the same export side found (`siblings`, from learnt) goes with each result it searched."""
+    cell of the same export side found (`siblings`, from learnt) goes with each result it searched,
+    and so does the cell's own result with the other exporter (`same_cell`: all its results)."""
     entries = []
     for result in found:
         told = known(result, bundles)
-        sibling = siblings.get((bundles.name, *results.key(result)))
-        entries.append([*results.key(result), dict(told, sibling=sibling) if told and sibling else told])
+        if told:
+            sibling = siblings.get((bundles.name, *results.key(result)))
+            told = dict(told, sibling=sibling, other=other_exporter(result, same_cell))
+        entries.append([*results.key(result), told])
     path = root / f"{cell_id}.keys.json"
     path.write_text(json.dumps(entries))
     args.side, args.bundles, args.reuse, args.keep_failed, args.resume = "both", None, None, None, False

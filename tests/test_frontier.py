@@ -8,14 +8,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import onnx
 import pytest
 
 from helpers import ARTIFACTS, MATRIX, ROOT, open_page, read_results, run_module, spec
-from matrix import advice
+from matrix import advice, remedy, runfolder
 from matrix.frontier import END, START
-from matrix.probe import frontier
+from matrix.probe import frontier, results
 from matrix.probe.records import cell_id
 
 pytestmark = pytest.mark.network  # onnxruntime releases and torch 2.15 come from the package index (or uv's cache)
@@ -143,6 +144,24 @@ def test_advice_is_checked_by_the_run_when_its_opset_is_not_on_the_axis(frontier
     before = (run / f"{cell}.jsonl").read_bytes()
     advice.annotate(run)  # again, as a merge does: the same words
     assert (run / f"{cell}.jsonl").read_bytes() == before
+
+
+def test_the_remedies_pass_leaves_alone_what_the_advice_verified(frontier_run, tmp_path):
+    """The remedies pass comes before annotate() puts the advice's fix into the results: it asks
+    the advice which of them are fixed, and searches only the others."""
+    run = tmp_path / "run"
+    shutil.copytree(frontier_run["default"], run, symlinks=True)
+    cell = cell_id("3.11", MATRIX["torch"], MATRIX["onnx"], "1.16.3", "cpu")
+    found = read_results(run / f"{cell}.jsonl")
+    for result in found:  # as the pass finds them: no fix from the advice yet
+        if (result.get("remedy") or {}).get("searched") == "advice":
+            del result["remedy"]
+    runfolder.rewrite_results(run / f"{cell}.jsonl", found)
+    assert advice.verified(run, cell, found) == {("operators/tril", "torchscript", None, "cpu")}
+    unchecked = {results.key(r) for r in remedy.unfixed(found)}
+    assert unchecked >= {("operators/tril", "torchscript", None, "cpu"), ("operators/tril", "dynamo", None, "cpu")}
+    wanted = remedy.wanted(run, [SimpleNamespace(id=cell)])
+    assert {results.key(r) for r in wanted[cell][1]} == unchecked - {("operators/tril", "torchscript", None, "cpu")}
 
 
 def test_a_rerun_with_nothing_changed_takes_the_checks_it_made(frontier_run, tmp_path):

@@ -163,7 +163,7 @@ def too_new_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("too-new")
     (tmp / "spec.toml").write_text(spec(onnxruntime="1.16.3", opset=["default", 18]))
     done = run_module("matrix", "run", "--spec", tmp / "spec.toml", "--runner", "venv", "--results", tmp / "results",
-                      "--cases", "numerics/softmax_large_logits", "--remedies", timeout=1800)
+                      "--cases", "numerics/softmax_large_logits,operators/fft", "--remedies", timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = (tmp / "results" / "latest").resolve()
     cell = cell_id("3.11", MATRIX["torch"], MATRIX["onnx"], "1.16.3", "cpu")
@@ -179,7 +179,30 @@ def test_version_remedies_fix_models_too_new_for_the_runtime(too_new_run):
     assert torchscript["error"]["kind"] == "opset_too_new" and _fixed(torchscript) == "version_convert"
     assert "convert_version(model, 19)" in torchscript["remedy"]["fixed_by"]["snippet"]
     # fixed on the runtime side itself: no whole-cell search was needed for these
-    assert all(r["remedy"].get("partial") for r in found.values() if r["status"] != "pass")
+    assert all(r["remedy"].get("partial") for (case, _, _), r in found.items()
+               if r["status"] != "pass" and case == "numerics/softmax_large_logits")
+
+
+def test_the_whole_cells_search_takes_the_other_exporters_try_from_the_cells_own_result(too_new_run):
+    """TorchScript cannot export fft at any opset: its search's last try, the other exporter, is the
+    cell's own dynamo result for the same case and opset — told, not exported again; and an opset
+    that left the error unchanged for one result is not tried for the next with the same error."""
+    found = too_new_run["results"]
+    for opset in (None, 18):
+        fft, dynamo = found[("operators/fft", "torchscript", opset)], found[("operators/fft", "dynamo", opset)]
+        assert (fft["status"], fft["error"]["kind"]) == ("export_error", "unsupported_operator")
+        (other,) = [t for t in fft["remedy"]["tried"] if t["remedy"] == "other_exporter"]
+        assert other["from"] == "this cell's dynamo result" and other["status"] == dynamo["status"]
+        assert other["kind"] == (dynamo["error"] or {}).get("kind")
+    # the same operator at the other opset: the opsets the first search tried left the error as it
+    # was, so the second skips them and says for which case
+    skipped = [s for opset in (None, 18) for s in found[("operators/fft", "torchscript", opset)]["remedy"].get(
+        "skipped") or ()]
+    assert skipped and {(s["remedy"], s["why"]) for s in skipped} == {
+        ("opset", "left the same error unchanged for operators/fft")}
+    (keys,) = (too_new_run["run"] / "remedies").glob("*.keys.json")
+    told = {tuple(k[:4]): k[4] for k in json.loads(keys.read_text())}
+    assert told[("operators/fft", "torchscript", 18, "cpu")]["other"]["status"] == dynamo["status"]
 
 
 def test_the_run_writes_the_remedies_table_and_the_report_shows_each_fix(too_new_run, tmp_path):
@@ -232,6 +255,46 @@ def test_bad_budget_is_one_line(args, says, tmp_path):
 def _remedy(name, **params):
     found = remedies.BY_NAME[name]
     return {"remedy": name, "family": found.family, "side": found.side, "params": params, "change": name}
+
+
+def test_a_try_that_left_the_same_error_is_not_made_again_for_that_failure():
+    """search.Lessons over the records search.search writes: a try that left an error exactly as it
+    was (numbers aside, as signatures are normalised) is skipped for the next result with the same
+    failure, and said so with the case it was made for; what fixed one goes first; a failure with
+    another operator has learnt nothing."""
+    from matrix.probe.search import Lessons, summary
+
+    def failed(case_op, opset):
+        return {"status": "export_error", "error": {"kind": "unsupported_operator", "message":
+                f"Exporting the operator 'aten::{case_op}' to ONNX opset version {opset} is not supported."}}
+
+    tries = [_remedy("opset", opset=19), _remedy("dynamo_optimize", optimize=False), _remedy("other_exporter")]
+    for one in tries:
+        one["change"] = one["remedy"]
+    lessons = Lessons()
+    first = Lessons.failure("torchscript", failed("fft_rfft", 17))
+    assert lessons.order(first, tries) == (tries, [])
+    made = [dict({k: one[k] for k in ("remedy", "family", "side", "change", "params")}, status=o["status"],
+                 stage="export", kind=o["error"]["kind"], message=o["error"]["message"])
+            for one, o in zip(tries, (failed("fft_rfft", 19), {"status": "export_error", "error": {
+                "kind": "unsupported_operator", "message": "another error"}}, failed("fft_rfft", 17)))]
+    lessons.learn(first, "operators/fft", {"tried": made})
+    again = Lessons.failure("torchscript", failed("fft_rfft", 17))
+    order, skipped = lessons.order(again, tries)
+    # the opset try and the other exporter left the error as it was; optimize=False changed it
+    assert [t["remedy"] for t in order] == ["dynamo_optimize"]
+    assert [(s["remedy"], s["why"]) for s in skipped] == [
+        ("opset", "left the same error unchanged for operators/fft"),
+        ("other_exporter", "left the same error unchanged for operators/fft")]
+    record = {"candidates": 3, "tried": made[1:2], "fixed_by": None, "stopped": None, "skipped": skipped}
+    assert summary(record) == ("none of 1 tried helped; 2 skipped (they left the same error unchanged for an "
+                               "earlier case)")
+    assert lessons.order(Lessons.failure("torchscript", failed("stft", 17)), tries) == (tries, [])
+    lessons.learn(again, "operators/fft2", {"tried": [dict(made[1], status="pass")]})
+    assert [t["remedy"] for t in lessons.order(again, tries)[0]] == ["dynamo_optimize"]  # fixed: first
+    other = Lessons.failure("torchscript", {"status": "export_error", "error": {
+        "kind": "unsupported_operator", "message": "another error"}})
+    assert [t["remedy"] for t in lessons.order(other, tries)[0]][0] == "opset"  # learnt nothing for it
 
 
 def test_dynamo_options_change_the_export_as_they_say(tmp_path):

@@ -156,7 +156,10 @@ def rows(figures: Dict[str, Any]) -> List[Tuple[str, str, str, str, str]]:
         out.append((f"the remedy search, spec {f['spec']}: {f['results']} results, rerun with environments built",
                     f"--remedies: {f['with_s']} s; {f['searched']} failing results searched, {f['fixed']} fixed, "
                     f"{f['tries']} tries ({f['try_s']} s of tries"
-                    + (f"; {f['shared']} told by a sibling cell, not made again)" if "shared" in f else ")"),
+                    + (f"; {f['shared']} told by a sibling cell or the cell's own result, not made again"
+                       if "shared" in f else "")
+                    + (f"; {f['skipped']} skipped: the same error was left unchanged for an earlier case)"
+                       if "skipped" in f else ")"),
                     f"without: {f['without_s']} s ({f['failing']} failing results)",
                     f"≤ {RATIO_TARGET} × the run without (then on by default), fixing as many",
                     f"{f['ratio']} ×: " + ("met" if f["ratio"] <= RATIO_TARGET else "missed")))

@@ -186,6 +186,7 @@ def remedies(args: argparse.Namespace, console: Console) -> Dict[str, Any]:
                "tries": sum(len(s.get("tried", [])) for s in searched),
                "try_s": round(sum(t.get("seconds", 0) for s in searched for t in s.get("tried", [])), 1),
                "shared": sum(1 for s in searched for t in s.get("tried", []) if t.get("from")),
+               "skipped": sum(len(s.get("skipped") or ()) for s in searched),
                "by_remedy": _by_remedy(searched)}
     console.print(f"remedies: without {without_s} s, with {with_s} s ({figures['ratio']} ×); "
                   f"{figures['fixed']} of {figures['searched']} searched fixed, {figures['tries']} tries")

@@ -13,7 +13,7 @@ from matrix.errors import ProbeRefused
 from matrix.frontier import FRONTIER
 from matrix.lock import EnvError
 from matrix.plan import Cell
-from matrix.runfolder import BUNDLES
+from matrix.runfolder import BUNDLES, read_results
 
 
 def search(run: Any, pool: concurrent.futures.ThreadPoolExecutor) -> None:
@@ -35,7 +35,8 @@ def search(run: Any, pool: concurrent.futures.ThreadPoolExecutor) -> None:
             environment = run.runner.prepare(cell, run.lock_for(cell), lambda line: run.progress.note(shown, line))
             args = remedy.narrowed(run.probe_args(cell, "", root / f"{cell.id}.jsonl"), found, root, cell.id,
                                    run.options.cases_from, run.options.models,
-                                   run.dir / BUNDLES / cell.export_side().id, learnt)
+                                   run.dir / BUNDLES / cell.export_side().id, learnt,
+                                   read_results(run.dir / f"{cell.id}.jsonl"))
             # the search's opsets and the runtime's limits: what the split run measured (else measured here)
             remedy.joined_frontier(run.dir / FRONTIER / f"{cell.export_side().id}.json",
                                    run.dir / FRONTIER / f"{cell.runtime_side().id}.json", Path(args.frontier))

@@ -297,7 +297,8 @@ def _searched_on(case: Any, exporter: str, opset: Optional[int], device: str, ar
     outcome = dict(known["outcome"])
     outcome["remedy"] = diagnose.search_here(case, exporter, opset, device, outcome, known.get("data") or {}, args,
                                              isolate, measured, versions["torch"], done=known.get("tried") or [],
-                                             sibling=known.get("sibling"), lessons=lessons)
+                                             sibling=known.get("sibling"), other=known.get("other"),
+                                             lessons=lessons)
     return outcome
 
 

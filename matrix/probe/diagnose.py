@@ -39,7 +39,7 @@ def blamed(outcome: Dict[str, Any], folder: str, data: Dict[str, Any], device: s
 def search_here(case: Any, exporter: str, opset: Optional[int], device: str, outcome: Dict[str, Any],
                 data: Dict[str, Any], args: Any, isolate: bool, measured: Optional[Dict[str, Any]],
                 torch_version: Optional[str], done: Optional[List[Dict[str, Any]]] = None,
-                sibling: Optional[Dict[str, Any]] = None,
+                sibling: Optional[Dict[str, Any]] = None, other: Optional[Dict[str, Any]] = None,
                 lessons: Optional[search.Lessons] = None) -> Optional[Dict[str, Any]]:
     """The remedy search for a failing result of a whole cell (torch and onnxruntime both here).
     `done`: the tries its runtime side already made (the session's and the file's remedies, on
@@ -47,6 +47,8 @@ def search_here(case: Any, exporter: str, opset: Optional[int], device: str, out
     `sibling`: the same export's search in another cell of its export side ({cell, tried}): the
     try that fixed it there goes first, and a try that failed there before onnxruntime had a say
     (export or check: the same torch, the same case) is not made again but recorded from it.
+    `other`: this cell's own result with the other exporter (same case, opset, device): the
+    other_exporter try is that result, recorded from it, not made again.
     `lessons`: what this cell's earlier searches of the same failure found (search.Lessons)."""
     if outcome.get("status") not in search.SEARCHED:
         return None
@@ -54,19 +56,20 @@ def search_here(case: Any, exporter: str, opset: Optional[int], device: str, out
     tries = remedies.candidates(remedies.situation(outcome, exporter, opset, device, data, measured, torch_version),
                                 sides)
     failure = search.Lessons.failure(exporter, outcome)
-    if lessons:
-        tries = lessons.order(failure, tries)
+    tries, skipped = lessons.order(failure, tries) if lessons else (tries, [])
     whole = _whole_try(case, exporter, opset, device, args, isolate)
     attempt, tries = _from_sibling(sibling, whole, tries) if sibling else (whole, tries)
+    if other:
+        attempt = _from_other_exporter(other, exporter, attempt)
     count, seconds = args.remedy_budget
     done = list(done or [])
     record = search.search(tries, attempt, count - len(done), seconds - sum(t.get("seconds") or 0 for t in done))
-    if done:
-        record.update(candidates=record["candidates"] + len(done), tried=done + record["tried"],
-                      budget={"count": count, "seconds": seconds})
+    if done or skipped:
+        record.update(candidates=record["candidates"] + len(done) + len(skipped), tried=done + record["tried"],
+                      budget={"count": count, "seconds": seconds}, skipped=skipped)
         record["summary"] = search.summary(record)
     if lessons:
-        lessons.learn(failure, record)
+        lessons.learn(failure, case.id, record)
     return record
 
 
@@ -86,6 +89,19 @@ def _from_sibling(sibling: Dict[str, Any], whole: Callable[[Dict[str, Any], floa
                 "error": {"kind": same.get("kind"), "message": same.get("message")}}
 
     return attempt, ordered
+
+
+def _from_other_exporter(other: Dict[str, Any], exporter: str,
+                         attempt: Callable[[Dict[str, Any], float], Dict[str, Any]]) -> Callable:
+    """The attempt, with the other_exporter try answered by the cell's own result for it."""
+    said = "torchscript" if exporter == "dynamo" else "dynamo"
+
+    def answered(one: Dict[str, Any], left: float) -> Dict[str, Any]:
+        if one["remedy"] != "other_exporter":
+            return attempt(one, left)
+        return dict(other, **{"from": f"this cell's {said} result"})
+
+    return answered
 
 
 def _whole_try(case: Any, exporter: str, opset: Optional[int], device: str, args: Any,

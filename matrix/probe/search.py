@@ -14,6 +14,8 @@ import time
 from collections import Counter
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from matrix.probe.errors import signature
+
 SEARCHED = ("export_error", "invalid_model", "load_error", "run_error", "mismatch", "dynamic_error")
 COUNT, SECONDS = 8, 300.0  # per failing result
 
@@ -62,31 +64,44 @@ def search(tries: List[Dict[str, Any]], attempt: Callable[[Dict[str, Any], float
 
 
 class Lessons:
-    """What the searches of one cell found so far, per failure (exporter, status, error kind): which
-    remedies fixed one and which did not. A later search of the same failure tries first what fixed
-    it, and last what failed at least twice and never fixed it — the rest keep their order, and
-    every try still runs within the budget. (Dynamo's Swin and T5 otherwise spend a minute on
-    opsets before the other exporter passes, as it did for the failures before them.)"""
+    """What the searches of one cell found so far, per failure (exporter, status, error kind and
+    signature): which remedies fixed one, and which tries left it exactly as it was. A later search
+    of the same failure tries first what fixed it; a try that left the same error unchanged for an
+    earlier result is not made again but said as skipped, with that result's case. (Dynamo's Swin
+    and T5 otherwise spend a minute on opsets before the other exporter passes, as it did for the
+    failures before them; an operator no exporter option adds costs every option once, not once
+    per case that uses it.)"""
 
     def __init__(self) -> None:
         self.fixed: Counter = Counter()
-        self.failed: Counter = Counter()
+        self.unchanged: Dict[tuple, str] = {}  # (failure, try identity): the case it was made for
 
     @staticmethod
-    def failure(exporter: str, outcome: Dict[str, Any]) -> Tuple[str, str, Optional[str]]:
-        return exporter, outcome["status"], (outcome.get("error") or {}).get("kind")
+    def failure(exporter: str, outcome: Dict[str, Any]) -> Tuple[str, str, Optional[str], str]:
+        error = outcome.get("error") or {}
+        return exporter, outcome["status"], error.get("kind"), _said(error.get("message"))
 
-    def order(self, failure: tuple, tries: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-        def rank(one: Dict[str, Any]) -> int:
-            said = (failure, one["remedy"])
-            return 0 if self.fixed[said] else 2 if self.failed[said] >= 2 else 1
+    def order(self, failure: tuple, tries: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+        """(the tries to make, in order; those skipped, each with why)."""
+        skipped = [dict({k: one[k] for k in ("remedy", "family", "side", "change")},
+                        why=f"left the same error unchanged for {self.unchanged[(failure, identity(one))]}")
+                   for one in tries if (failure, identity(one)) in self.unchanged]
+        left = [one for one in tries if (failure, identity(one)) not in self.unchanged]
+        return sorted(left, key=lambda one: not self.fixed[(failure, one["remedy"])]), skipped
 
-        return sorted(tries, key=rank)
-
-    def learn(self, failure: tuple, record: Optional[Dict[str, Any]]) -> None:
+    def learn(self, failure: tuple, case: str, record: Optional[Dict[str, Any]]) -> None:
         for tried in (record or {}).get("tried") or ():
-            if tried["side"] == "export" and not tried.get("from"):  # made by this cell's search
-                (self.fixed if tried["status"] == "pass" else self.failed)[(failure, tried["remedy"])] += 1
+            if tried["side"] != "export" or tried.get("from"):  # made by this cell's search
+                continue
+            if tried["status"] == "pass":
+                self.fixed[(failure, tried["remedy"])] += 1
+            elif (tried["status"], tried["kind"], _said(tried["message"])) == failure[1:]:
+                self.unchanged.setdefault((failure, identity(tried)), case)
+
+
+def _said(message: Optional[str]) -> str:
+    """A message as a try records it (its first 300 characters), normalised as signatures are."""
+    return signature((message or "")[:300])
 
 
 def identity(one: Dict[str, Any]) -> str:
@@ -99,12 +114,13 @@ def summary(record: Dict[str, Any]) -> str:
     fixed: Optional[Dict[str, Any]] = record.get("fixed_by")
     if fixed:
         return f"fixed by {fixed['remedy']}: {fixed['change']}"
-    tried = len(record["tried"])
+    tried, skipped = len(record["tried"]), len(record.get("skipped") or ())
     if not record["candidates"]:
         return "no remedy applies to this failure"
-    left = record["candidates"] - tried
+    left = record["candidates"] - tried - skipped
     budget = f" (the {record['stopped']} budget stopped it; {left} more applied)" if record["stopped"] else ""
-    return f"none of {tried} tried helped{budget}"
+    skip = f"; {skipped} skipped (they left the same error unchanged for an earlier case)" if skipped else ""
+    return f"none of {tried} tried helped{budget}{skip}"
 
 
 def snippet(one: Dict[str, Any], export_call: Optional[str]) -> str:
