@@ -74,15 +74,15 @@ def learnt(path: Path, cell_id: str, side_id: str) -> Dict[tuple, Dict[str, Any]
             for r in read_results(path) if r.get("remedy")}
 
 
-def other_exporter(result: Dict[str, Any], same_cell: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    """The cell's own result for the same case, opset and device with the other exporter — what the
-    other_exporter remedy would make again — as a try's outcome; None where the cell has none."""
+def other_exporter(result: Dict[str, Any], same_cell: Dict[tuple, Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The cell's own result (`same_cell`: by key) for the same case, opset and device with the other
+    exporter — what the other_exporter remedy would make again — as a try's outcome; None where the
+    cell has none."""
     case, exporter, opset, device = results.key(result)
-    other = {"dynamo": "torchscript", "torchscript": "dynamo"}.get(exporter)
-    for r in same_cell:
-        if results.key(r) == (case, other, opset, device) and r.get("status") not in ("skipped", "env_error"):
-            return {k: r.get(k) for k in ("status", "stage", "error", "export_call")}
-    return None
+    other = same_cell.get((case, {"dynamo": "torchscript", "torchscript": "dynamo"}.get(exporter), opset, device))
+    if not other or other.get("status") in ("skipped", "env_error"):
+        return None
+    return {k: other.get(k) for k in ("status", "stage", "error", "export_call")}
 
 
 def narrowed(args: Any, found: List[Dict[str, Any]], root: Path, cell_id: str, cases_from: List[str],
@@ -91,12 +91,12 @@ def narrowed(args: Any, found: List[Dict[str, Any]], root: Path, cell_id: str, c
     """The whole cell's probe arguments for a search of these results only, into remedies/; what a
     cell of the same export side found (`siblings`, from learnt) goes with each result it searched,
     and so does the cell's own result with the other exporter (`same_cell`: all its results)."""
-    entries = []
+    entries, by_key = [], {results.key(r): r for r in same_cell}
     for result in found:
         told = known(result, bundles)
         if told:
             sibling = siblings.get((bundles.name, *results.key(result)))
-            told = dict(told, sibling=sibling, other=other_exporter(result, same_cell))
+            told = dict(told, sibling=sibling, other=other_exporter(result, by_key))
         entries.append([*results.key(result), told])
     path = root / f"{cell_id}.keys.json"
     path.write_text(json.dumps(entries))
