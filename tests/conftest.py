@@ -8,8 +8,6 @@ from helpers import CASES, ensure_chromium, read_results, run_module
 # Markers that follow from what a test uses: a test of the Docker engine is a `docker` test
 # wherever it lives, one that opens Chromium a `browser` test.
 MARKED_BY_FIXTURE = {"engine": "docker", "browser": "browser"}
-LONG_FILES = ("test_remedies.py", "test_models.py", "test_split.py", "test_suites.py", "test_frontier.py",
-              "test_bench.py")  # longest first
 
 
 def pytest_collection_modifyitems(config, items):
@@ -17,12 +15,10 @@ def pytest_collection_modifyitems(config, items):
         for fixture, marker in MARKED_BY_FIXTURE.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(marker)
-    # Longest files first (stable, so each file stays whole): with a file per worker (pytest-xdist's
-    # loadfile) a worker that takes a long file last finishes alone while the others wait. The files
-    # that use the Docker engine are the longest; then those fresh-ci's durations show over 150 s.
+    # The files that use the Docker engine first (stable, so each file stays whole): they are the
+    # longest, and with a file per worker (pytest-xdist's loadfile) the others fill the other workers.
     engine_files = {item.path for item in items if item.get_closest_marker("docker")}
-    rank = {name: i for i, name in enumerate(LONG_FILES)}
-    items.sort(key=lambda item: (item.path not in engine_files, rank.get(item.path.name, len(rank))))
+    items.sort(key=lambda item: item.path not in engine_files)
 
 
 @pytest.fixture(scope="session")
