@@ -4,7 +4,8 @@ budget — a count of tries and seconds, both — is spent. The first that passe
 ones before it are reported as tried without help. The order is the candidates' (smallest change
 first), except that what fixed the same failure before in this cell, or the same export in a
 sibling cell, goes first (Lessons, diagnose.py): the search is cheaper where failures repeat,
-and the fix then may be a bigger change than one left untried.
+and the fix then may be a bigger change than one left untried. A try that left the same failure
+exactly as it was for an earlier case of this cell is skipped, and said so (record["skipped"]).
 """
 
 from __future__ import annotations
