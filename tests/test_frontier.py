@@ -233,6 +233,41 @@ def test_published_version_tables_are_current_and_agree_with_onnx():
             assert (row["opset"], row["ir"]) == (opset, MEASURED_OTHERWISE.get((version, "ir"), ir)), version
 
 
+@pytest.fixture(scope="module")
+def default_report(tmp_path_factory):
+    """The default spec as `nox -s matrix` runs it (its releases from the recorded index: torch
+    2.15.0 and 2.11.0, onnxruntime 1.32.0 and 1.16.3), on one case, and its report."""
+    tmp = tmp_path_factory.mktemp("default-spec")
+    done = run_module("matrix", "run", "--spec", "default", "--runner", "venv", "--results", tmp / "results",
+                      "--cases", "operators/tril", timeout=1800,
+                      env_extra={"MATRIX_INDEX_SNAPSHOT": str(ROOT / "tests" / "data" / "index")})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    shown = run_module("matrix", "report", "--results", tmp / "results", "--out", tmp / "report")
+    assert shown.returncode == 0, shown.stderr
+    return tmp / "report"
+
+
+def test_the_default_reports_advisor_names_the_verified_fix_for_an_older_runtime(default_report, browser):
+    """Moving torch 2.15's dynamo exports from onnxruntime 1.32.0 to 1.16.3, the advisor's "what to
+    change (verified)" names the conversion the run checked there, as a person reads it."""
+    assert open_page(browser, default_report / "advisor.html") == []
+    for side, onnxruntime in (("from", "1.32.0"), ("to", "1.16.3")):
+        for key, value in (("torch", "2.15.0"), ("exporter", "dynamo"), ("onnxruntime", onnxruntime)):
+            # the torch label is the build's (2.15.0+cu132 from PyPI): the option for that release
+            chosen = browser.execute_script(
+                "var s = document.getElementById(arguments[0]), want = arguments[1];"
+                "var o = Array.prototype.find.call(s.options, function (o) {"
+                "  return o.value === want || o.value.indexOf(want + '+') === 0; });"
+                "s.value = o.value; s.dispatchEvent(new Event('change')); return s.value;", f"{side}-{key}", value)
+            assert chosen.split("+")[0] == value
+    rows = {tr.find_element("css selector", "td").text: tr for tr in
+            browser.find_elements("css selector", "#advice tbody tr")}
+    fix = rows["operators/tril"].find_element("css selector", "td.remedy-fix").text
+    assert fix.startswith("breaks, fixed by version_convert") and "convert_version(model, 19)" in fix
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "report-advisor-default.png"))
+
+
 def test_frontier_file_of_a_path_outside_is_refused_in_one_line(tmp_path):
     """Bad input: a run folder with no measurement."""
     (tmp_path / "run.json").write_text("{}")

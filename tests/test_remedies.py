@@ -152,6 +152,12 @@ def test_candidates_follow_the_failure_and_what_this_torch_offers():
     assert names == ["opset", "dynamo_optimize", "dynamo_dims_auto", "dynamo_dims_dynamic", "inputs_fp32",
                      "other_exporter"]
     assert remedies.candidates(export_error)[0]["params"] == {"opset": 20}
+    # where dynamo named the step that failed, only what changes that step or one before it
+    by_step = {step: [t["remedy"] for t in remedies.candidates(remedies.Situation(**{**export_error.__dict__,
+                                                                                     "export_step": step}))]
+               for step in ("capture", "decompose", "translate")}
+    assert by_step["capture"] == by_step["decompose"] == [n for n in names if n not in ("opset", "dynamo_optimize")]
+    assert by_step["translate"] == [n for n in names if n != "dynamo_optimize"]
     assert not remedies.candidates(remedies.Situation(status="reference_error", kind=None, exporter="dynamo",
                                                       opset=None, device="cpu"))
 

@@ -97,3 +97,18 @@ def test_a_declared_dimension_the_exporter_fixed_is_named(tmp_path):
     assert "the declared dynamic dimension 'seq' was exported as the constant 6" in dynamo["message"]
     assert "Dim.AUTO" in dynamo["hint"]
     assert (found["torchscript"]["status"], torchscript["kind"]) == ("dynamic_error", "shape_mismatch")
+
+
+def test_a_dynamo_export_error_names_the_exporters_step_that_failed(tmp_path):
+    """The dynamo exporter says which of its steps failed: control/tensor_if's data-dependent branch
+    stops torch.export's capture (step 1/3), dynamic/masked_select has no ONNX translation (step
+    3/3). The remedy search reads it: another opset cannot help a capture (remedies.py)."""
+    from helpers import read_results, run_module
+
+    out = tmp_path / "steps.jsonl"
+    done = run_module("matrix", "run", "--here", "--cases", "control/tensor_if,dynamic/masked_select",
+                      "--exporter", "dynamo", "--out", out)
+    assert done.returncode == 0, done.stderr
+    found = {r["case"]: r for r in read_results(out)}
+    assert {case: (r["status"], r["error"]["detail"].get("export_step")) for case, r in found.items()} == {
+        "control/tensor_if": ("export_error", "capture"), "dynamic/masked_select": ("export_error", "translate")}
