@@ -10,7 +10,7 @@ with the same regular expressions, shipped in its data, so the terminal and the 
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Sequence
 
 import pandas as pd
 
@@ -47,35 +47,84 @@ def _releases(part: pd.DataFrame, package: str) -> List[str]:
     return sorted({str(v) for v in part[package].dropna()}, key=parse_version)
 
 
-def signatures(frame: pd.DataFrame, page_of: Dict[str, int]) -> List[Dict[str, Any]]:
-    """Every distinct failing signature of the run, most results first."""
-    failing = frame[frame["status"].isin(FAILING) & frame["error_signature"].notna()]
-    # where each case passes, once: a night holds ~214,000 results and thousands of signatures
+def signatures(frame: pd.DataFrame, page_of: Dict[str, int], earlier: Sequence[Any] = ()) -> List[Dict[str, Any]]:
+    """Every distinct failing signature of the run, most results first; with `earlier` (the runs
+    before it, newest first, as the report loads them: run_id, meta, frame), each says in how many
+    of those runs it occurred and since which, and the signatures only earlier runs met follow,
+    each with the last run that met it: an error pasted from an older deployment still finds its
+    answer, and where its cases pass now."""
+    passes_of = _passes(frame)
+    found = [_entry(signature, kind, part, passes_of, page_of)
+             for (signature, kind), part in _failing(frame).groupby(["error_signature", "error_kind"], dropna=False)]
+    found.sort(key=lambda s: (-s["results"], s["signature"]))
+    return found + _history(found, earlier, passes_of, page_of) if earlier else found
+
+
+def _failing(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["status"].isin(FAILING) & frame["error_signature"].notna()]
+
+
+def _passes(frame: pd.DataFrame) -> Dict[str, set]:
+    """Where each case passes, once: a night holds ~214,000 results and thousands of signatures."""
     passes = frame[frame["status"] == "pass"].drop_duplicates(["case", "torch", "onnxruntime", "exporter"])
     passes_of: Dict[str, set] = {}
     for r in passes[["case", "torch", "onnxruntime", "exporter"]].itertuples(index=False):
         passes_of.setdefault(r.case, set()).add(f"torch {r.torch}, onnxruntime {r.onnxruntime}, {r.exporter}")
-    found = []
-    for (signature, kind), part in failing.groupby(["error_signature", "error_kind"], dropna=False):
-        cases = sorted(part["case"].unique())
-        fixed = part[part["fix_remedy"].notna()]
-        remedy = fixed["fix_remedy"].mode().iloc[0] if not fixed.empty else None
-        example = fixed[fixed["fix_remedy"] == remedy].iloc[0] if remedy else None
-        blame = part["blame_sentence"].dropna()
-        found.append({
-            "signature": signature, "kind": kind if isinstance(kind, str) else "other",
-            "message": part["error_message"].dropna().iloc[0] if part["error_message"].notna().any() else signature,
-            "hint": part["error_hint"].dropna().iloc[0] if part["error_hint"].notna().any() else None,
-            "blame": blame.mode().iloc[0] if not blame.empty else None,
-            "statuses": sorted(part["status"].unique()), "results": len(part),
-            "cases": [{"case": c, "page": page_of.get(c)} for c in cases],
-            "exporters": sorted(part["exporter"].unique()),
-            "torch": _releases(part, "torch"), "onnxruntime": _releases(part, "onnxruntime"),
-            "passes_on": sorted(set().union(*(passes_of.get(c, set()) for c in cases))),
-            "remedy": remedy, "fix": example["fix"] if example is not None else None,
-            "snippet": example["fix_snippet"] if example is not None else None,
-            "fixed": len(fixed), "tokens": sorted(tokens(signature))})
-    return sorted(found, key=lambda s: (-s["results"], s["signature"]))
+    return passes_of
+
+
+def _first(part: pd.DataFrame, column: str) -> Optional[str]:
+    """The column's first value, or its most common; None where the table has no such column (a
+    run read back from the history database keeps signatures, not messages)."""
+    values = part[column].dropna() if column in part else pd.Series(dtype=object)
+    return None if values.empty else values.mode().iloc[0] if column == "blame_sentence" else values.iloc[0]
+
+
+def _entry(signature: str, kind: Any, part: pd.DataFrame, passes_of: Dict[str, set],
+           page_of: Dict[str, int]) -> Dict[str, Any]:
+    cases = sorted(part["case"].unique())
+    fixed = part[part["fix_remedy"].notna()] if "fix_remedy" in part else part.iloc[0:0]
+    remedy = fixed["fix_remedy"].mode().iloc[0] if not fixed.empty else None
+    example = fixed[fixed["fix_remedy"] == remedy].iloc[0] if remedy else None
+    return {
+        "signature": signature, "kind": kind if isinstance(kind, str) else "other",
+        "message": _first(part, "error_message") or signature, "hint": _first(part, "error_hint"),
+        "blame": _first(part, "blame_sentence"),
+        "statuses": sorted(part["status"].unique()), "results": len(part),
+        "cases": [{"case": c, "page": page_of.get(c)} for c in cases],
+        "exporters": sorted(part["exporter"].unique()),
+        "torch": _releases(part, "torch"), "onnxruntime": _releases(part, "onnxruntime"),
+        "passes_on": sorted(set().union(*(passes_of.get(c, set()) for c in cases))),
+        "remedy": remedy, "fix": example["fix"] if example is not None else None,
+        "snippet": example["fix_snippet"] if example is not None else None,
+        "fixed": len(fixed), "tokens": sorted(tokens(signature)),
+        "runs": None, "first": None, "gone": None}
+
+
+def _history(found: List[Dict[str, Any]], earlier: Sequence[Any], passes_of: Dict[str, set],
+             page_of: Dict[str, int]) -> List[Dict[str, Any]]:
+    """Sets `runs` ([how many runs met it, of how many]) and `first` (the earliest that did) on
+    this run's entries; returns the entries of the signatures only earlier runs met."""
+    this = {e["signature"]: e for e in found}
+    met: Dict[str, List[Any]] = {}  # signature: the earlier runs that met it, newest first
+    last: Dict[str, Dict[str, Any]] = {}  # signature: its entry from the newest run that met it
+    for run in earlier:  # a night holds thousands of signatures: only those new to `last` are grouped
+        failing = _failing(run.frame)
+        signatures = failing["error_signature"].unique()
+        for signature in signatures:
+            met.setdefault(signature, []).append(run)
+        new = [s for s in signatures if s not in this and s not in last]
+        for (signature, kind), part in failing[failing["error_signature"].isin(new)].groupby(
+                ["error_signature", "error_kind"], dropna=False):
+            last.setdefault(signature, dict(_entry(signature, kind, part, passes_of, page_of),
+                                            gone={"run": run.run_id, "started_at": run.meta.get("started_at")}))
+    total = len(earlier) + 1
+    for signature, entry in [*this.items(), *last.items()]:
+        runs = met.get(signature, [])
+        entry["runs"] = [len(runs) + (signature in this), total]
+        oldest = runs[-1] if runs else None
+        entry["first"] = {"run": oldest.run_id, "started_at": oldest.meta.get("started_at")} if oldest else None
+    return sorted(last.values(), key=lambda s: (-(s["gone"]["started_at"] or 0), -s["results"], s["signature"]))
 
 
 def closest(text: str, known: List[Dict[str, Any]], n: int = SHOWN) -> List[Dict[str, Any]]:
@@ -88,7 +137,7 @@ def closest(text: str, known: List[Dict[str, Any]], n: int = SHOWN) -> List[Dict
 
 
 def seen(entry: Dict[str, Any]) -> str:
-    """One line: where and since when the signature occurs, and where its cases pass."""
+    """One line: where the signature occurs (in the run that met it last)."""
     torch, ort = entry["torch"], entry["onnxruntime"]
     span = lambda versions: versions[0] if len(versions) == 1 else f"{versions[0]} … {versions[-1]}"  # noqa: E731
     line = (f"{entry['results']} results of {len(entry['cases'])} cases ({', '.join(entry['statuses'])}), "

@@ -5,6 +5,7 @@ by keyboard, axe clean) and in `python -m matrix explain`. And the same run's ol
 its checked fix in the upgrade advisor."""
 
 import json
+import shutil
 
 import pytest
 
@@ -126,3 +127,43 @@ def test_the_advisor_names_the_conversion_the_run_checked_for_dynamo_on_the_old_
              for tr in browser.find_elements("css selector", "#advice tbody tr")}
     assert shown["operators/fft"] == "breaks, " + fft["remedy"]["summary"]
     assert "version_convert" in shown["operators/fft"]
+
+
+@pytest.fixture(scope="module")
+def errors_history(errors_run, tmp_path_factory):
+    """The same results root, then a second run of numerics/cumsum_long alone (its results reused):
+    TorchScript's aten::fft_rfft failure was met by the first run, not by the latest."""
+    root = tmp_path_factory.mktemp("errors-history") / "results"
+    shutil.copytree(errors_run["results"], root, symlinks=True)
+    first = json.loads((root / "latest" / "run.json").read_text())["run_id"]
+    done = run_module("matrix", "run", "--spec", errors_run["results"].parent / "spec.toml", "--runner", "venv",
+                      "--results", root, "--cases", "numerics/cumsum_long", timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    site = root.parent / "site"
+    assert run_module("matrix", "report", "--results", root, "--out", site).returncode == 0
+    return {"results": root, "site": site, "first": first}
+
+
+def test_a_pasted_error_of_an_earlier_run_finds_its_signature_and_when_it_was_met(errors_run, errors_history,
+                                                                                   browser):
+    from matrix.bench.axe import violations
+
+    (fft_text, fft), (_, refused), (mismatch_text, mismatch) = pasted(errors_run)
+    gone = run_module("matrix", "explain", fft_text, errors_history["results"], "-n", "1")
+    assert gone.returncode == 0, gone.stderr
+    assert "aten::fft_rfft" in gone.stdout
+    assert f"not in this run: last met in run {errors_history['first']}, in 1 of the 2 runs" in gone.stdout
+    again = run_module("matrix", "explain", mismatch_text, errors_history["results"], "-n", "1")
+    assert f"in 2 of the 2 runs, first in run {errors_history['first']}" in again.stdout
+
+    assert open_page(browser, errors_history["site"] / "errors.html") == []
+    assert browser.find_element("tag name", "h1").text.endswith("and of the runs before it")
+    box = browser.find_element("id", "err-search")
+    browser.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))",
+                           box, fft_text)
+    first = next(s for s in browser.find_elements("css selector", "section.err") if s.is_displayed())
+    assert first.get_attribute("data-signature") == fft
+    assert f"Not in this run: last met in run {errors_history['first']}" in first.text
+    kept = browser.find_element("css selector", f"section.err[data-signature='{refused}']")
+    assert f"In 2 of the 2 runs here, first in run {errors_history['first']}" in kept.text
+    assert violations(browser) == []

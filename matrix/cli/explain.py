@@ -1,6 +1,6 @@
-"""`python -m matrix explain "ERROR TEXT" [RUN]`: the run's error signatures closest to a pasted
-message, each with where it occurs, since when, where its cases pass, its hint, blame and
-verified remedy — what the report's errors.html answers in the browser."""
+"""`python -m matrix explain "ERROR TEXT" [RUN]`: the error signatures of the run and the runs
+before it closest to a pasted message, each with where it occurs, since when, where its cases
+pass, its hint, blame and verified remedy — what the report's errors.html answers in the browser."""
 
 from __future__ import annotations
 
@@ -25,13 +25,13 @@ def main(args: argparse.Namespace) -> int:
     from matrix.errors import UserError
     from matrix.progress import make_console
     from matrix.report import aggregate
-    from matrix.report.load import load_run
+    from matrix.report.load import context, load_run
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if not explain.tokens(text):
         raise UserError("explain: the text has no words to match (paste the error message)")
     run = load_run(Path(args.run))
-    known = explain.signatures(aggregate.prepare(run.frame), {})
+    known = explain.signatures(aggregate.prepare(run.frame), {}, context(run.path, run).earlier)
     if not known:
         raise UserError(f"{run.path}: no failing result to compare with")
     found = explain.closest(text, known, args.n)
@@ -43,6 +43,12 @@ def main(args: argparse.Namespace) -> int:
         console.print(f"[bold]{entry['kind']}[/] (match {entry['score']:.2f}): {entry['message']}", markup=True,
                       highlight=False)
         console.print(f"  seen: {explain.seen(entry)}", highlight=False)
+        if entry["gone"]:
+            console.print(f"  not in this run: last met in run {entry['gone']['run']}, in {entry['runs'][0]} of the "
+                          f"{entry['runs'][1]} runs", highlight=False)
+        elif entry["runs"]:
+            since = f"first in run {entry['first']['run']}" if entry["first"] else "new in this run"
+            console.print(f"  in {entry['runs'][0]} of the {entry['runs'][1]} runs, {since}", highlight=False)
         console.print(f"  cases: {', '.join(c['case'] for c in entry['cases'][:8])}"
                       + (f" and {len(entry['cases']) - 8} more" if len(entry["cases"]) > 8 else ""), highlight=False)
         if entry["passes_on"]:

@@ -95,7 +95,7 @@ SENTENCES = {kind: [re.compile(p) for p in patterns] for kind, patterns in {
 # The dynamo exporter names the step that failed ("… This is step 1/3 of exporting the model to
 # ONNX"): what a remedy can change depends on it (remedies.py). After step 3 comes the optimisation.
 EXPORT_STEP = re.compile(r"This is step (?:\x1b\[\d+m)?(?P<step>[123])/3")
-EXPORT_STEPS = {"1": "capture", "2": "decompose", "3": "translate"}
+STEP_NAMES = {"1": "capture", "2": "decompose", "3": "translate"}
 
 ORT_PRELUDE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed:)?"
                           r"(?:\S+\.(?:cc|h|cpp|hpp):\d+ (?:[\w:~<>, *&]*\((?:[^()]|\([^()]*\))*\)\s*(?:const\s*)?)?)?")
@@ -221,4 +221,4 @@ def from_exception(exc: BaseException, workdir: Optional[str] = None) -> Dict[st
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     step = EXPORT_STEP.search(text)
     return build(None, type(root).__name__, str(root), text, tb, workdir=workdir,
-                 detail={"export_step": EXPORT_STEPS[step.group("step")]} if step else None)
+                 detail={"export_step": STEP_NAMES[step.group("step")]} if step else None)

@@ -23,7 +23,7 @@ RUNTIME_FAILURES = ("run_error", "mismatch", "dynamic_error")
 TOO_NEW = ("ir_too_new", "opset_too_new")
 LOW_PRECISION = ("float16", "bfloat16")
 VERSION_CHANGES = ("version", "opset", "exporter")  # the families that change the file's opset or IR
-# The dynamo exporter's steps, as its errors name them (errors.EXPORT_STEPS), then the optimisation.
+# The dynamo exporter's steps, as its errors name them (errors.STEP_NAMES), then the optimisation.
 EXPORT_STEPS = ("capture", "decompose", "translate", "optimize")
 
 

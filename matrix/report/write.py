@@ -195,7 +195,7 @@ def write_report(run: Run, earlier: List[Run], out: Path, regressions: Optional[
             **common, root="", ops=operators_page.page(frame, page_of)))
         (tmp / "data" / "errors.js").write_text(shards.script("MATRIX_ERRORS", {"patterns": explain.patterns()}))
         (tmp / "errors.html").write_text(env.get_template("errors.html.j2").render(
-            **common, root="", errors=explain.signatures(frame, page_of), seen=explain.seen))
+            **common, root="", errors=explain.signatures(frame, page_of, earlier), seen=explain.seen))
         downloads(frame, tmp / "data", page_of)
         _swap(tmp, out)
     except BaseException:
