@@ -1,6 +1,6 @@
-"""A pasted error finds its answer: every distinct error signature of a run, with where it
-occurs, since when, where the same cases pass, its hint, blame and verified remedy; and the
-closest signatures to any text (`python -m matrix explain "TEXT"`, the report's errors.html).
+"""A pasted error finds its answer: every distinct error signature of a run (and of the runs before
+it), with where it occurs, since when, where the same cases pass, its hint, blame and verified
+remedy; and the closest signatures to any text (`python -m matrix explain "TEXT"`, errors.html).
 
 A pasted message is normalised as signatures are (matrix/probe/errors.py: onnxruntime's prelude,
 paths, addresses, shapes, numbers), cut into tokens, and scored against each signature's tokens
