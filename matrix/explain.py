@@ -73,11 +73,13 @@ def _passes(frame: pd.DataFrame) -> Dict[str, set]:
     return passes_of
 
 
-def _first(part: pd.DataFrame, column: str) -> Optional[str]:
-    """The column's first value, or its most common; None where the table has no such column (a
+def _first(part: pd.DataFrame, column: str, most_common: bool = False) -> Optional[str]:
+    """The column's first value (or its most common); None where the table has no such column (a
     run read back from the history database keeps signatures, not messages)."""
     values = part[column].dropna() if column in part else pd.Series(dtype=object)
-    return None if values.empty else values.mode().iloc[0] if column == "blame_sentence" else values.iloc[0]
+    if values.empty:
+        return None
+    return values.mode().iloc[0] if most_common else values.iloc[0]
 
 
 def _entry(signature: str, kind: Any, part: pd.DataFrame, passes_of: Dict[str, set],
@@ -89,7 +91,7 @@ def _entry(signature: str, kind: Any, part: pd.DataFrame, passes_of: Dict[str, s
     return {
         "signature": signature, "kind": kind if isinstance(kind, str) else "other",
         "message": _first(part, "error_message") or signature, "hint": _first(part, "error_hint"),
-        "blame": _first(part, "blame_sentence"),
+        "blame": _first(part, "blame_sentence", most_common=True),
         "statuses": sorted(part["status"].unique()), "results": len(part),
         "cases": [{"case": c, "page": page_of.get(c)} for c in cases],
         "exporters": sorted(part["exporter"].unique()),
@@ -110,10 +112,10 @@ def _history(found: List[Dict[str, Any]], earlier: Sequence[Any], passes_of: Dic
     last: Dict[str, Dict[str, Any]] = {}  # signature: its entry from the newest run that met it
     for run in earlier:  # a night holds thousands of signatures: only those new to `last` are grouped
         failing = _failing(run.frame)
-        signatures = failing["error_signature"].unique()
-        for signature in signatures:
+        met_there = failing["error_signature"].unique()
+        for signature in met_there:
             met.setdefault(signature, []).append(run)
-        new = [s for s in signatures if s not in this and s not in last]
+        new = [s for s in met_there if s not in this and s not in last]
         for (signature, kind), part in failing[failing["error_signature"].isin(new)].groupby(
                 ["error_signature", "error_kind"], dropna=False):
             last.setdefault(signature, dict(_entry(signature, kind, part, passes_of, page_of),
