@@ -15,9 +15,11 @@ nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 
 SPEC = os.environ.get("MATRIX_SPEC", "default")
-# The sessions' environments are installed with their bytecode compiled: where PYTHONDONTWRITEBYTECODE
-# is set (CI here) every process that imports torch would compile its source again (~7 s each).
-os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
+# The sessions' processes write the bytecode of what they import into their environments: where
+# PYTHONDONTWRITEBYTECODE is set (CI here) every process that imports torch would compile its
+# source again (~7 s each). Written on first import, not at install: most of what is installed
+# is never imported (the cells' environments do the same: matrix/runners/venv.py).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 # The environment the test suite itself runs in (one cell's worth of versions).
 TEST_CELL = ("torch==2.13.0", "onnx==1.23.2", "onnxruntime==1.32.0", "onnxscript==0.7.2")
 # The model libraries of the test cell. torchvision 0.28.0 is built for the index's torch 2.13.0 and

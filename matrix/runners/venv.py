@@ -20,10 +20,13 @@ from matrix.runners.host import HostRunner
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: the probe runs from here
 READY = "matrix-env-ready"
-# Environments are installed with their bytecode compiled (uv's --compile-bytecode): where
-# PYTHONDONTWRITEBYTECODE is set, as on this project's machines and in many CI images, one without
-# it compiled torch's source again in every process (a probe's start 28 s instead of 15 s, measured).
-# The suffix keeps environments built before that from being taken.
+# A cell's processes write the bytecode of what they import into the environment, even where
+# PYTHONDONTWRITEBYTECODE is set (as on this project's machines and in many CI images): without
+# it every probe compiled torch's source again (its start 28 s instead of 15 s, measured). Written
+# on first import rather than at install (uv's --compile-bytecode), because a probe imports a
+# fraction of what is installed: the torch 2.15 + transformers environment took 30.0 s to compile
+# at install, its first self-check 8.3 s more than the second. The suffix is that of the
+# environments that were compiled at install, which hold the same.
 BUILD = "pyc"
 
 
@@ -43,7 +46,7 @@ def ensure(lock: Lock, cell: Any, indexes: dict) -> Path:
              "create a venv")
         lock_file = tmp / "lock.txt"
         lock_file.write_text(lock.text)
-        _run([uv_bin(), "pip", "sync", "--quiet", "--compile-bytecode", "--python", str(tmp / "env" / "bin" / "python"),
+        _run([uv_bin(), "pip", "sync", "--quiet", "--python", str(tmp / "env" / "bin" / "python"),
               str(lock_file), *index_options(indexes, cell)], "install the lock")
         _self_check(tmp / "env" / "bin" / "python", cell.side)
         (tmp / "env" / READY).write_text(lock.text)
@@ -70,6 +73,7 @@ def _self_check(python: Path, side: str) -> None:
 def _probe_env() -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # see BUILD
     return env
 
 
