@@ -23,7 +23,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from matrix.probe import PROBE_VERSION, results
+from matrix.lock import Lock
+from matrix.probe import PROBE_VERSION, frontier, results
 from matrix.probe.arguments import ProbeArgs
 from matrix.runfolder import WITHHELD
 
@@ -105,19 +106,24 @@ def _link_file(source_dir: Path, target_dir: Path, name: str) -> None:
                 shutil.copyfile(source, target)
 
 
-def _measured_at(lock_hash: str, exporters: List[str]) -> Path:
-    """Where this machine keeps an environment's version frontier measurement: by its lock (every
-    package, hashed), the probe's code and the exporters measured."""
+def _measured_at(lock: Lock, python: str, exporters: List[str]) -> Path:
+    """Where this machine keeps an environment's version frontier measurement: by the Python
+    release and the packages the measurement depends on as the lock pins them (probe/frontier.py:
+    not the model libraries, so environments that differ only in those share it), the probe's
+    code and the exporters measured."""
     from matrix.index import cache_dir
 
-    key = hashlib.sha256(json.dumps([lock_hash, _digest(PROBE), sorted(exporters)]).encode()).hexdigest()[:24]
+    pinned = lock.pinned()
+    depends = [python, *(pinned.get(name) for name in frontier.DEPENDS_ON)]
+    key = hashlib.sha256(json.dumps([depends, _digest(PROBE), sorted(exporters)]).encode()).hexdigest()[:24]
     return cache_dir() / "frontier" / f"{key}.json"
 
 
-def seed_frontier(lock_hash: str, exporters: List[str], target: Path) -> bool:
+def seed_frontier(lock: Lock, python: str, exporters: List[str], target: Path) -> bool:
     """An environment's frontier as an earlier run on this machine measured it, put where its probe
-    looks (which keeps it: same versions, same probe); a dynamo export at each opset costs ~20 s."""
-    kept = _measured_at(lock_hash, exporters)
+    looks (which keeps it where it holds: same versions, same probe); a dynamo export at each opset
+    costs ~20 s."""
+    kept = _measured_at(lock, python, exporters)
     if target.exists() or not kept.is_file():
         return False
     made = [p for p in reversed(target.parents) if not p.exists()]
@@ -129,11 +135,11 @@ def seed_frontier(lock_hash: str, exporters: List[str], target: Path) -> bool:
     return True
 
 
-def keep_frontier(lock_hash: str, exporters: List[str], source: Path) -> None:
+def keep_frontier(lock: Lock, python: str, exporters: List[str], source: Path) -> None:
     """The frontier a side measured, kept for the next run on this machine (whole or not at all)."""
     if not source.is_file():
         return
-    kept = _measured_at(lock_hash, exporters)
+    kept = _measured_at(lock, python, exporters)
     kept.parent.mkdir(parents=True, exist_ok=True)
     temporary = kept.with_suffix(f".{os.getpid()}.tmp")
     shutil.copyfile(source, temporary)

@@ -272,10 +272,10 @@ class MatrixRun:
         measured = Path(args.bundles) / FRONTIER_FILE if args.side == "export" else \
             Path(args.frontier) if args.frontier else None
         if measured:
-            reuse.seed_frontier(lock.hash, args.exporters, measured)
+            reuse.seed_frontier(lock, side.python, args.exporters, measured)
         self.probe(side, environment, args, shown)
         if measured:
-            reuse.keep_frontier(lock.hash, args.exporters, measured)
+            reuse.keep_frontier(lock, side.python, args.exporters, measured)
         record["status"] = "ok"
 
     def _seed(self, side: Cell, lock: Lock, bundles: Path) -> bool:

@@ -277,6 +277,38 @@ def test_frontier_file_of_a_path_outside_is_refused_in_one_line(tmp_path):
     assert Path(tmp_path / "run.json").read_text() == "{}"
 
 
+def lock_of(*pins):
+    """A lock as uv writes one (hashes left out): the packages pinned one per line."""
+    from matrix.lock import Lock
+
+    return Lock("cell", "".join(f"{pin} \\\n    --hash=sha256:00\n" for pin in pins))
+
+
+def test_a_frontier_measured_once_holds_for_environments_that_differ_only_in_model_libraries(tmp_path,
+                                                                                               monkeypatch):
+    """The measurement depends on Python's minor release and the exporting and loading packages:
+    an export side with transformers takes the one measured without it (in the orchestrator, by
+    the lock; in the probe, by the versions it reads), another torch or onnxscript does not."""
+    from matrix import reuse
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    stack = ("torch==2.15.0", "onnx==1.23.2", "onnxscript==0.7.2", "onnx-ir==0.2.0", "numpy==2.3.5")
+    plain, libraries = lock_of(*stack), lock_of(*stack, "transformers==5.24.0", "tokenizers==0.22.1")
+    measured = tmp_path / "measured.json"
+    measured.write_text('{"format": 1}')
+    reuse.keep_frontier(plain, "3.11", ["dynamo"], measured)
+    assert reuse.seed_frontier(libraries, "3.11", ["dynamo"], tmp_path / "with-libraries" / "frontier.json")
+    for other, python, exporters in ((lock_of(*stack[1:], "torch==2.11.0"), "3.11", ["dynamo"]),
+                                     (lock_of(*stack[:2], *stack[3:], "onnxscript==0.6.0"), "3.11", ["dynamo"]),
+                                     (libraries, "3.12", ["dynamo"]), (libraries, "3.11", ["torchscript"])):
+        assert not reuse.seed_frontier(other, python, exporters, tmp_path / "other" / "frontier.json")
+    here = {"python": "3.11.7", "torch": "2.15.0", "onnx": "1.23.2", "onnxscript": "0.7.2", "numpy": "2.3.5",
+            "onnxruntime": None}
+    assert frontier.holds_for(dict(here, python="3.11.2"), dict(here, transformers="5.24.0", einops="0.8.1"))
+    assert not frontier.holds_for(here, dict(here, onnxscript="0.6.0"))
+    assert not frontier.holds_for(here, dict(here, python="3.12.1"))
+
+
 def test_run_here_on_an_old_runtime_gets_the_advice_its_refusal_gives_checked(tmp_path):
     """torch 2.15 with onnxruntime 1.16.3 in one interpreter, as a person debugging a deployment has
     them: no frontier is measured; onnxruntime's own refusal names its limit, and the advice is

@@ -160,18 +160,17 @@ def test_cells_built_in_parallel_share_their_torch_layer(engine, tmp_path):
         engine.images.remove(c["image"], force=True)
 
 
-def test_results_are_reused_across_runners(engine, built, spec_path, tmp_path):
-    """A venv run, then a docker run of the same cells: the same locked packages, so every result holds."""
-    args = ["--spec", spec_path, "--results", tmp_path, "--cases", "operators/tril,blocks/mlp_layernorm_gelu",
-            "--base-image", image.LOCAL_BASE]
-    first = run_module("matrix", "run", "--runner", "venv", *args)
-    assert first.returncode == 0, first.stderr + first.stdout
-    venv_run = json.loads((tmp_path / "latest" / "run.json").read_text())["run_id"]
-    second = run_module("matrix", "run", "--runner", "docker", *args)
-    assert second.returncode == 0, second.stderr + second.stdout
-    found = [r for f in (tmp_path / "latest").glob("*.jsonl") for r in read_results(f)]
-    assert len(found) == 4 and all(r["reused_from"] == venv_run for r in found), found
-    assert "4 results reused" in second.stdout
+def test_results_are_reused_across_runners(engine, venv_run, tmp_path):
+    """The venv run's results folder, then a docker run of the same cells on it: the same locked
+    packages, so every result holds and no image is built for it."""
+    shutil.copytree(venv_run["results"], tmp_path / "results", symlinks=True)
+    before = {i.id for i in engine.images.list(all=True)}
+    done = run_module("matrix", "run", "--runner", "docker", *venv_run["args"], "--results", tmp_path / "results")
+    assert done.returncode == 0, done.stderr + done.stdout
+    found = [r for f in (tmp_path / "results" / "latest").glob("*.jsonl") for r in read_results(f)]
+    assert len(found) == len(venv_run["statuses"]) and all(r["reused_from"] == venv_run["id"] for r in found), found
+    assert f"{len(found)} results reused" in done.stdout
+    assert {i.id for i in engine.images.list(all=True)} == before
 
 
 def broken_numpy_lock(cell, indexes):
@@ -272,22 +271,31 @@ def statuses(folder):
             for f in folder.glob("*.jsonl") for r in read_results(f)}
 
 
-def test_docker_runner_statuses_equal_venv_runner(engine, built, spec_path, tmp_path):
-    private = tmp_path / "private"  # a folder only its owner may enter: the container must still read the file
+@pytest.fixture(scope="module")
+def venv_run(spec_path, tmp_path_factory):
+    """The venv runner's run of the cells the docker runner is compared with: a case file in a
+    folder only its owner may enter, and a person's checkpoint by name beside them."""
+    tmp = tmp_path_factory.mktemp("venv-run")
+    private = tmp / "private"  # the container must still read the file
     private.mkdir(mode=0o700)
     shutil.copy(CASES / "staged.py", private / "staged.py")
-    # a person's checkpoint by name beside them: the docker cell reads the folder mounted read-only
-    model = ["--model", write_checkpoints(tmp_path / "checkpoints")["bert-tiny"], "--cases",
-             "operators/*,dtypes/*,blocks/mlp_layernorm_gelu,staged/*,own/*"]
-    found = {}
-    for runner in ("docker", "venv"):
-        done = run_module("matrix", "run", "--spec", spec_path, "--runner", runner, "--results", tmp_path / runner,
-                          "--cases-from", private / "staged.py", "--base-image", image.LOCAL_BASE, *model)
-        assert done.returncode == 0, done.stderr + done.stdout
-        assert f"runner: {runner}" in done.stdout
-        found[runner] = statuses(tmp_path / runner / "latest")
-    assert found["docker"] == found["venv"]
-    assert {found["docker"][("own/bert-tiny", e, None)] for e in ("dynamo", "torchscript")} == {"pass"}
+    args = ["--spec", spec_path, "--cases-from", private / "staged.py", "--base-image", image.LOCAL_BASE,
+            "--model", write_checkpoints(tmp / "checkpoints")["bert-tiny"],
+            "--cases", "operators/*,dtypes/*,blocks/mlp_layernorm_gelu,staged/*,own/*"]
+    done = run_module("matrix", "run", "--runner", "venv", *args, "--results", tmp / "results")
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "runner: venv" in done.stdout
+    latest = (tmp / "results" / "latest").resolve()
+    return {"args": args, "results": tmp / "results", "id": latest.name, "statuses": statuses(latest)}
+
+
+def test_docker_runner_statuses_equal_venv_runner(engine, built, venv_run, tmp_path):
+    done = run_module("matrix", "run", "--runner", "docker", *venv_run["args"], "--results", tmp_path / "docker")
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "runner: docker" in done.stdout
+    found = statuses(tmp_path / "docker" / "latest")
+    assert found == venv_run["statuses"]
+    assert {found[("own/bert-tiny", e, None)] for e in ("dynamo", "torchscript")} == {"pass"}
     # (two halves, the default, give what one environment per cell gives: test_split.py, with every
     # stage's failure, crash and timeout and every dtype)
 
@@ -312,8 +320,8 @@ def test_docker_runner_statuses_equal_venv_runner(engine, built, spec_path, tmp_
     assert done.returncode == 0, done.stderr
     (result,) = [json.loads(line) for line in done.stdout.splitlines() if '"event": "result"' in line][-1:]
     assert (result["case"], result["status"]) == ("dtypes/bfloat16", "load_error")
-    assert found["docker"][("staged/segfault", "torchscript", None)] == "crash"
-    assert set(found["docker"].values()) >= {"pass", "mismatch", "crash", "timeout", "export_error"}
+    assert found[("staged/segfault", "torchscript", None)] == "crash"
+    assert set(found.values()) >= {"pass", "mismatch", "crash", "timeout", "export_error"}
     assert not engine.containers.list(all=True, filters={"label": "io.onnx-matrix.run"})
 
 

@@ -339,7 +339,7 @@ def _still_holds(path: Optional[str], versions: Dict[str, Optional[str]],
         return None
     if found.get("side") == frontier.SPLIT:  # a split run's two sides': what its results were measured with
         return found
-    return found if determining(found.get("versions") or {}) == determining(versions) else None
+    return found if frontier.holds_for(found.get("versions") or {}, versions) else None
 
 
 def _export_frontier(args: Any, versions: Dict[str, Optional[str]], isolate: bool) -> Dict[str, Any]:
@@ -352,9 +352,11 @@ def _export_frontier(args: Any, versions: Dict[str, Optional[str]], isolate: boo
     if not measured:
         measured = frontier.write(path, "export", versions, **_measured(
             lambda: frontier.measure_exporters(versions["torch"], args.exporters), isolate))
+    parts = {k: v for k, v in measured.items() if k in ("onnx", "exporters", "error", "seconds")}
+    if measured["versions"] != versions:  # measured where this environment's libraries were not
+        measured = frontier.write(path, "export", versions, **parts)
     if args.frontier:
-        frontier.write(args.frontier, "export", versions, **{k: v for k, v in measured.items()
-                                                               if k in ("onnx", "exporters", "error", "seconds")})
+        frontier.write(args.frontier, "export", versions, **parts)
     return measured
 
 

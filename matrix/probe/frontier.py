@@ -33,6 +33,20 @@ _STAMP = re.compile(r"^ir(\d+)-opset(\d+)\.onnx$")
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 KINDS = ("ir_too_new", "opset_too_new")  # load errors the measurements answer
 SPLIT = "split"  # the side of a file joining a split run's export and runtime measurements
+# What a measurement depends on, as the lock pins it: not the model libraries or a person's own
+# requirements, so that environments differing only in those share one measurement (a dynamo
+# export at each of ~30 opsets: some 20 s per environment).
+DEPENDS_ON = ("torch", "onnx", "onnxscript", "onnx-ir", "onnxruntime", "onnxruntime-gpu", "numpy")
+
+
+def holds_for(measured: Dict[str, Optional[str]], here: Dict[str, Optional[str]]) -> bool:
+    """Whether a measurement made with `measured` (a probe's versions) holds in an environment
+    with `here`: the same Python minor release and packages the measurement depends on."""
+    def depends(versions: Dict[str, Optional[str]]) -> tuple:
+        python = ".".join((versions.get("python") or "").split(".")[:2])
+        return (python, *(versions.get(name) for name in DEPENDS_ON))
+
+    return depends(measured) == depends(here)
 
 
 def stamp_name(ir: int, opset: int) -> str:
@@ -124,7 +138,9 @@ def measure_exporters(torch_version: str, exporters: List[str]) -> Dict[str, Any
     import torch
 
     from matrix.probe.exporters import for_torch
+    from matrix.probe.isolation import memoize_torchlib_table
 
+    memoize_torchlib_table()  # ~30 dynamo exports in this process: 47.9 s for both exporters, 20.6 s with it
     api = for_torch(torch_version)
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU()).eval()
     args = (torch.randn(2, 4),)
