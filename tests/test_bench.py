@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers import run_module, spec
+from helpers import ROOT, run_module, spec
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -37,6 +37,20 @@ def test_performance_table_is_current():
     """docs/performance.md's table is what `bench --write` renders from docs/bench.json."""
     done = run_module("matrix", "bench", "--check", "docs/performance.md")
     assert done.returncode == 0, done.stderr
+
+
+def test_the_cold_runs_breakdown_shows_every_phase_the_bench_timed():
+    """Each phase of the published cold run (docs/bench.json) is a row of its breakdown: the phases'
+    walls add up to the run, so a phase left out hides where the time went."""
+    from matrix.bench import cold_breakdown
+
+    split = json.loads((ROOT / "docs" / "bench.json").read_text())["matrix"]["split"]
+    phases = split["breakdown"]["phases_s"]
+    rows = cold_breakdown(split["breakdown"], split["cold"]["run_s"])
+    assert {"exports", "advice", "remedies"} <= set(phases)
+    for wall in phases.values():
+        assert sum(line.startswith("| ") and f"| {wall} s |" in line for line in rows) == 1, (wall, rows)
+    assert sum(phases.values()) <= split["cold"]["run_s"]
 
 
 def test_bench_write_replaces_only_the_table(tmp_path):

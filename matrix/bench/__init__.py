@@ -202,6 +202,9 @@ def cold_breakdown(b: Dict[str, Any], run_s: float) -> List[str]:
                  f"{' + '.join(f'{s:.0f}' for s in b['runtime_env_s'])} s; checks {b['checks_s']:.0f} s |")
     lines.append(f"| advice (too-new models re-exported at the advised opset and checked) | "
                  f"{phases.get('advice', '—')} s | |")
+    if "remedies" in phases:  # on by default since the search cost ≤ 1.3 × the run without it
+        lines.append(f"| remedy search (each failing result's fixes tried in its cell's environments) | "
+                     f"{phases['remedies']} s | |")
     lines.append(f"| report (`python -m matrix report`, after the run) | {b['report_s']} s | |")
     lines += ["", f"The floor no scheduling beats: the exports' own seconds ({sum(exports.values()):.0f} s) "
                   f"divided by the jobs: {b['floor_s']} s."]
